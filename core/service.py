@@ -1,0 +1,73 @@
+"""Serve an aiohttp application until SIGTERM/SIGINT, draining first.
+
+Every service's ``run(...)`` ends here. Tests do not use it: they start the same
+``create_app(...)`` on port 0 with ``AppRunner`` + ``TCPSite``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Lifecycle:
+    """Whether the service is stopping; ``/health`` answers 503 while it drains."""
+
+    draining: bool = False
+
+
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+
+
+class PortInUseError(Exception):
+    """The service's port is taken by another process."""
+
+
+def lifecycle_of(app: web.Application) -> Lifecycle:
+    """The app's lifecycle, created on first use."""
+    if LIFECYCLE not in app:
+        app[LIFECYCLE] = Lifecycle()
+    return app[LIFECYCLE]
+
+
+async def serve(
+    app: web.Application, *, host: str, port: int, drain: float = 0.0, name: str = "service"
+) -> None:
+    """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT, then drain and clean up.
+
+    Draining: ``/health`` turns 503 for ``drain`` seconds so a load balancer stops sending new
+    requests, while requests in flight complete; then the app's cleanup contexts run.
+    """
+    lifecycle = lifecycle_of(app)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"{host}:{port} is already in use by another process") from None
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    logger.info("%s listening on http://%s:%d", name, host, port)
+    try:
+        await stop.wait()
+        lifecycle.draining = True
+        if drain > 0:
+            logger.info("%s draining for %.1fs", name, drain)
+            await asyncio.sleep(drain)
+    finally:
+        logger.info("%s stopping", name)
+        await runner.cleanup()

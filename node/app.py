@@ -1,0 +1,254 @@
+"""The publisher node's aiohttp application: ``create_app(topology, node_id, ...)``.
+
+Routes: ``/`` (home page), ``/api/top-pages`` (JSON), ``/static/site.css``, ``/health``,
+``/status`` and ``/metrics``. Every response carries ``X-Publisher: <id>``. The token provider,
+the Analytics client and their HTTP session are created and closed by one cleanup context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from core.clock import Clock
+from core.secrets import Secret
+from core.service import lifecycle_of
+from core.topology import Topology
+from node import render
+from node.analytics_client import AnalyticsClient, ReportQuery
+from node.metrics import NodeMetrics
+from node.reports import ReportUnavailable, TopPagesService
+from node.token import (
+    Backoff,
+    EncryptedTokenFile,
+    ImsTokenClient,
+    Keyring,
+    PerNodeTokenProvider,
+    ProviderSettings,
+    RefreshPolicy,
+    TokenFetcher,
+    TokenProvider,
+    TokenState,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDeps:
+    """What a node needs from outside its config; tests inject their own clock and rng."""
+
+    secrets: Sequence[Secret]
+    keyring: Keyring
+    clock: Clock = dataclasses.field(default_factory=Clock.system)
+    rng: random.Random = dataclasses.field(default_factory=random.SystemRandom)
+    fetcher: Callable[[aiohttp.ClientSession], TokenFetcher] | None = None
+
+
+NODE_ID = web.AppKey("node_id", str)
+TOKENS = web.AppKey("tokens", TokenProvider)
+REPORTS = web.AppKey("reports", TopPagesService)
+METRICS = web.AppKey("metrics", NodeMetrics)
+
+
+def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Application:
+    topology.publisher(node_id)  # fails early on an unknown id
+    app = web.Application(middlewares=[_count_requests])
+    app[NODE_ID] = node_id
+    lifecycle_of(app)
+    app.cleanup_ctx.append(_services(topology, node_id, deps))
+    app.on_response_prepare.append(_tag_response)
+    app.router.add_get("/", home)
+    app.router.add_get("/api/top-pages", top_pages)
+    app.router.add_get("/static/site.css", stylesheet)
+    app.router.add_get("/health", health)
+    app.router.add_get("/status", status)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def build_provider(
+    topology: Topology, node_id: str, deps: NodeDeps, fetcher: TokenFetcher
+) -> TokenProvider:
+    token = topology.token
+    settings = ProviderSettings(
+        policy=RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin),
+        backoff=Backoff(token.retry.base, token.retry.cap),
+        config_error_interval=token.retry.config_error_interval,
+        wait_timeout=token.wait_timeout,
+    )
+    store = EncryptedTokenFile(
+        Path(token.state_dir) / "nodes" / f"{node_id}.token", deps.keyring, owner=node_id
+    )
+    return PerNodeTokenProvider(
+        fetcher=fetcher,
+        secrets=deps.secrets,
+        settings=settings,
+        clock=deps.clock,
+        rng=deps.rng,
+        store=store,
+    )
+
+
+def _services(
+    topology: Topology, node_id: str, deps: NodeDeps
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        user_agent = f"tokensim-node/{node_id}"
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
+        ) as session:
+            fetcher = (
+                deps.fetcher(session)
+                if deps.fetcher
+                else ImsTokenClient(
+                    session,
+                    token_url=topology.ims.token_url,
+                    client_id=topology.ims.client_id,
+                    scope=topology.ims.scope,
+                    timeout=topology.ims.timeout,
+                    user_agent=user_agent,
+                    wall_clock=deps.clock.wall,
+                )
+            )
+            provider = build_provider(topology, node_id, deps, fetcher)
+            analytics = AnalyticsClient(
+                session,
+                base_url=topology.analytics.base_url,
+                api_key=topology.ims.client_id,
+                query=ReportQuery(
+                    company_id=topology.analytics.company_id,
+                    rsid=topology.analytics.rsid,
+                    top=topology.analytics.top,
+                    date_range_days=topology.analytics.date_range_days,
+                ),
+                timeout=topology.analytics.timeout,
+                user_agent=user_agent,
+                wall_clock=deps.clock.wall,
+            )
+            reports = TopPagesService(
+                analytics=analytics,
+                tokens=provider,
+                cache_ttl=topology.analytics.cache_ttl,
+                clock=deps.clock,
+            )
+            app[TOKENS] = provider
+            app[REPORTS] = reports
+            app[METRICS] = NodeMetrics(provider.status, lambda: dict(reports.outcomes))
+            await provider.start()
+            try:
+                yield
+            finally:
+                await provider.close()
+
+    return services
+
+
+# --- middleware and signals ----------------------------------------------------------------
+
+
+@web.middleware
+async def _count_requests(
+    request: web.Request, handler: Callable[[web.Request], Any]
+) -> web.StreamResponse:
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        request.app[METRICS].requests.labels(name, str(exc.status)).inc()
+        raise
+    request.app[METRICS].requests.labels(name, str(response.status)).inc()
+    return response
+
+
+async def _tag_response(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Publisher"] = request.app[NODE_ID]
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+
+async def home(request: web.Request) -> web.Response:
+    node_id = request.app[NODE_ID]
+    try:
+        report = await request.app[REPORTS].get()
+    except ReportUnavailable:
+        return web.Response(
+            text=render.unavailable_page(node_id),
+            status=503,
+            content_type="text/html",
+            headers={"Retry-After": "5", "Cache-Control": "no-store"},
+        )
+    return web.Response(
+        text=render.home_page(node_id, report),
+        content_type="text/html",
+        headers=_cache_headers(request, report.stale),
+    )
+
+
+async def top_pages(request: web.Request) -> web.Response:
+    node_id = request.app[NODE_ID]
+    try:
+        report = await request.app[REPORTS].get()
+    except ReportUnavailable:
+        return web.json_response(
+            {"node": node_id, "error": "top pages are unavailable right now"},
+            status=503,
+            headers={"Retry-After": "5", "Cache-Control": "no-store"},
+        )
+    return web.json_response(
+        render.top_pages_json(node_id, report), headers=_cache_headers(request, report.stale)
+    )
+
+
+def _cache_headers(request: web.Request, stale: bool) -> dict[str, str]:
+    # A stale report must not be cached downstream (the dispatcher) as if it were fresh.
+    return {"Cache-Control": "no-cache" if stale else "public, max-age=0, must-revalidate"}
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    return web.Response(
+        text=render.STYLESHEET,
+        content_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    """200 while serving; 503 while starting (no token and no report yet) or draining."""
+    app = request.app
+    if lifecycle_of(app).draining:
+        state = "draining"
+    elif app[TOKENS].state() is TokenState.INVALID and not app[REPORTS].has_report:
+        state = "starting"
+    else:
+        state = "serving"
+    return web.json_response(
+        {"node": app[NODE_ID], "status": state},
+        status=200 if state == "serving" else 503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def status(request: web.Request) -> web.Response:
+    """The token's state for operators: fingerprint, seconds left, counts, errors. No token."""
+    app = request.app
+    snapshot = dataclasses.asdict(app[TOKENS].status())
+    snapshot["state"] = snapshot["state"].value
+    return web.json_response(
+        {"node": app[NODE_ID], "token": snapshot, "reports": dict(app[REPORTS].outcomes)},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[METRICS].render(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )

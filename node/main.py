@@ -1,0 +1,50 @@
+"""Run one publisher node: resolve secrets and keys from the environment, then serve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from core.logs import configure_logging
+from core.secrets import MissingSecretError, secrets_from_env
+from core.service import PortInUseError, serve
+from core.topology import Topology, TopologyError
+from node.app import NodeDeps, create_app
+from node.token import Keyring, KeyringError
+from node.token.keyring import load_keyring_env, load_or_create_keyring
+
+logger = logging.getLogger(__name__)
+
+
+class NodeStartupError(Exception):
+    """The node cannot start: a missing secret, an unusable keyring, a busy port."""
+
+
+def load_keyring(topology: Topology, environ: Mapping[str, str]) -> Keyring:
+    token = topology.token
+    if token.key_env:
+        return load_keyring_env(token.key_env, environ)
+    return load_or_create_keyring(token.keyring_path)
+
+
+def run(topology: Topology, node_id: str, environ: Mapping[str, str], log_level: str) -> None:
+    """Serve node ``node_id`` until SIGTERM. Raises NodeStartupError for bad set-up."""
+    try:
+        publisher = topology.publisher(node_id)
+        secrets = secrets_from_env(
+            topology.ims.client_secret_env, environ, key_path="ims.client_secret_env"
+        )
+        configure_logging(node_id, log_level, secrets)
+        keyring = load_keyring(topology, environ)
+    except (TopologyError, MissingSecretError, KeyringError) as exc:
+        raise NodeStartupError(str(exc)) from None
+    app = create_app(topology, node_id, NodeDeps(secrets=secrets, keyring=keyring))
+    try:
+        asyncio.run(
+            serve(
+                app, host=publisher.host, port=publisher.port, drain=publisher.drain, name=node_id
+            )
+        )
+    except PortInUseError as exc:
+        raise NodeStartupError(str(exc)) from None

@@ -1,0 +1,66 @@
+"""The home page HTML and the JSON of ``/api/top-pages``. No token ever goes in here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+from typing import Any
+
+from node.reports import TopPages
+
+STYLESHEET = """\
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:44rem;color:#222}
+h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}
+td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}.stale{color:#a60}
+footer{margin-top:1rem;font-size:.8rem;color:#777}
+"""
+
+
+def iso(wall: float) -> str:
+    return dt.datetime.fromtimestamp(wall, tz=dt.UTC).isoformat(timespec="seconds")
+
+
+def top_pages_json(node_id: str, report: TopPages) -> dict[str, Any]:
+    return {
+        "node": node_id,
+        "pages": [
+            {"page": p.page, "visits": int(p.visits) if p.visits.is_integer() else p.visits}
+            for p in report.pages
+        ],
+        "fetched_at": iso(report.fetched_at),
+        "stale": report.stale,
+    }
+
+
+def home_page(node_id: str, report: TopPages) -> str:
+    rows = "\n".join(
+        f'<tr><td>{i}</td><td><a href="{escape(p.page)}.html">{escape(p.page)}</a></td>'
+        f'<td class="n">{p.visits:,.0f}</td></tr>'
+        for i, p in enumerate(report.pages, start=1)
+    )
+    stale = ' <span class="stale">(showing an earlier report)</span>' if report.stale else ""
+    return _page(
+        "Most visited pages",
+        f"<table><thead><tr><th>#</th><th>Page</th><th>Visits</th></tr></thead>"
+        f"<tbody>\n{rows}\n</tbody></table>"
+        f"<footer>Served by publisher {escape(node_id)} · report of "
+        f"{iso(report.fetched_at)}{stale}</footer>",
+    )
+
+
+def unavailable_page(node_id: str) -> str:
+    return _page(
+        "Most visited pages",
+        "<p>The most visited pages are not available right now. Please try again shortly.</p>"
+        f"<footer>Served by publisher {escape(node_id)}</footer>",
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title>"
+        '<link rel="stylesheet" href="/static/site.css"></head>'
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
+    )

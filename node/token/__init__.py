@@ -1,0 +1,52 @@
+"""The node's token code, usable on its own.
+
+Depends on aiohttp, cryptography and :mod:`core` (``Secret``, ``Clock``, atomic writes) only.
+Start with :class:`PerNodeTokenProvider` and :class:`ImsTokenClient`.
+"""
+
+from node.token.backoff import Backoff
+from node.token.errors import (
+    ConfigurationError,
+    ImsThrottled,
+    ImsUnavailable,
+    InvalidClient,
+    MalformedReply,
+    RefreshError,
+    SealedDataError,
+    TokenError,
+    TokenUnavailable,
+)
+from node.token.ims_client import ImsTokenClient
+from node.token.keyring import Keyring, KeyringError
+from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
+from node.token.per_node import PerNodeTokenProvider, ProviderSettings
+from node.token.policy import RefreshPolicy
+from node.token.provider import TokenFetcher, TokenProvider
+from node.token.store import EncryptedTokenFile, SavedToken
+
+__all__ = [
+    "AccessToken",
+    "Backoff",
+    "ConfigurationError",
+    "EncryptedTokenFile",
+    "ImsThrottled",
+    "ImsTokenClient",
+    "ImsUnavailable",
+    "InvalidClient",
+    "Keyring",
+    "KeyringError",
+    "MalformedReply",
+    "PerNodeTokenProvider",
+    "ProviderSettings",
+    "ProviderStatus",
+    "RefreshError",
+    "RefreshPolicy",
+    "SavedToken",
+    "SealedDataError",
+    "TokenError",
+    "TokenFetcher",
+    "TokenGrant",
+    "TokenProvider",
+    "TokenState",
+    "TokenUnavailable",
+]

@@ -1,0 +1,64 @@
+"""The token package's exceptions, one tree (httpx ``_exceptions.py`` style)::
+
+    TokenError
+    ├── RefreshError            a token call failed; ``retryable``, ``retry_after``
+    │   ├── ImsUnavailable      cannot connect, timed out, or a 5xx reply
+    │   ├── ImsThrottled        429 (``retry_after`` from Retry-After)
+    │   ├── MalformedReply      a 200 whose body is not a usable token
+    │   └── ConfigurationError  the endpoint refuses the request itself (invalid_scope, ...)
+    │       └── InvalidClient   invalid_client / unauthorized_client: the secret is wrong
+    ├── TokenUnavailable        no usable token for a request right now
+    └── SealedDataError         an encrypted token file cannot be trusted (tampered, foreign)
+
+Messages never contain a token or a secret: they are shown in ``/status`` and in logs.
+"""
+
+from __future__ import annotations
+
+
+class TokenError(Exception):
+    """Base of every error raised by :mod:`node.token`."""
+
+
+class RefreshError(TokenError):
+    """A call to the token endpoint did not produce a usable token."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ImsUnavailable(RefreshError):
+    """The token endpoint could not be reached, timed out, or answered 5xx."""
+
+
+class ImsThrottled(RefreshError):
+    """The token endpoint answered 429 Too Many Requests."""
+
+
+class MalformedReply(RefreshError):
+    """The token endpoint answered 200 with something that is not a usable bearer token."""
+
+
+class ConfigurationError(RefreshError):
+    """The token endpoint rejects the request itself; retrying soon will not help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidClient(ConfigurationError):
+    """The client id or secret is not accepted (``invalid_client``, ``unauthorized_client``)."""
+
+
+class TokenUnavailable(TokenError):
+    """There is no token a request can use now (none yet, or the token calls are failing)."""
+
+
+class SealedDataError(TokenError):
+    """Encrypted data failed authentication, names another owner, or is not an envelope."""

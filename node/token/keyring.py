@@ -1,0 +1,109 @@
+"""The keys that encrypt tokens at rest, with rotation.
+
+A keyring is ``{"version": 1, "primary": "<kid>", "keys": {"<kid>": "<base64 32 bytes>"}}``.
+New data is sealed with the primary key; any key in the ring opens data, so a new key can be
+added (``python -m node.keys rotate``) while files sealed with the old one still decrypt.
+
+It lives in a key file (mode 0600; generated on first start when none is configured, so the
+default set-up needs no secret handling) or in an environment variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from core.files import create_exclusive, write_atomic
+
+logger = logging.getLogger(__name__)
+
+KEY_BYTES = 32  # AES-256
+
+
+class KeyringError(Exception):
+    """The keyring cannot be read or is not valid; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    primary: str
+    keys: Mapping[str, bytes]
+
+    def __post_init__(self) -> None:
+        if self.primary not in self.keys:
+            raise KeyringError(f"primary key {self.primary!r} is not in the keyring")
+        for kid, key in self.keys.items():
+            if len(key) != KEY_BYTES:
+                raise KeyringError(f"key {kid!r} is {len(key)} bytes, expected {KEY_BYTES}")
+        object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
+
+    def __repr__(self) -> str:
+        return f"Keyring(primary={self.primary!r}, kids={sorted(self.keys)!r})"
+
+    @classmethod
+    def generate(cls) -> Keyring:
+        kid = new_kid()
+        return cls(primary=kid, keys={kid: secrets.token_bytes(KEY_BYTES)})
+
+    def with_new_primary(self) -> Keyring:
+        kid = new_kid()
+        return Keyring(primary=kid, keys={**self.keys, kid: secrets.token_bytes(KEY_BYTES)})
+
+    def to_json(self) -> bytes:
+        keys = {kid: base64.b64encode(key).decode() for kid, key in self.keys.items()}
+        return json.dumps({"version": 1, "primary": self.primary, "keys": keys}).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str, *, source: str) -> Keyring:
+        try:
+            document = json.loads(data)
+            keys = {kid: base64.b64decode(v, validate=True) for kid, v in document["keys"].items()}
+            return cls(primary=document["primary"], keys=keys)
+        except KeyringError as exc:
+            raise KeyringError(f"{source}: {exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            raise KeyringError(
+                f"{source}: not a keyring (expected JSON with 'primary' and base64 'keys')"
+            ) from None
+
+
+def new_kid() -> str:
+    return "k" + secrets.token_hex(4)
+
+
+def load_keyring_env(name: str, environ: Mapping[str, str]) -> Keyring:
+    value = environ.get(name)
+    if not value:
+        raise KeyringError(f"token.key_env: environment variable {name} is not set")
+    return Keyring.from_json(value, source=f"environment variable {name}")
+
+
+def load_or_create_keyring(path: Path) -> Keyring:
+    """Read the keyring at ``path``; create one (0600) if there is none yet."""
+    if not path.exists() and create_exclusive(path, Keyring.generate().to_json()):
+        logger.info("generated a new encryption keyring at %s (mode 0600)", path)
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyringError(f"{path}: cannot read the keyring ({exc.strerror})") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        logger.warning("keyring %s is readable by other users; chmod 600 it", path)
+    return Keyring.from_json(data, source=str(path))
+
+
+def rotate_keyring_file(path: Path) -> Keyring:
+    """Add a new primary key to the keyring file, keeping the old keys for decryption."""
+    rotated = load_or_create_keyring(path).with_new_primary()
+    write_atomic(path, rotated.to_json(), mode=0o600)
+    os.chmod(path, 0o600)
+    return rotated

@@ -1,0 +1,335 @@
+"""The ``per-node`` strategy: each node keeps its own token, encrypted at rest, refreshed alone.
+
+One background refresher makes every token call (google-auth's "exactly one background job"):
+
+* It refreshes proactively at a jittered point of the lifetime (default half-life + up to
+  10 %). Until the mandatory margin before expiry, requests use the current token and never
+  wait on the token endpoint.
+* With no usable token, requests wake the refresher and wait for the outcome of its one call:
+  1000 concurrent requests cause one token call.
+* Failures back off (capped exponential, full jitter, Retry-After as a floor) and the current
+  token is used until it really expires. ``invalid_client`` moves to the next configured
+  secret; when every secret is refused it is a configuration error: shown in ``status()``,
+  logged once, retried every ``config_error_interval``.
+* A 401 from the API drops the token only if it is still the current one.
+* Every new token is saved sealed; on start a saved token with more than the margin left is
+  reused without a token call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from core.clock import Clock
+from core.secrets import Secret
+from node.token.backoff import Backoff
+from node.token.errors import (
+    ConfigurationError,
+    InvalidClient,
+    RefreshError,
+    TokenUnavailable,
+)
+from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
+from node.token.policy import RefreshPolicy
+from node.token.provider import TokenFetcher
+from node.token.store import EncryptedTokenFile, SavedToken
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    policy: RefreshPolicy = field(default_factory=RefreshPolicy)
+    backoff: Backoff = field(default_factory=Backoff)
+    config_error_interval: float = 300.0
+    wait_timeout: float = 10.0
+
+
+class PerNodeTokenProvider:
+    strategy = "per-node"
+
+    def __init__(
+        self,
+        *,
+        fetcher: TokenFetcher,
+        secrets: Sequence[Secret],
+        settings: ProviderSettings,
+        clock: Clock,
+        rng: random.Random,
+        store: EncryptedTokenFile | None = None,
+    ) -> None:
+        if not secrets:
+            raise ValueError("at least one client secret is needed")
+        self._fetcher = fetcher
+        self._secrets = tuple(secrets)
+        self._settings = settings
+        self._policy = settings.policy
+        self._clock = clock
+        self._rng = rng
+        self._store = store
+        self._token: AccessToken | None = None
+        self._refresh_at = 0.0
+        self._retry_at = 0.0
+        self._failures = 0
+        self._secret_index = 0
+        self._secrets_tried = 0
+        self._in_flight = False
+        self._outcome: asyncio.Future[AccessToken] | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._token_calls = 0
+        self._refresh_count = 0
+        self._failed = 0
+        self._last_error: str | None = None
+        self._config_error: str | None = None
+        self._restored = False
+
+    # --- lifetime -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Adopt a saved token if it is still good, then start the refresher."""
+        if self._store is not None:
+            saved = self._store.load()
+            if saved is not None:
+                self._adopt(saved)
+        self._task = asyncio.create_task(self._refresher(), name="token-refresher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.set_exception(TokenUnavailable("token provider closed"))
+
+    # --- what callers use ---------------------------------------------------------------
+
+    async def get(self) -> AccessToken:
+        """A usable token. Waits only when the current one is inside its margin or gone."""
+        token = self._token
+        now = self._clock.monotonic()
+        if token is not None and now < token.expires_at:
+            if now < token.expires_at - self._policy.margin(token.lifetime):
+                return token
+            return await self._get_expiring(token, now)
+        return await self._get_new(now)
+
+    def invalidate(self, token: AccessToken) -> bool:
+        """Drop ``token`` after the API refused it, unless a newer one already replaced it."""
+        if self._token is None or self._token.value != token.value:
+            return False
+        logger.warning("token %s was refused by the API; getting a new one", token.fingerprint)
+        self._token = None
+        if self._store is not None:
+            self._store.discard()
+        self._wake.set()
+        return True
+
+    def state(self) -> TokenState:
+        token = self._token
+        now = self._clock.monotonic()
+        if token is None or now >= token.expires_at:
+            return TokenState.INVALID
+        if now >= token.expires_at - self._policy.margin(token.lifetime):
+            return TokenState.EXPIRING
+        return TokenState.STALE if now >= self._refresh_at else TokenState.FRESH
+
+    def status(self) -> ProviderStatus:
+        token = self._token
+        now = self._clock.monotonic()
+        usable = token is not None and now < token.expires_at
+        return ProviderStatus(
+            strategy=self.strategy,
+            state=self.state(),
+            fingerprint=token.fingerprint if token is not None else None,
+            seconds_left=round(token.remaining(now), 3) if token is not None and usable else None,
+            next_refresh_in=round(max(0.0, self._next_attempt_at() - now), 3),
+            token_calls=self._token_calls,
+            refresh_count=self._refresh_count,
+            failed_refreshes=self._failed,
+            consecutive_failures=self._failures,
+            last_refresh_error=self._last_error,
+            configuration_error=self._config_error,
+            restored_from_disk=self._restored,
+        )
+
+    # --- waiting ------------------------------------------------------------------------
+
+    async def _get_expiring(self, token: AccessToken, now: float) -> AccessToken:
+        """Mandatory window: join the call in flight (bounded), else keep the current token."""
+        if self._in_flight:
+            timeout = min(self._settings.wait_timeout, token.expires_at - now)
+            with contextlib.suppress(TokenUnavailable, TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(self._pending_outcome()), timeout)
+        current = self._token
+        return current if current is not None else token
+
+    async def _get_new(self, now: float) -> AccessToken:
+        """No usable token: wake the refresher and wait for its next call's outcome."""
+        backing_off_for = self._retry_at - now if self._failures else 0.0
+        if backing_off_for > self._settings.wait_timeout:
+            raise TokenUnavailable(
+                f"no valid token; next token call in {backing_off_for:.0f}s "
+                f"(last error: {self._last_error})"
+            )
+        outcome = self._pending_outcome()
+        self._wake.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(outcome), self._settings.wait_timeout)
+        except TimeoutError:
+            raise TokenUnavailable("timed out waiting for a token call") from None
+
+    def _pending_outcome(self) -> asyncio.Future[AccessToken]:
+        """The outcome of the token call in flight, or of the next one."""
+        if self._outcome is None:
+            self._outcome = asyncio.get_running_loop().create_future()
+            self._outcome.add_done_callback(_retrieve)
+        return self._outcome
+
+    def _resolve(self, token: AccessToken | None, error: RefreshError | None = None) -> None:
+        outcome, self._outcome = self._outcome, None
+        if outcome is None or outcome.done():
+            return
+        if token is not None:
+            outcome.set_result(token)
+        else:
+            outcome.set_exception(TokenUnavailable(f"token call failed: {error}"))
+
+    # --- the refresher ------------------------------------------------------------------
+
+    async def _refresher(self) -> None:
+        while True:
+            delay = self._next_attempt_at() - self._clock.monotonic()
+            if delay > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                continue
+            await self._attempt()
+
+    def _next_attempt_at(self) -> float:
+        if self._failures:
+            return self._retry_at
+        if self._token is None:
+            return self._clock.monotonic()
+        return self._refresh_at
+
+    async def _attempt(self) -> None:
+        secret = self._secrets[self._secret_index]
+        sent_at = self._clock.monotonic()
+        sent_wall = self._clock.wall()
+        self._in_flight = True
+        self._token_calls += 1
+        try:
+            grant = await self._fetcher.fetch(secret)
+        except RefreshError as exc:
+            if not self._failed_try_next_secret(exc):
+                self._resolve(None, exc)
+            return
+        finally:
+            self._in_flight = False
+        self._resolve(self._accept(grant, sent_at, sent_wall))
+
+    def _accept(self, grant: TokenGrant, sent_at: float, sent_wall: float) -> AccessToken:
+        lifetime = float(grant.expires_in)
+        token = AccessToken(grant.access_token, obtained_at=sent_at, expires_at=sent_at + lifetime)
+        self._install(token)
+        self._refresh_count += 1
+        if self._config_error is not None:
+            logger.info("token endpoint accepts the credentials again")
+        self._failures = self._secrets_tried = 0
+        self._config_error = None
+        if self._store is not None:
+            try:
+                self._store.save(SavedToken(grant.access_token, sent_wall, lifetime))
+            except OSError as exc:
+                logger.warning("could not save the token to %s: %s", self._store.path, exc)
+        logger.info(
+            "new token %s, lifetime %.0fs, next refresh in %.0fs",
+            token.fingerprint,
+            lifetime,
+            self._refresh_at - sent_at,
+        )
+        return token
+
+    def _install(self, token: AccessToken) -> None:
+        self._token = token
+        self._refresh_at = token.obtained_at + self._policy.refresh_delay(token.lifetime, self._rng)
+
+    def _failed_try_next_secret(self, exc: RefreshError) -> bool:
+        """Record a failed call; True when another secret should be tried right away."""
+        self._failed += 1
+        self._last_error = str(exc)
+        if isinstance(exc, InvalidClient) and self._secrets_tried < len(self._secrets) - 1:
+            refused = self._secret_index
+            self._secrets_tried += 1
+            self._secret_index = (refused + 1) % len(self._secrets)
+            logger.warning(
+                "client secret #%d refused (%s); trying secret #%d",
+                refused + 1,
+                exc.code or "invalid_client",
+                self._secret_index + 1,
+            )
+            return True
+        self._failures += 1
+        now = self._clock.monotonic()
+        if isinstance(exc, ConfigurationError):
+            self._secrets_tried = 0
+            delay = self._settings.config_error_interval
+            if self._config_error is None:
+                logger.error("%s; next try in %.0fs (a configuration error)", exc, delay)
+            self._config_error = str(exc)
+        else:
+            delay = self._settings.backoff.delay(
+                self._failures, self._rng, retry_after=exc.retry_after
+            )
+            self._log_failure(exc, delay, now)
+        self._retry_at = now + delay
+        return False
+
+    def _log_failure(self, exc: RefreshError, delay: float, now: float) -> None:
+        token = self._token
+        if token is not None and now < token.expires_at:
+            logger.warning(
+                "token refresh failed (%s); token %s still valid for %.0fs; retry in %.1fs",
+                exc,
+                token.fingerprint,
+                token.remaining(now),
+                delay,
+            )
+        else:
+            logger.error("token call failed (%s) and no valid token; retry in %.1fs", exc, delay)
+
+    def _adopt(self, saved: SavedToken) -> None:
+        """Reuse a token saved before a restart if it has more than the margin left."""
+        now = self._clock.monotonic()
+        elapsed = max(0.0, self._clock.wall() - saved.obtained_wall)
+        remaining = saved.lifetime - elapsed
+        margin = self._policy.margin(saved.lifetime)
+        if remaining <= margin:
+            logger.info("saved token expires in %.0fs, inside the margin; not reused", remaining)
+            return
+        token = AccessToken(saved.value, obtained_at=now - elapsed, expires_at=now + remaining)
+        self._install(token)
+        if self._refresh_at < now:
+            # Its refresh was due while the node was down: spread it over the first half of
+            # what is left before the margin, so restarted nodes do not all call at once.
+            self._refresh_at = now + self._rng.uniform(0.0, (remaining - margin) / 2)
+        self._restored = True
+        logger.info(
+            "reusing saved token %s (%.0fs left); no token call on start",
+            token.fingerprint,
+            remaining,
+        )
+
+
+def _retrieve(future: asyncio.Future[AccessToken]) -> None:
+    """Mark a failed outcome as seen even when every waiter has timed out."""
+    if not future.cancelled():
+        future.exception()

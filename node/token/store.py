@@ -1,0 +1,89 @@
+"""The node's token on disk: sealed with the keyring, bound to the node, written atomically.
+
+An unreadable, tampered or foreign file is a cache miss: logged with the reason, removed, and
+replaced by the next token the node gets. It is never trusted and never crashes the node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.files import write_atomic
+from core.secrets import Secret
+from node.token.errors import SealedDataError
+from node.token.keyring import Keyring
+from node.token.sealing import open_sealed, seal
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedToken:
+    """A token as persisted: wall-clock time it was obtained and its lifetime in seconds."""
+
+    value: Secret
+    obtained_wall: float
+    lifetime: float
+
+
+class EncryptedTokenFile:
+    """One node's token file, e.g. ``.state/nodes/p1.token``."""
+
+    def __init__(self, path: Path, keyring: Keyring, *, owner: str) -> None:
+        self.path = path
+        self._keyring = keyring
+        self._context = {"node": owner, "purpose": "access-token"}
+
+    def save(self, token: SavedToken) -> None:
+        plaintext = json.dumps(
+            {
+                "access_token": token.value.reveal(),
+                "obtained_at": token.obtained_wall,
+                "lifetime": token.lifetime,
+            }
+        ).encode()
+        write_atomic(self.path, seal(self._keyring, plaintext, self._context), mode=0o600)
+
+    def load(self) -> SavedToken | None:
+        """The saved token, or None when there is none or it cannot be trusted."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._discard(f"cannot be read ({exc.strerror})")
+            return None
+        try:
+            plaintext, kid = open_sealed(self._keyring, data, self._context)
+            token = _parse(plaintext)
+        except SealedDataError as exc:
+            self._discard(str(exc))
+            return None
+        if kid != self._keyring.primary:
+            logger.info("token file %s re-sealed with the new primary key", self.path)
+            self.save(token)
+        return token
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _discard(self, reason: str) -> None:
+        logger.warning("discarding token file %s: %s", self.path, reason)
+        self.discard()
+
+
+def _parse(plaintext: bytes) -> SavedToken:
+    try:
+        document = json.loads(plaintext)
+        return SavedToken(
+            value=Secret(str(document["access_token"])),
+            obtained_wall=float(document["obtained_at"]),
+            lifetime=float(document["lifetime"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise SealedDataError("decrypted, but not a saved token") from None

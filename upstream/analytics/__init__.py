@@ -1,0 +1,1 @@
+"""Simulated Adobe Analytics 2.0: ``POST /api/{globalCompanyId}/reports``."""

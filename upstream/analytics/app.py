@@ -1,0 +1,201 @@
+"""The simulated Analytics 2.0 Reports API.
+
+``POST /api/{globalCompanyId}/reports`` with ``Authorization: Bearer <IMS token>`` and
+``x-api-key: <client id>``: 401 for a missing, invalid, expired or revoked token, 403 for a
+missing or wrong API key, 400 for a bad request body, each in Adobe's error envelope
+``{"errorCode", "errorDescription", "errorId"}``; otherwise a ranked report of pages.
+
+Admin: ``/admin/faults`` and ``/admin/stats`` (requests by outcome and by caller).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from core.clock import Clock
+from core.topology import SimulatedAnalyticsConfig
+from upstream import jwt
+from upstream.admin import add_admin_routes, caller_of
+from upstream.analytics.traffic import PageRow, TrafficModel
+from upstream.faults import FaultInjector
+from upstream.signing import SigningKeys
+
+MAX_LIMIT = 50_000
+
+
+@dataclass(slots=True)
+class AnalyticsStats:
+    by_outcome: Counter[str] = field(default_factory=Counter)
+    by_caller: Counter[str] = field(default_factory=Counter)
+    unauthorized_by_caller: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": sum(self.by_outcome.values()),
+            "by_outcome": dict(self.by_outcome),
+            "by_caller": dict(self.by_caller),
+            "unauthorized_by_caller": dict(self.unauthorized_by_caller),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsDeps:
+    company_id: str
+    client_id: str
+    keys: SigningKeys
+    clock: Clock
+    rng: random.Random
+    traffic: TrafficModel
+
+
+class ReportRequestError(Exception):
+    """The request body is not a report request we can answer."""
+
+
+STATS = web.AppKey("analytics_stats", AnalyticsStats)
+FAULTS = web.AppKey("analytics_faults", FaultInjector)
+
+
+def adobe_error(status: int, code: str, description: str) -> web.Response:
+    return web.json_response(
+        {"errorCode": code, "errorDescription": description, "errorId": str(uuid.uuid4())},
+        status=status,
+    )
+
+
+def create_app(config: SimulatedAnalyticsConfig, deps: AnalyticsDeps) -> web.Application:
+    app = web.Application()
+    stats = AnalyticsStats()
+    faults = FaultInjector(config.faults, rng=deps.rng, error_reply=adobe_error)
+    app[STATS] = stats
+    app[FAULTS] = faults
+
+    async def reports(request: web.Request) -> web.Response:
+        caller = caller_of(request)
+        stats.by_caller[caller] += 1
+        outcome, reply = await _answer(request, deps, faults)
+        stats.by_outcome[outcome] += 1
+        if outcome == "unauthorized":
+            stats.unauthorized_by_caller[caller] += 1
+        return reply
+
+    app.router.add_post("/api/{company}/reports", reports)
+    add_admin_routes(app, faults, stats.as_dict)
+    return app
+
+
+async def _answer(
+    request: web.Request, deps: AnalyticsDeps, faults: FaultInjector
+) -> tuple[str, web.Response]:
+    fault = await faults.before()
+    if fault is not None:
+        return f"fault_{fault.status}", fault
+    claims = _verify_bearer(request, deps)
+    if claims is None:
+        return "unauthorized", adobe_error(401, "401013", "Oauth token is not valid")
+    api_key = request.headers.get("x-api-key")
+    if not api_key:
+        return "forbidden", adobe_error(403, "403025", "Api Key is required")
+    if api_key != claims.get("client_id"):
+        return "forbidden", adobe_error(403, "403026", "Api Key is invalid for this token")
+    if request.match_info["company"] != deps.company_id:
+        return "forbidden", adobe_error(403, "403003", "User does not have access to company")
+    try:
+        query = _parse_request(await request.read())
+    except ReportRequestError as exc:
+        return "bad_request", adobe_error(400, "invalid_request", str(exc))
+    if faults.malformed():
+        return "malformed", web.json_response({"rows": "unavailable"})
+    rows = deps.traffic.ranked(query.rsid, query.start, query.end, deps.clock.wall())
+    return "ok", web.json_response(_report(rows, query))
+
+
+def _verify_bearer(request: web.Request, deps: AnalyticsDeps) -> dict[str, Any] | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        return jwt.decode(token.strip(), key_for=deps.keys.key_for, now=deps.clock.wall())
+    except jwt.InvalidToken:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    rsid: str
+    start: dt.datetime
+    end: dt.datetime
+    limit: int
+    page: int
+
+
+def _parse_request(raw: bytes) -> ReportQuery:
+    try:
+        body = json.loads(raw)
+        rsid = body["rsid"]
+        dimension = body["dimension"]
+        metrics = body["metricContainer"]["metrics"]
+        settings = body.get("settings", {})
+    except (ValueError, KeyError, TypeError):
+        raise ReportRequestError(
+            "body must be a report request (rsid, dimension, metrics)"
+        ) from None
+    if not isinstance(rsid, str) or not rsid:
+        raise ReportRequestError("rsid is required")
+    if dimension != "variables/page":
+        raise ReportRequestError(f"unsupported dimension {str(dimension)[:40]!r}")
+    if not metrics or metrics[0].get("id") != "metrics/visits":
+        raise ReportRequestError("the first metric must be metrics/visits")
+    limit, page = settings.get("limit", 50), settings.get("page", 0)
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ReportRequestError(f"settings.limit must be 1..{MAX_LIMIT}")
+    if not isinstance(page, int) or page < 0:
+        raise ReportRequestError("settings.page must be a non-negative integer")
+    start, end = _date_range(body.get("globalFilters", []))
+    return ReportQuery(rsid=rsid, start=start, end=end, limit=limit, page=page)
+
+
+def _date_range(filters: object) -> tuple[dt.datetime, dt.datetime]:
+    ranges = [
+        f.get("dateRange")
+        for f in (filters if isinstance(filters, list) else [])
+        if isinstance(f, dict) and f.get("type") == "dateRange"
+    ]
+    if not ranges or not isinstance(ranges[0], str) or "/" not in ranges[0]:
+        raise ReportRequestError("a dateRange global filter 'start/end' is required")
+    first, _, last = ranges[0].partition("/")
+    try:
+        start, end = dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(last)
+    except ValueError:
+        raise ReportRequestError("dateRange must be two ISO 8601 timestamps") from None
+    if end <= start:
+        raise ReportRequestError("dateRange must end after it starts")
+    return start, end
+
+
+def _report(rows: list[PageRow], query: ReportQuery) -> dict[str, Any]:
+    total = len(rows)
+    pages = max(1, -(-total // query.limit))
+    chunk = rows[query.page * query.limit : (query.page + 1) * query.limit]
+    return {
+        "totalPages": pages,
+        "firstPage": query.page == 0,
+        "lastPage": query.page >= pages - 1,
+        "number": query.page,
+        "numberOfElements": len(chunk),
+        "totalElements": total,
+        "columns": {
+            "dimension": {"id": "variables/page", "type": "string"},
+            "columnIds": ["0"],
+        },
+        "rows": [{"itemId": r.item_id, "value": r.page, "data": [r.visits]} for r in chunk],
+        "summaryData": {"filteredTotals": [sum(r.visits for r in rows)]},
+    }

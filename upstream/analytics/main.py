@@ -1,0 +1,38 @@
+"""Run the simulated Analytics from topology.yaml."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from core.clock import Clock
+from core.logs import configure_logging
+from core.service import serve
+from core.topology import Topology
+from upstream.analytics.app import AnalyticsDeps, create_app
+from upstream.analytics.traffic import TrafficModel
+from upstream.signing import signing_keys_for
+
+
+def build_deps(topology: Topology) -> AnalyticsDeps:
+    sim = topology.simulation.analytics
+    return AnalyticsDeps(
+        company_id=topology.analytics.company_id,
+        client_id=topology.ims.client_id,
+        keys=signing_keys_for(topology),
+        clock=Clock.system(),
+        rng=random.Random(),
+        traffic=TrafficModel(
+            pages=sim.pages,
+            daily_visits=sim.daily_visits,
+            drift_period=sim.drift_period,
+            seed=sim.seed,
+        ),
+    )
+
+
+def run(topology: Topology, log_level: str) -> None:
+    configure_logging("analytics", log_level)
+    config = topology.simulation.analytics
+    app = create_app(config, build_deps(topology))
+    asyncio.run(serve(app, host=config.host, port=config.port, name="analytics"))
