@@ -16,6 +16,8 @@ from aiohttp import web
 
 logger = logging.getLogger(__name__)
 
+BACKLOG = 2048  # load tests open hundreds of connections at once; the default is 128
+
 
 @dataclass(slots=True)
 class Lifecycle:
@@ -49,7 +51,7 @@ async def serve(
     lifecycle = lifecycle_of(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=BACKLOG)
     try:
         await site.start()
     except OSError as exc:

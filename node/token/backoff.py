@@ -10,6 +10,8 @@ import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+MAX_EXPONENT = 62
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
@@ -23,7 +25,8 @@ class Backoff:
 
         The server's Retry-After, when given, is a floor: we never come back earlier.
         """
-        ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        exponent = min(max(0, failures - 1), MAX_EXPONENT)  # 2**1024 overflows a float
+        ceiling = min(self.cap, self.base * 2.0**exponent)
         jittered = rng.uniform(0.0, ceiling)
         return max(jittered, retry_after) if retry_after is not None else jittered
 

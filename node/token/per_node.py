@@ -41,6 +41,10 @@ from node.token.store import EncryptedTokenFile, SavedToken
 
 logger = logging.getLogger(__name__)
 
+# A call due within this many seconds is due now. Without it, a delay shorter than the
+# clock's resolution would wake the refresher again and again without time moving on.
+DUE_TOLERANCE = 0.001
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderSettings:
@@ -206,12 +210,17 @@ class PerNodeTokenProvider:
     async def _refresher(self) -> None:
         while True:
             delay = self._next_attempt_at() - self._clock.monotonic()
-            if delay > 0:
+            if delay > DUE_TOLERANCE:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
                 continue
-            await self._attempt()
+            try:
+                await self._attempt()
+            except Exception as exc:  # the refresher must outlive any bug in a fetcher
+                logger.exception("unexpected error in the token refresher")
+                self._failed_try_next_secret(RefreshError(f"unexpected {type(exc).__name__}"))
+                self._resolve(None, RefreshError("unexpected error"))
 
     def _next_attempt_at(self) -> float:
         if self._failures:
