@@ -138,7 +138,7 @@ class RetryConfig(Model):
 
 class TokenConfig(Model):
     strategy: Literal["per-node"] = "per-node"
-    state_dir: str = ".state"
+    state_dir: str = Field(default=".state", validate_default=True)
     refresh_at: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         default=0.5, description="Fraction of the lifetime at which to refresh (MSAL: 0.5)."
     )
@@ -255,7 +255,7 @@ class SimulatedAnalyticsConfig(Model):
 
 
 class SimulationConfig(Model):
-    state_dir: str = ".state/sim"
+    state_dir: str = Field(default=".state/sim", validate_default=True)
     ims: SimulatedImsConfig = SimulatedImsConfig()
     analytics: SimulatedAnalyticsConfig = SimulatedAnalyticsConfig()
 
@@ -270,11 +270,12 @@ class Topology(Model):
 
     ims: ImsConfig
     analytics: AnalyticsConfig
-    token: TokenConfig = TokenConfig()
+    # Defaults are validated too, so their relative paths resolve against the file's folder.
+    token: TokenConfig = Field(default_factory=dict, validate_default=True)
     publishers: Annotated[tuple[PublisherConfig, ...], Field(min_length=1)]
     dispatchers: tuple[DispatcherConfig, ...] = ()
     lb: LbConfig | None = None
-    simulation: SimulationConfig = SimulationConfig()
+    simulation: SimulationConfig = Field(default_factory=dict, validate_default=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:

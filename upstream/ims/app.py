@@ -110,7 +110,8 @@ async def _issue(
     faults: FaultInjector,
     stats: ImsStats,
 ) -> web.Response:
-    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
+    form_types = ("application/x-www-form-urlencoded", "multipart/form-data")
+    if request.body_exists and request.content_type not in form_types:
         return oauth_error(400, "invalid_request", "use application/x-www-form-urlencoded")
     form = {**request.query, **(await request.post())}
     missing = [name for name in FIELDS if not str(form.get(name, "")).strip()]

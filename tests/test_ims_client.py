@@ -1,0 +1,206 @@
+"""The token call against any RFC 6749 server: every reply is a grant or a typed error."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from core.secrets import Secret
+from node.token import (
+    ConfigurationError,
+    ImsThrottled,
+    ImsTokenClient,
+    ImsUnavailable,
+    InvalidClient,
+    MalformedReply,
+)
+from tests.conftest import serve
+
+SECRET = "the-client-secret-123"
+
+
+class OAuthServer:
+    """A standards-compliant client-credentials endpoint that answers what a test tells it."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.body: Any = {
+            "access_token": "opaque-token-value",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        }
+        self.headers: dict[str, str] = {}
+        self.seen: list[tuple[str, dict[str, str], str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        form = dict(await request.post())
+        self.seen.append(
+            (
+                str(request.url),
+                {k: str(v) for k, v in form.items()},
+                request.headers.get("User-Agent", ""),
+            )
+        )
+        text = self.body if isinstance(self.body, str) else json.dumps(self.body)
+        return web.Response(
+            status=self.status, text=text, headers=self.headers, content_type="application/json"
+        )
+
+
+async def client_for(stack: contextlib.AsyncExitStack, server: OAuthServer) -> ImsTokenClient:
+    app = web.Application()
+    app.router.add_post("/oauth/token", server.handle)
+    url = await serve(stack, app)
+    session = aiohttp.ClientSession()
+    stack.push_async_callback(session.close)
+    return ImsTokenClient(
+        session,
+        token_url=f"{url}/oauth/token",
+        client_id="cid",
+        scope="openid,AdobeID",
+        timeout=5,
+        user_agent="tokensim-node/p1",
+        wall_clock=time.time,
+    )
+
+
+async def test_standard_reply_with_capitalised_bearer_and_extra_members(
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    server = OAuthServer()
+    server.body = {
+        "access_token": "abc",
+        "token_type": "Bearer",
+        "expires_in": 3599,
+        "scope": "openid",
+        "ext": 1,
+    }
+    client = await client_for(stack, server)
+    grant = await client.fetch(Secret(SECRET))
+    assert grant.access_token.reveal() == "abc"
+    assert grant.expires_in == 3599
+    url, form, agent = server.seen[0]
+    assert form == {
+        "grant_type": "client_credentials",
+        "client_id": "cid",
+        "client_secret": SECRET,
+        "scope": "openid,AdobeID",
+    }
+    assert SECRET not in url  # in the body, never the query string
+    assert agent == "tokensim-node/p1"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("<html>gateway</html>", "not a JSON object"),
+        ([1, 2], "not a JSON object"),
+        ({"token_type": "bearer", "expires_in": 60}, "no access_token"),
+        ({"access_token": "", "token_type": "bearer", "expires_in": 60}, "no access_token"),
+        ({"access_token": "t", "token_type": "mac", "expires_in": 60}, "token_type 'mac'"),
+        ({"access_token": "t", "expires_in": 60}, "token_type None"),
+        ({"access_token": "t", "token_type": "bearer"}, "expires_in None"),
+        ({"access_token": "t", "token_type": "bearer", "expires_in": 0}, "expires_in 0"),
+        ({"access_token": "t", "token_type": "bearer", "expires_in": -5}, "expires_in -5"),
+        ({"access_token": "t", "token_type": "bearer", "expires_in": "3600"}, "expires_in '3600'"),
+        ({"access_token": "t", "token_type": "bearer", "expires_in": 35.5}, "expires_in 35.5"),
+        ({"access_token": "t", "token_type": "bearer", "expires_in": True}, "expires_in True"),
+    ],
+)
+async def test_unusable_200_replies_are_malformed(
+    stack: contextlib.AsyncExitStack, body: Any, reason: str
+) -> None:
+    server = OAuthServer()
+    server.body = body
+    client = await client_for(stack, server)
+    with pytest.raises(MalformedReply, match=reason):
+        await client.fetch(Secret(SECRET))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "error", "text"),
+    [
+        (429, {}, {"Retry-After": "42"}, ImsThrottled, "429"),
+        (503, {"error": "temporarily_unavailable"}, {}, ImsUnavailable, "503"),
+        (500, "oops", {}, ImsUnavailable, "500"),
+        (
+            401,
+            {"error": "invalid_client", "error_description": "bad secret"},
+            {},
+            InvalidClient,
+            "invalid_client: bad secret",
+        ),
+        (400, {"error": "unauthorized_client"}, {}, InvalidClient, "unauthorized_client"),
+        (401, "", {}, InvalidClient, "no OAuth error"),
+        (
+            400,
+            {"error": "invalid_scope", "error_description": "nope"},
+            {},
+            ConfigurationError,
+            "invalid_scope",
+        ),
+        (
+            400,
+            {"error": "unsupported_grant_type"},
+            {},
+            ConfigurationError,
+            "unsupported_grant_type",
+        ),
+        (404, "not found", {}, ConfigurationError, "404"),
+    ],
+)
+async def test_error_replies_map_to_typed_errors(
+    stack: contextlib.AsyncExitStack,
+    status: int,
+    body: Any,
+    headers: dict[str, str],
+    error: type[Exception],
+    text: str,
+) -> None:
+    server = OAuthServer()
+    server.status, server.body, server.headers = status, body, headers
+    client = await client_for(stack, server)
+    with pytest.raises(error, match=text) as caught:
+        await client.fetch(Secret(SECRET))
+    assert SECRET not in str(caught.value)
+    if status == 429:
+        assert caught.value.retry_after == 42  # type: ignore[attr-defined]
+    if error is ConfigurationError:
+        assert not isinstance(caught.value, InvalidClient)
+
+
+async def test_unreachable_endpoint_is_unavailable(tmp_path: Path) -> None:
+    async with aiohttp.ClientSession() as session:
+        client = ImsTokenClient(
+            session,
+            token_url="http://127.0.0.1:9/ims/token/v3",
+            client_id="c",
+            scope="s",
+            timeout=2,
+            user_agent="t",
+            wall_clock=time.time,
+        )
+        with pytest.raises(ImsUnavailable, match="unreachable"):
+            await client.fetch(Secret(SECRET))
+
+
+async def test_error_description_cannot_smuggle_a_token_into_logs(
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    server = OAuthServer()
+    server.status = 400
+    server.body = {
+        "error": "invalid_request",
+        "error_description": "got access_token=eyJhbGciOi.eyJzdWIiOi.c2ln",
+    }
+    client = await client_for(stack, server)
+    with pytest.raises(ConfigurationError) as caught:
+        await client.fetch(Secret(SECRET))
+    assert "eyJ" not in str(caught.value)

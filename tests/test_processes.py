@@ -1,0 +1,190 @@
+"""End to end with real processes: ``python -m upstream.ims``, ``upstream.analytics``, ``node``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from core.topology import load_topology
+from harness.processes import StartupError, Supervisor, check_ports_free, services_of
+from tests.conftest import get_json
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_ENV = {"TOKENSIM_TEST_SECRET": "process-test-secret"}
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def write_topology(tmp_path: Path) -> Path:
+    ims, analytics, p1, p2 = free_ports(4)
+    data: dict[str, Any] = {
+        "ims": {
+            "token_url": f"http://127.0.0.1:{ims}/ims/token/v3",
+            "client_id": "proc-client",
+            "client_secret_env": "TOKENSIM_TEST_SECRET",
+            "scope": "openid,AdobeID",
+        },
+        "analytics": {
+            "base_url": f"http://127.0.0.1:{analytics}",
+            "company_id": "procco",
+            "rsid": "proc.rsid",
+            "cache_ttl": "1s",
+        },
+        "token": {"state_dir": "state"},
+        "publishers": [{"id": "p1", "port": p1}, {"id": "p2", "port": p2}],
+        "simulation": {
+            "state_dir": "state/sim",
+            "ims": {"port": ims, "expires_in": 3600},
+            "analytics": {"port": analytics},
+        },
+    }
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+async def estate(tmp_path: Path) -> AsyncIterator[tuple[Supervisor, Path]]:
+    path = write_topology(tmp_path)
+    topology = load_topology(path)
+    supervisor = Supervisor({**os.environ, **SECRET_ENV}, log=None)
+    await supervisor.start_all(services_of(topology, path, {"ims", "analytics", "p1"}))
+    try:
+        yield supervisor, path
+    finally:
+        await supervisor.stop_all()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_node_process_serves_reuses_its_sealed_token_and_stops_cleanly(
+    estate: tuple[Supervisor, Path], tmp_path: Path
+) -> None:
+    supervisor, _ = estate
+    p1, ims = supervisor.specs["p1"].url, supervisor.specs["ims"].url
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{p1}/api/top-pages") as r:
+            assert r.status == 200
+            assert r.headers["X-Publisher"] == "p1"
+            body = await r.json()
+        visits = [p["visits"] for p in body["pages"]]
+        assert visits == sorted(visits, reverse=True)
+        assert len(visits) == 10
+        _, before = await get_json(http, f"{p1}/status")
+
+        token_file = tmp_path / "state" / "nodes" / "p1.token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert b"eyJ" not in token_file.read_bytes()
+        assert stat.S_IMODE((tmp_path / "state" / "keyring.json").stat().st_mode) == 0o600
+
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # a clean stop, then a crash
+            code = await supervisor.stop("p1", sig=sig)
+            assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+            await supervisor.start(supervisor.specs["p1"])
+            await supervisor.wait_healthy(["p1"])
+            _, after = await get_json(http, f"{p1}/status")
+            assert after["token"]["fingerprint"] == before["token"]["fingerprint"]
+            assert after["token"]["restored_from_disk"] is True
+            assert after["token"]["token_calls"] == 0
+        _, stats = await get_json(http, f"{ims}/admin/stats")
+        assert stats["issued_by_caller"] == {"p1": 1}
+
+    pids = supervisor.pids
+    codes = await supervisor.stop_all()
+    assert set(codes.values()) == {0}
+    assert not any(alive(pid) for pid in pids.values())
+
+
+async def test_busy_ports_fail_fast_with_the_service_named(tmp_path: Path) -> None:
+    path = write_topology(tmp_path)
+    topology = load_topology(path)
+    specs = services_of(topology, path)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", topology.publishers[0].port))
+        squatter.listen()
+        with pytest.raises(StartupError, match=r"p1: port \d+ on 127.0.0.1 is already in use"):
+            check_ports_free(specs)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "node",
+            "--topology",
+            str(path),
+            "--id",
+            "p1",
+            env={**os.environ, **SECRET_ENV},
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert "is already in use by another process" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+
+
+async def test_harness_up_starts_a_subset_and_leaves_no_orphans_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    path = write_topology(tmp_path)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "harness",
+        "--topology",
+        str(path),
+        "up",
+        "--only",
+        "ims,analytics,p1",
+        env={**os.environ, **SECRET_ENV},
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    async with asyncio.timeout(30):
+        while "all services healthy" not in "".join(seen):
+            seen.append((await proc.stdout.readline()).decode())
+    output = "".join(seen)
+    assert "p1  http://127.0.0.1:" in output
+    assert "p2  " not in output
+    children = _children_of(proc.pid)
+    assert len(children) == 3
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    assert "p1 | " in output + rest.decode()  # logs are prefixed with the service id
+    assert not any(alive(pid) for pid in children)
+
+
+def _children_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in children.read_text().split()] if children.exists() else []

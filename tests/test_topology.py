@@ -1,0 +1,227 @@
+"""topology.yaml: the shipped file loads; every broken file gives one clear line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.durations import format_duration, parse_duration
+from core.topology import TopologyError, json_schema, load_topology
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VALID = """\
+ims:
+  token_url: http://127.0.0.1:8701/ims/token/v3
+  client_id: c
+  client_secret_env: S
+  scope: openid
+analytics: {base_url: "http://127.0.0.1:8702", company_id: co, rsid: r}
+publishers:
+  - {id: p1, port: 8101}
+  - {id: p2, port: 8102}
+dispatchers:
+  - {id: d1, port: 8201, publisher: p1}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "topology.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_topology_loads() -> None:
+    topology = load_topology(ROOT / "topology.yaml")
+    assert [p.id for p in topology.publishers] == ["p1", "p2", "p3"]
+    assert [d.publisher for d in topology.dispatchers] == ["p1", "p2", "p3"]
+    assert topology.token.strategy == "per-node"
+    assert topology.analytics.cache_ttl == 5.0
+    assert topology.token.expiry_margin == 300.0
+    assert Path(topology.token.state_dir).is_absolute()
+
+
+def test_the_committed_json_schema_is_up_to_date() -> None:
+    assert (ROOT / "topology.schema.json").read_text() == json_schema()
+
+
+def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
+    topology = load_topology(write(tmp_path, VALID))
+    assert topology.ims.client_secret_env == ("S",)
+    assert topology.token.refresh_at == 0.5
+    assert topology.simulation.ims.expires_in == 30
+    assert topology.token.keyring_path == tmp_path / ".state" / "keyring.json"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "  scope: openid",
+            "  scope: openid\n  scopes: x",
+            "ims.scopes: unknown key (did you mean 'scope'?)",
+        ),
+        ("rsid: r}", "rsid: r, top: many}", "analytics.top: Input should be a valid integer"),
+        (
+            "{id: p2, port: 8102}",
+            "{id: p1, port: 8102}",
+            "publishers[1].id: duplicate id 'p1' (also publishers[0].id)",
+        ),
+        (
+            "{id: p2, port: 8102}",
+            "{id: p2, port: 8101}",
+            "publishers[1].port: port 8101 is used twice (also by publishers[0].port)",
+        ),
+        (
+            "publisher: p1}",
+            "publisher: p9}",
+            "dispatchers[0].publisher: no publisher with id 'p9' (known: p1, p2)",
+        ),
+        (
+            "rsid: r}",
+            "rsid: r, cache_ttl: soon}",
+            "analytics.cache_ttl: expected a duration like 30s, 5m or 24h, got 'soon'",
+        ),
+        (
+            "rsid: r}",
+            "rsid: r, cache_ttl: -5}",
+            "analytics.cache_ttl: a duration cannot be negative",
+        ),
+        ("  client_id: c\n", "", "ims.client_id: required key is missing"),
+        (
+            "  client_secret_env: S",
+            "  client_secret_env: 'not a name'",
+            "ims.client_secret_env[0]: String should match pattern",
+        ),
+        (
+            "  scope: openid",
+            "  scope: openid\n  scope: AdobeID",
+            "line 6, column 3: key 'scope' is written twice",
+        ),
+        (
+            "  - {id: p1, port: 8101}",
+            "  - {id: p1, port: 8101",
+            "line 9, column 5: expected ',' or '}'",
+        ),
+        (
+            "  - {id: p1, port: 8101}",
+            "  - {id: p1, port: 99999}",
+            "publishers[0].port: Input should be less than or equal to 65535",
+        ),
+        (
+            "publishers:",
+            "token: {strategy: shared}\npublishers:",
+            "token.strategy: Input should be 'per-node'",
+        ),
+        (
+            "publishers:",
+            "token: {refresh_at: 0.95}\npublishers:",
+            "token.refresh_jitter: refresh_at + refresh_jitter must stay below 1",
+        ),
+        ("ims:", "imss: {}\nims:", "imss: unknown key (did you mean 'ims'?)"),
+    ],
+)
+def test_broken_files_name_the_key_path(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    assert old in VALID
+    path = write(tmp_path, VALID.replace(old, new, 1))
+    with pytest.raises(TopologyError) as caught:
+        load_topology(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError, match="expected a mapping of sections"):
+        load_topology(write(tmp_path, "- just\n- a list\n"))
+    with pytest.raises(TopologyError, match="file not found"):
+        load_topology(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("node", ["--id", "p1"]),
+        ("upstream.ims", []),
+        ("upstream.analytics", []),
+        ("harness", ["up"]),
+    ],
+)
+def test_every_service_exits_2_with_one_line_and_no_traceback(
+    tmp_path: Path, module: str, extra: list[str]
+) -> None:
+    path = write(tmp_path, VALID.replace("{id: p2, port: 8102}", "{id: p2, port: 8101}"))
+    result = run_module(module, "--topology", str(path), *extra, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "publishers[1].port: port 8101 is used twice" in lines[0]
+
+
+def test_node_with_an_unknown_id_or_no_secret_exits_2(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    unknown = run_module(
+        "node", "--topology", str(path), "--id", "p9", env={"S": "x"}, cwd=tmp_path
+    )
+    assert unknown.returncode == 2
+    assert "no publisher 'p9' in the topology (known: p1, p2)" in unknown.stderr
+    no_secret = run_module("node", "--topology", str(path), "--id", "p1", cwd=tmp_path)
+    assert no_secret.returncode == 2
+    assert "ims.client_secret_env: none of the environment variables S is set" in no_secret.stderr
+    assert "Traceback" not in unknown.stderr + no_secret.stderr
+
+
+def test_node_with_a_broken_keyring_exits_2(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    (tmp_path / ".state").mkdir()
+    (tmp_path / ".state" / "keyring.json").write_text(
+        '{"primary": "k1", "keys": {"k1": "c2hvcnQ="}}'
+    )
+    result = run_module("node", "--topology", str(path), "--id", "p1", env={"S": "x"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "key 'k1' is 5 bytes, expected 32" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def run_module(
+    module: str, *args: str, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSIM_")}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=environ,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("24h", 86400),
+        ("1.5d", 129600),
+        ("250ms", 0.25),
+        (45, 45),
+        ("7", 7),
+    ],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_duration_formatting() -> None:
+    assert format_duration(86399) == "23h59m59s"
+    assert format_duration(0.25) == "250ms"
+    assert format_duration(60) == "1m"
