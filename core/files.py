@@ -14,18 +14,11 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     The temporary file is created in the same folder with ``mode`` already set (no window in
     which the secret is world-readable), fsynced, then renamed over ``path``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _write_temp(path, data, mode)
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(tmp)
         raise
     _fsync_dir(path.parent)
 
@@ -36,6 +29,19 @@ def create_exclusive(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
     Several processes starting at once may all try to create the same key file: the first
     one wins (``os.link`` fails if the name exists) and the others read the winner's file.
     """
+    tmp = _write_temp(path, data, mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        _remove(tmp)
+    _fsync_dir(path.parent)
+    return True
+
+
+def _write_temp(path: Path, data: bytes, mode: int) -> str:
+    """A fully written, fsynced temporary file beside ``path``, created with ``mode``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -44,15 +50,15 @@ def create_exclusive(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        _fsync_dir(path.parent)
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return tmp
+
+
+def _remove(tmp: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
 
 
 def _fsync_dir(folder: Path) -> None:
