@@ -201,10 +201,80 @@ class DispatcherConfig(Model):
     port: Port
     publisher: ServiceId
 
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class DispatcherSettings(Model):
+    """What every dispatcher does (AEM dispatcher.any, reduced to what the estate needs)."""
+
+    allow: tuple[str, ...] = Field(
+        default=("/", "/api/top-pages", "/static/*"),
+        description="Allow-list of path globs; anything else is 404 (AEM /filter).",
+    )
+    cache_ttl: Duration = Field(default=5.0, description="0 = do not cache.")
+    login_cookie: str = "login-token"
+    timeout: Duration = 10.0
+    health_timeout: Duration = 2.0
+
+
+CookieName = Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
+
+
+class StickyConfig(Model):
+    """Duration-based stickiness, as ALB's ``AWSALB`` cookie (edge-defaults.md)."""
+
+    enabled: bool = True
+    cookie: CookieName = "AWSALB"
+    duration: Annotated[Duration, Field(ge=1.0, le=7 * 86400.0)] = Field(
+        default=86400.0, description="1 s .. 7 days; ALB's default is 1 day."
+    )
+    secure: bool = False
+    key_env: EnvName | None = Field(
+        default=None,
+        description="Env var with the cookie key (base64, 32 bytes); default: a generated "
+        "0600 file <token.state_dir>/lb-cookie.key.",
+    )
+
+
+class HealthCheckConfig(Model):
+    """Active health checks; ALB's defaults: 30 s, 5 s, healthy 5, unhealthy 2."""
+
+    path: Annotated[str, Field(pattern=r"^/")] = "/health"
+    interval: Duration = 30.0
+    timeout: Duration = 5.0
+    healthy_threshold: Annotated[int, Field(ge=1, le=10)] = 5
+    unhealthy_threshold: Annotated[int, Field(ge=1, le=10)] = 2
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> HealthCheckConfig:
+        if self.timeout >= self.interval:
+            raise KeyPathError(
+                "lb.health_check.timeout",
+                f"must be shorter than the interval ({self.timeout}s >= {self.interval}s)",
+            )
+        return self
+
 
 class LbConfig(Model):
     host: str = "127.0.0.1"
     port: Port = 8080
+    algorithm: Literal["round_robin", "least_outstanding"] = "round_robin"
+    sticky: StickyConfig = StickyConfig()
+    health_check: HealthCheckConfig = HealthCheckConfig()
+    deregistration_delay: Duration = Field(
+        default=300.0, description="Draining time for a deregistered target (ALB: 300 s)."
+    )
+    timeout: Duration = 30.0
+    retry_idempotent: bool = Field(
+        default=True,
+        description="Retry a GET/HEAD once on another target when the first cannot serve it.",
+    )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
 
 # --- the simulated outside world -------------------------------------------------------------
@@ -274,6 +344,7 @@ class Topology(Model):
     token: TokenConfig = Field(default_factory=dict, validate_default=True)
     publishers: Annotated[tuple[PublisherConfig, ...], Field(min_length=1)]
     dispatchers: tuple[DispatcherConfig, ...] = ()
+    dispatcher: DispatcherSettings = DispatcherSettings()
     lb: LbConfig | None = None
     simulation: SimulationConfig = Field(default_factory=dict, validate_default=True)
 
@@ -291,6 +362,15 @@ class Topology(Model):
             return cls.model_validate(data, context={"base_dir": base_dir})
         except ValidationError as exc:
             raise TopologyError(_describe(exc, cls)) from None
+
+    def dispatcher_of(self, dispatcher_id: str) -> DispatcherConfig:
+        for dispatcher in self.dispatchers:
+            if dispatcher.id == dispatcher_id:
+                return dispatcher
+        known = ", ".join(d.id for d in self.dispatchers) or "none"
+        raise TopologyError(
+            f"--id: no dispatcher {dispatcher_id!r} in the topology (known: {known})"
+        )
 
     def publisher(self, node_id: str) -> PublisherConfig:
         for publisher in self.publishers:

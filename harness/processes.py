@@ -38,6 +38,7 @@ class ServiceSpec:
     args: tuple[str, ...]
     host: str
     port: int
+    health_path: str = "/health"
 
     @property
     def url(self) -> str:
@@ -45,7 +46,7 @@ class ServiceSpec:
 
     @property
     def health_url(self) -> str:
-        return f"{self.url}/health"
+        return f"{self.url}{self.health_path}"
 
 
 class StartupError(Exception):
@@ -55,7 +56,8 @@ class StartupError(Exception):
 def services_of(
     topology: Topology, topology_path: Path, only: set[str] | None = None
 ) -> list[ServiceSpec]:
-    """The services topology.yaml describes, in start order (upstream first)."""
+    """The services topology.yaml describes, in start order: upstream, publishers,
+    dispatchers, load balancer (each waits on what it fronts being there)."""
     common = ("--topology", str(topology_path))
     sim = topology.simulation
     specs = [
@@ -68,6 +70,14 @@ def services_of(
         ServiceSpec(p.id, "node", (*common, "--id", p.id), p.host, p.port)
         for p in topology.publishers
     ]
+    specs += [
+        ServiceSpec(d.id, "lb.dispatcher", (*common, "--id", d.id), d.host, d.port)
+        for d in topology.dispatchers
+    ]
+    if topology.lb is not None:
+        specs.append(
+            ServiceSpec("lb", "lb", common, topology.lb.host, topology.lb.port, "/lb/health")
+        )
     if only is not None:
         unknown = only - {s.id for s in specs}
         if unknown:

@@ -23,8 +23,9 @@ async def up(topology: Topology, topology_path: Path, only: set[str] | None) -> 
         await supervisor.start_all(specs)
         if generated:
             print("harness: generated a client secret for this simulation run", flush=True)
+        pids = supervisor.pids
         for spec in specs:
-            print(f"{spec.id:>10}  {spec.url}", flush=True)
+            print(f"{spec.id:>10}  {spec.url}  pid {pids[spec.id]}", flush=True)
         print("harness: all services healthy; Ctrl-C stops them", flush=True)
         await stop.wait()
     finally:

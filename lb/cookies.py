@@ -1,0 +1,70 @@
+"""The sticky-session cookie: opaque and authenticated, like ALB's ``AWSALB``.
+
+The value is AES-256-GCM over ``<target id>|<expiry>`` with a fresh nonce, so a client can
+neither read which target it is on nor choose or forge one. A cookie that does not decrypt,
+has expired, or names a target that is gone or unhealthy simply starts a new session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from core.files import create_exclusive
+
+NONCE_BYTES = 12
+
+
+class CookieKeyError(Exception):
+    """The cookie key is missing or not 32 bytes of base64."""
+
+
+class StickyCookieCodec:
+    def __init__(self, key: bytes, *, cookie_name: str) -> None:
+        if len(key) != 32:
+            raise CookieKeyError(f"the sticky cookie key must be 32 bytes, got {len(key)}")
+        self._aead = AESGCM(key)
+        self._aad = f"tokensim-lb/v1|{cookie_name}".encode()
+
+    def encode(self, target_id: str, *, expires_at: float) -> str:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, f"{target_id}|{int(expires_at)}".encode(), self._aad)
+        return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+
+    def decode(self, value: str, *, now: float) -> str | None:
+        """The target id in a valid, unexpired cookie; None for anything else."""
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], self._aad)
+            target_id, _, expires = plain.decode().rpartition("|")
+            if now >= int(expires):
+                return None
+        except (ValueError, InvalidTag, binascii.Error, UnicodeDecodeError):
+            return None
+        return target_id
+
+
+def load_cookie_key(key_env: str | None, key_file: Path, environ: Mapping[str, str]) -> bytes:
+    """The key from ``key_env`` if set, else from ``key_file`` (generated 0600 if missing)."""
+    if key_env:
+        encoded = environ.get(key_env)
+        if not encoded:
+            raise CookieKeyError(f"lb.sticky.key_env: environment variable {key_env} is not set")
+        source = f"environment variable {key_env}"
+    else:
+        create_exclusive(key_file, base64.b64encode(os.urandom(32)) + b"\n")
+        encoded = key_file.read_text()
+        source = str(key_file)
+    try:
+        key = base64.b64decode(encoded.strip(), validate=True)
+    except (ValueError, binascii.Error):
+        raise CookieKeyError(f"{source}: the cookie key is not base64") from None
+    if len(key) != 32:
+        raise CookieKeyError(f"{source}: the cookie key must be 32 bytes, got {len(key)}")
+    return key

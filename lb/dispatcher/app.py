@@ -1,0 +1,167 @@
+"""The dispatcher application: ``create_app(topology, dispatcher_id, clock=...)``.
+
+* Every path goes through the /filter allow-list; anything else is 404, whatever the tricks.
+* Cacheable replies (GET, 200, no query string, no ``Authorization``, no login cookie, no
+  ``no-store``/``no-cache``/``private`` from the publisher) are cached for ``cache_ttl`` and
+  marked ``X-Cache: HIT`` or ``MISS``.
+* ``POST /dispatcher/invalidate.cache`` with ``CQ-Handle: /path`` (or none for everything) is the
+  flush agent's invalidation; it is refused when the request came through the load balancer.
+* ``GET /health`` reflects the publisher's health (ALB-style checks hit the dispatcher and test
+  the publisher behind it). When the publisher cannot be reached a reply says so with
+  ``X-Dispatcher-Error``, so the load balancer knows it may retry elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from core.service import lifecycle_of
+from core.topology import DispatcherSettings, Topology
+from lb.dispatcher.cache import ReplyCache
+from lb.dispatcher.filters import PathFilter
+from lb.forwarding import forwardable, with_forwarded_for
+
+NO_STORE = ("no-store", "no-cache", "private")
+ERROR_HEADER = "X-Dispatcher-Error"
+
+DISPATCHER_ID = web.AppKey("dispatcher_id", str)
+PUBLISHER_URL = web.AppKey("publisher_url", str)
+SETTINGS = web.AppKey("dispatcher_settings", DispatcherSettings)
+CACHE = web.AppKey("reply_cache", ReplyCache)
+FILTER = web.AppKey("path_filter", PathFilter)
+SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
+
+
+def create_app(
+    topology: Topology, dispatcher_id: str, *, clock: Callable[[], float] = time.monotonic
+) -> web.Application:
+    dispatcher = topology.dispatcher_of(dispatcher_id)
+    settings = topology.dispatcher
+    app = web.Application()
+    app[DISPATCHER_ID] = dispatcher_id
+    app[PUBLISHER_URL] = topology.publisher(dispatcher.publisher).url
+    app[SETTINGS] = settings
+    app[CACHE] = ReplyCache(ttl=settings.cache_ttl, clock=clock)
+    app[FILTER] = PathFilter(settings.allow)
+    lifecycle_of(app)
+    app.cleanup_ctx.append(_upstream_session)
+    app.on_response_prepare.append(_tag)
+    app.router.add_get("/health", health)
+    app.router.add_post("/dispatcher/invalidate.cache", invalidate)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    return app
+
+
+async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+        app[SESSION] = session
+        yield
+
+
+async def _tag(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Dispatcher"] = request.app[DISPATCHER_ID]
+
+
+def _not_found() -> web.Response:
+    return web.Response(status=404, text="404 Not Found\n", headers={"X-Cache": "MISS"})
+
+
+async def forward(request: web.Request) -> web.Response:
+    app = request.app
+    if not app[FILTER].allows(request.raw_path.split("?", 1)[0]):
+        return _not_found()
+    cache = app[CACHE]
+    key = request.path
+    cacheable = cache.enabled and _cacheable_request(request, app[SETTINGS].login_cookie)
+    if cacheable and (hit := cache.get(key)) is not None:
+        return _reply(hit.status, hit.headers, hit.body, "HIT", head=request.method == "HEAD")
+    try:
+        status, headers, body = await _ask_publisher(request)
+    except aiohttp.ClientConnectionError:
+        return _upstream_error(502, "publisher-unreachable")
+    except TimeoutError:
+        return _upstream_error(504, "publisher-timeout")
+    if cacheable and status == 200 and not _forbids_caching(headers):
+        cache.put(key, status, headers, body)
+    return _reply(status, headers, body, "MISS", head=request.method == "HEAD")
+
+
+async def _ask_publisher(request: web.Request) -> tuple[int, CIMultiDict[str], bytes]:
+    app = request.app
+    headers = with_forwarded_for(forwardable(request.headers), request.remote)
+    body = await request.read() if request.body_exists else None
+    async with app[SESSION].request(
+        request.method,
+        app[PUBLISHER_URL] + request.raw_path,
+        headers=headers,
+        data=body,
+        allow_redirects=False,
+        timeout=aiohttp.ClientTimeout(total=app[SETTINGS].timeout),
+    ) as response:
+        return response.status, forwardable(response.headers), await response.read()
+
+
+def _cacheable_request(request: web.Request, login_cookie: str) -> bool:
+    return (
+        request.method in ("GET", "HEAD")
+        and not request.query_string
+        and "Authorization" not in request.headers
+        and login_cookie not in request.cookies
+    )
+
+
+def _forbids_caching(headers: CIMultiDict[str]) -> bool:
+    directives = headers.get("Cache-Control", "").lower()
+    return any(d in directives for d in NO_STORE) or "Set-Cookie" in headers
+
+
+def _reply(
+    status: int, headers: CIMultiDict[str], body: bytes, cache: str, *, head: bool
+) -> web.Response:
+    response = web.Response(status=status, headers=headers, body=None if head else body)
+    response.headers["X-Cache"] = cache
+    return response
+
+
+def _upstream_error(status: int, reason: str) -> web.Response:
+    return web.Response(
+        status=status,
+        text=f"{status} the publisher is not available\n",
+        headers={ERROR_HEADER: reason, "Cache-Control": "no-store"},
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    """200 when this dispatcher and its publisher both serve; 503 otherwise."""
+    app = request.app
+    if lifecycle_of(app).draining:
+        return web.json_response({"status": "draining"}, status=503)
+    try:
+        async with app[SESSION].get(
+            app[PUBLISHER_URL] + "/health",
+            timeout=aiohttp.ClientTimeout(total=app[SETTINGS].health_timeout),
+        ) as response:
+            publisher = response.status
+    except (TimeoutError, aiohttp.ClientError):
+        publisher = 0
+    ok = publisher == 200
+    return web.json_response(
+        {"status": "serving" if ok else "publisher-down", "publisher_status": publisher},
+        status=200 if ok else 503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def invalidate(request: web.Request) -> web.Response:
+    """The flush agent's call. Only direct callers: never through the load balancer."""
+    if "X-Forwarded-For" in request.headers:
+        return _not_found()
+    handle = request.headers.get("CQ-Handle")
+    dropped = request.app[CACHE].invalidate(handle or None)
+    return web.json_response({"invalidated": dropped, "handle": handle})

@@ -1,0 +1,170 @@
+"""The balancer's own routes: status (HTML for people, JSON for programs), metrics, health,
+and deregistration of targets (which then drain for the deregistration delay)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from lb.state import BALANCER, Balancer
+
+
+def add_status_routes(app: web.Application) -> None:
+    app.router.add_get("/lb/health", health)
+    app.router.add_get("/lb/status", status)
+    app.router.add_get("/lb/metrics", metrics)
+    app.router.add_post("/lb/targets/{id}/deregister", deregister)
+    app.router.add_post("/lb/targets/{id}/register", register)
+
+
+def snapshot(balancer: Balancer) -> dict[str, Any]:
+    now = balancer.clock()
+    config = balancer.config
+    return {
+        "algorithm": config.algorithm,
+        "sticky": {"enabled": config.sticky.enabled, "cookie": config.sticky.cookie},
+        "health_check_rounds": balancer.health_rounds(),
+        "requests": balancer.counters.requests,
+        "retries": balancer.counters.retries,
+        "sessions_moved": balancer.counters.sessions_moved,
+        "fail_open": balancer.pool.fail_open,
+        "targets": [
+            {
+                "id": t.id,
+                "publisher": t.label,
+                "url": t.url,
+                "state": t.state(now),
+                "in_flight": t.in_flight,
+                "requests": t.requests,
+                "sessions": t.sessions,
+                "errors": t.errors,
+                "last_problem": t.last_problem,
+            }
+            for t in balancer.pool.targets
+        ],
+    }
+
+
+async def health(request: web.Request) -> web.Response:
+    """200 once the first round of health checks has run."""
+    rounds = request.app[BALANCER].health_rounds()
+    return web.json_response(
+        {"status": "serving" if rounds else "starting"}, status=200 if rounds else 503
+    )
+
+
+async def status(request: web.Request) -> web.Response:
+    data = snapshot(request.app[BALANCER])
+    if "application/json" in request.headers.get("Accept", ""):
+        return web.json_response(data, headers={"Cache-Control": "no-store"})
+    return web.Response(
+        text=_html(data), content_type="text/html", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _html(data: dict[str, Any]) -> str:
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(str(t[k]))}</td>"
+            for k in (
+                "id",
+                "publisher",
+                "state",
+                "in_flight",
+                "requests",
+                "sessions",
+                "errors",
+                "last_problem",
+            )
+        )
+        + "</tr>"
+        for t in data["targets"]
+    )
+    heads = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "target",
+            "publisher",
+            "state",
+            "in flight",
+            "requests",
+            "sessions",
+            "errors",
+            "last problem",
+        )
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Load balancer</title>'
+        '<meta http-equiv="refresh" content="2"></head>'
+        '<body style="font-family:system-ui,sans-serif">'
+        f"<h1>Load balancer</h1><p>{escape(data['algorithm'])}, sticky cookie "
+        f"{escape(data['sticky']['cookie'])} {'on' if data['sticky']['enabled'] else 'off'}; "
+        f"{data['requests']} requests, {data['retries']} retried, "
+        f"{data['sessions_moved']} sessions moved, "
+        f"{data['fail_open']} fail-open choices</p>"
+        f'<table border="1" cellpadding="4"><tr>{heads}</tr>{rows}</table></body></html>'
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(_Collector(request.app[BALANCER]))
+    return web.Response(
+        body=generate_latest(registry),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
+class _Collector(Collector):
+    def __init__(self, balancer: Balancer) -> None:
+        self._balancer = balancer
+
+    def collect(self) -> list[Metric]:
+        data = snapshot(self._balancer)
+        requests = CounterMetricFamily(
+            "tokensim_lb_target_requests", "Requests sent to a target", labels=["target"]
+        )
+        sessions = CounterMetricFamily(
+            "tokensim_lb_target_sessions", "Sessions started on a target", labels=["target"]
+        )
+        healthy = GaugeMetricFamily(
+            "tokensim_lb_target_healthy", "1 when the target is healthy", labels=["target"]
+        )
+        in_flight = GaugeMetricFamily(
+            "tokensim_lb_target_in_flight", "Requests in flight", labels=["target"]
+        )
+        for t in data["targets"]:
+            requests.add_metric([t["id"]], t["requests"])
+            sessions.add_metric([t["id"]], t["sessions"])
+            healthy.add_metric([t["id"]], 1.0 if t["state"] == "healthy" else 0.0)
+            in_flight.add_metric([t["id"]], t["in_flight"])
+        retries = CounterMetricFamily(
+            "tokensim_lb_retries", "Requests retried on another target", value=data["retries"]
+        )
+        return [requests, sessions, healthy, in_flight, retries]
+
+
+async def deregister(request: web.Request) -> web.Response:
+    balancer = request.app[BALANCER]
+    target = balancer.pool.get(request.match_info["id"])
+    if target is None:
+        raise web.HTTPNotFound(text="no such target\n")
+    balancer.pool.deregister(
+        target, now=balancer.clock(), delay=balancer.config.deregistration_delay
+    )
+    return web.json_response({"id": target.id, "state": target.state(balancer.clock())})
+
+
+async def register(request: web.Request) -> web.Response:
+    balancer = request.app[BALANCER]
+    target = balancer.pool.get(request.match_info["id"])
+    if target is None:
+        raise web.HTTPNotFound(text="no such target\n")
+    balancer.pool.register(target)
+    return web.json_response({"id": target.id, "state": target.state(balancer.clock())})
