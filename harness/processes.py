@@ -102,6 +102,19 @@ def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
                 raise
 
 
+TIERS = ("upstream", "node", "lb.dispatcher", "lb")
+
+
+def _tiers(specs: Sequence[ServiceSpec]) -> list[list[ServiceSpec]]:
+    def rank(spec: ServiceSpec) -> int:
+        return TIERS.index(
+            spec.module.split(".")[0] if spec.module.startswith("upstream") else spec.module
+        )
+
+    ranks = sorted({rank(s) for s in specs})
+    return [[s for s in specs if rank(s) == r] for r in ranks]
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -149,10 +162,14 @@ class Supervisor:
             self._log.flush()
 
     async def start_all(self, specs: Sequence[ServiceSpec], *, timeout: float = 15.0) -> None:
+        """Start tier by tier (upstream, publishers, dispatchers, balancer), each healthy
+        before the next starts, as a real estate comes up: a balancer whose first health
+        checks ran before its publishers had a token would start with targets down."""
         check_ports_free(specs)
-        for spec in specs:
-            await self.start(spec)
-        await self.wait_healthy([s.id for s in specs], timeout=timeout)
+        for tier in _tiers(specs):
+            for spec in tier:
+                await self.start(spec)
+            await self.wait_healthy([s.id for s in tier], timeout=timeout)
 
     async def wait_healthy(self, ids: Sequence[str], *, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout

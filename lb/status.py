@@ -51,10 +51,13 @@ def snapshot(balancer: Balancer) -> dict[str, Any]:
 
 
 async def health(request: web.Request) -> web.Response:
-    """200 once the first round of health checks has run."""
-    rounds = request.app[BALANCER].health_rounds()
+    """200 once health checks have run and found a healthy target."""
+    balancer = request.app[BALANCER]
+    ready = balancer.health_rounds() > 0 and any(
+        balancer.pool.usable(t) for t in balancer.pool.targets
+    )
     return web.json_response(
-        {"status": "serving" if rounds else "starting"}, status=200 if rounds else 503
+        {"status": "serving" if ready else "starting"}, status=200 if ready else 503
     )
 
 

@@ -18,22 +18,10 @@ import yaml
 
 from core.topology import load_topology
 from harness.processes import StartupError, Supervisor, check_ports_free, services_of
-from tests.conftest import get_json
+from tests.conftest import free_ports, get_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_ENV = {"TOKENSIM_TEST_SECRET": "process-test-secret"}
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def write_topology(tmp_path: Path) -> Path:
