@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo up schema clean
+.PHONY: install test lint demo up bench schema clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ demo: install
 
 up: install
 	$(PY) -m harness up
+
+# Not part of `make test`: performance figures as ratios (needs Debian's wrk and haproxy).
+bench: install
+	$(PY) -m benchmarks
 
 schema: install
 	$(PY) -m core.topology > topology.schema.json

@@ -120,7 +120,7 @@ async def balance(request: web.Request) -> web.StreamResponse:
 def _route(request: web.Request, balancer: Balancer) -> tuple[Target | None, bool]:
     """The session's target if its cookie is valid and the target usable; else a new one."""
     pool, sticky = balancer.pool, balancer.config.sticky
-    if sticky.enabled and (value := request.cookies.get(sticky.cookie)):
+    if sticky.enabled and (value := cookie_value(request.headers.get("Cookie"), sticky.cookie)):
         current = pool.get(balancer.codec.decode(value, now=balancer.clock()))
         if current is not None and pool.usable(current):
             return current, False
@@ -164,14 +164,19 @@ async def _send(
 
 
 def _set_cookie(response: web.Response, balancer: Balancer, target: Target) -> None:
-    sticky = balancer.config.sticky
-    expires = balancer.clock() + sticky.duration
-    response.set_cookie(
-        sticky.cookie,
-        balancer.codec.encode(target.id, expires_at=expires),
-        max_age=int(sticky.duration),
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=sticky.secure,
+    """Renew the session cookie (ALB renews its expiry on every reply)."""
+    value = balancer.codec.encode(
+        target.id, expires_at=balancer.clock() + balancer.config.sticky.duration
     )
+    response.headers.add("Set-Cookie", balancer.cookie_prefix + value + balancer.cookie_suffix)
+
+
+def cookie_value(header: str | None, name: str) -> str | None:
+    """The value of cookie ``name`` in a Cookie header, without a full cookie parse."""
+    if not header or name not in header:
+        return None
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value.strip('"')
+    return None

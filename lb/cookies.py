@@ -12,6 +12,7 @@ import binascii
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -19,35 +20,69 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from core.files import create_exclusive
 
 NONCE_BYTES = 12
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class CookieKeyError(Exception):
     """The cookie key is missing or not 32 bytes of base64."""
 
 
+EXPIRY_STEP = 60  # expiries are whole minutes: one sealed value per target per minute
+REMEMBERED = 4096
+
+
 class StickyCookieCodec:
+    """Seals and opens cookie values; both are cached, because on the hot path every request
+    carries a cookie and every reply renews it.
+
+    Expiry is rounded up to the minute, so all sessions on one target share one sealed value
+    per minute (it names only the target and the expiry, so sharing reveals nothing), and a
+    value that has been authenticated once is remembered instead of decrypted again.
+    """
+
     def __init__(self, key: bytes, *, cookie_name: str) -> None:
         if len(key) != 32:
             raise CookieKeyError(f"the sticky cookie key must be 32 bytes, got {len(key)}")
         self._aead = AESGCM(key)
         self._aad = f"tokensim-lb/v1|{cookie_name}".encode()
+        self._sealed: dict[tuple[str, int], str] = {}
+        self._opened: dict[str, tuple[str, int]] = {}
 
     def encode(self, target_id: str, *, expires_at: float) -> str:
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, f"{target_id}|{int(expires_at)}".encode(), self._aad)
-        return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+        expires = -(-int(expires_at) // EXPIRY_STEP) * EXPIRY_STEP
+        value = self._sealed.get((target_id, expires))
+        if value is None:
+            nonce = os.urandom(NONCE_BYTES)
+            sealed = self._aead.encrypt(nonce, f"{target_id}|{expires}".encode(), self._aad)
+            value = base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+            _remember(self._sealed, (target_id, expires), value)
+            _remember(self._opened, value, (target_id, expires))
+        return value
 
     def decode(self, value: str, *, now: float) -> str | None:
         """The target id in a valid, unexpired cookie; None for anything else."""
+        opened = self._opened.get(value) or self._open(value)
+        if opened is None or now >= opened[1]:
+            return None
+        return opened[0]
+
+    def _open(self, value: str) -> tuple[str, int] | None:
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], self._aad)
             target_id, _, expires = plain.decode().rpartition("|")
-            if now >= int(expires):
-                return None
+            opened = (target_id, int(expires))
         except (ValueError, InvalidTag, binascii.Error, UnicodeDecodeError):
             return None
-        return target_id
+        _remember(self._opened, value, opened)
+        return opened
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
+    if len(cache) >= REMEMBERED:
+        cache.clear()  # simple and bounded; a miss only costs one AES operation
+    cache[key] = value
 
 
 def load_cookie_key(key_env: str | None, key_file: Path, environ: Mapping[str, str]) -> bytes:

@@ -32,6 +32,16 @@ class Balancer:
     health_rounds: Callable[[], int] = lambda: 0
 
     @property
+    def cookie_prefix(self) -> str:
+        return f"{self.config.sticky.cookie}="
+
+    @property
+    def cookie_suffix(self) -> str:
+        sticky = self.config.sticky
+        secure = "; Secure" if sticky.secure else ""
+        return f"; Max-Age={int(sticky.duration)}; Path=/; HttpOnly; SameSite=Lax{secure}"
+
+    @property
     def http(self) -> aiohttp.ClientSession:
         assert self.session is not None, "used before the app started"
         return self.session
