@@ -164,15 +164,24 @@ async def test_a_tampered_or_foreign_cookie_starts_a_new_session(estate: Estate)
         async with http.get(f"{estate.lb}/api/top-pages") as r:
             original = r.cookies["AWSALB"].value
         flipped = original[:-3] + ("A" if original[-3] != "A" else "B") + original[-2:]
-        for forged in (flipped, "p1", "d1|9999999999", original[:20], ""):
+        forgeries = [flipped, "p1", "d1|9999999999", original[:20], ""]
+        before = await sessions_started(http, estate)
+        for forged in forgeries:
             async with http.get(
                 f"{estate.lb}/api/top-pages", headers={"Cookie": f"AWSALB={forged}"}
             ) as r:
                 assert r.status == 200
                 fresh = r.cookies["AWSALB"]
-                assert fresh.value not in (forged, original)
+                assert fresh.value != forged
                 assert fresh["httponly"]
                 assert fresh["samesite"] == "Lax"
+        assert await sessions_started(http, estate) == before + len(forgeries)
+
+
+async def sessions_started(http: aiohttp.ClientSession, estate: Estate) -> int:
+    headers = {"Accept": "application/json"}
+    async with http.get(f"{estate.lb}/lb/status", headers=headers) as r:
+        return sum(t["sessions"] for t in (await r.json())["targets"])
 
 
 async def test_filtered_paths_are_404_through_the_lb(estate: Estate) -> None:
