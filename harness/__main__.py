@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from pathlib import Path
 
 from core.cli import base_parser, fail, load_or_exit
 from harness.demo import demo
+from harness.load import LoadOptions, run_scenario
 from harness.processes import StartupError
+from harness.scenarios import SCENARIOS
 from harness.up import up
 
 PROG = "python -m harness"
@@ -20,12 +24,23 @@ def main() -> None:
     demo_cmd = commands.add_parser("demo", help="show a node across several token lifetimes")
     demo_cmd.add_argument("--lifetimes", type=float, default=3.0)
     demo_cmd.add_argument("--node", default="p1")
+    load_cmd = commands.add_parser("load", help="run Locust scenarios and judge invariants")
+    which = load_cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--scenario", choices=sorted(SCENARIOS))
+    which.add_argument("--all", action="store_true", help="every scenario, one after another")
+    load_cmd.add_argument("--users", type=int, default=30)
+    load_cmd.add_argument("--lifetime", type=int, default=20, help="token lifetime, seconds")
+    load_cmd.add_argument("--duration", type=float, help="run length, seconds (sets --lifetime)")
+    load_cmd.add_argument("--out", type=Path, default=Path("reports"))
+    load_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
     args = parser.parse_args()
     topology = load_or_exit(PROG, args.topology)
     try:
         if args.command == "up":
             only = set(args.only.split(",")) if args.only else None
             status = asyncio.run(up(topology, args.topology, only))
+        elif args.command == "load":
+            status = asyncio.run(load_command(args))
         else:
             status = asyncio.run(
                 demo(topology, args.topology, lifetimes=args.lifetimes, node_id=args.node)
@@ -33,6 +48,31 @@ def main() -> None:
     except StartupError as exc:
         fail(PROG, str(exc), status=1)
     raise SystemExit(status)
+
+
+async def load_command(args: argparse.Namespace) -> int:
+    names = sorted(SCENARIOS) if args.all else [args.scenario]
+    verdicts = []
+    for name in names:
+        scenario = SCENARIOS[name]
+        lifetime = round(args.duration / scenario.lifetimes) if args.duration else args.lifetime
+        options = LoadOptions(
+            users=args.users, lifetime=max(2, lifetime), out=args.out, free_ports=args.free_ports
+        )
+        print(
+            f"{name}: {scenario.summary} ({scenario.lifetimes:g} lifetimes of {options.lifetime}s, "
+            f"{options.users} users)",
+            flush=True,
+        )
+        verdict = await run_scenario(args.topology, scenario, options)
+        print(verdict.text() + "\n", flush=True)
+        verdicts.append(verdict)
+    failed = [v.scenario for v in verdicts if not v.passed]
+    print(
+        f"{len(verdicts) - len(failed)} of {len(verdicts)} scenarios passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

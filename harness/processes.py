@@ -87,6 +87,19 @@ def services_of(
     return specs
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on right now, for an estate that must not clash with another."""
+    sockets = []
+    for _ in range(count):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        sockets.append(probe)
+    ports = [probe.getsockname()[1] for probe in sockets]
+    for probe in sockets:
+        probe.close()
+    return ports
+
+
 def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
     """Fail fast, naming the service, when a port is already taken."""
     for spec in specs:

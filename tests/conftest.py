@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,19 +73,6 @@ def topology_dict(state: Path, ims_url: str, analytics_url: str, **sections: Any
     for name, value in sections.items():
         data[name] = {**data.get(name, {}), **value} if isinstance(value, dict) else value
     return data
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on right now (for services started as separate processes)."""
-    sockets = []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 async def serve(stack: contextlib.AsyncExitStack, app: web.Application) -> str:

@@ -21,7 +21,7 @@ import pytest
 import yaml
 import yarl
 
-from tests.conftest import free_ports
+from harness.processes import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

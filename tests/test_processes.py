@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from core.topology import load_topology
-from harness.processes import StartupError, Supervisor, check_ports_free, services_of
-from tests.conftest import free_ports, get_json
+from harness.processes import StartupError, Supervisor, check_ports_free, free_ports, services_of
+from tests.conftest import get_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_ENV = {"TOKENSIM_TEST_SECRET": "process-test-secret"}

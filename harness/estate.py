@@ -1,0 +1,77 @@
+"""What a fault timeline can do to a running estate, over HTTP and through the supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+import aiohttp
+
+from harness.processes import Supervisor
+
+
+class EstateControl:
+    def __init__(self, supervisor: Supervisor, http: aiohttp.ClientSession) -> None:
+        self.supervisor = supervisor
+        self.http = http
+        self.events: dict[str, float] = {}
+        self.measured: dict[str, float] = {}
+
+    def url(self, service_id: str) -> str:
+        return self.supervisor.specs[service_id].url
+
+    @property
+    def publishers(self) -> list[str]:
+        return [s.id for s in self.supervisor.specs.values() if s.module == "node"]
+
+    async def get_json(self, url: str) -> Any:
+        async with self.http.get(url, headers={"Accept": "application/json"}) as response:
+            return await response.json()
+
+    async def faults(self, service_id: str, **changes: Any) -> None:
+        async with self.http.put(f"{self.url(service_id)}/admin/faults", json=changes) as r:
+            r.raise_for_status()
+
+    async def revoke(self) -> None:
+        async with self.http.post(f"{self.url('ims')}/admin/revoke") as r:
+            r.raise_for_status()
+
+    async def kill(self, node_id: str) -> None:
+        """A crash: SIGKILL, no draining."""
+        await self.supervisor.stop(node_id, sig=signal.SIGKILL)
+
+    async def restart(self, node_id: str) -> None:
+        """Start the node again; record what it did on start, read from its own /status the
+        moment it is healthy (later token calls are its usual schedule)."""
+        await self.supervisor.start(self.supervisor.specs[node_id])
+        await self.supervisor.wait_healthy([node_id], timeout=30)
+        token = (await self.get_json(f"{self.url(node_id)}/status"))["token"]
+        self.measured[f"token calls when {node_id} restarted"] = float(token["token_calls"])
+        self.measured[f"{node_id} restored its token from disk"] = float(
+            token["restored_from_disk"]
+        )
+
+    async def tokens_issued_to(self, node_id: str) -> int:
+        stats = await self.get_json(f"{self.url('ims')}/admin/stats")
+        return int(stats["issued_by_caller"].get(node_id, 0))
+
+    async def wait_until_all_refreshed(self, since_counts: dict[str, int], limit: float) -> float:
+        """Seconds until every node has made a new successful token call."""
+        started = time.monotonic()
+        pending = set(self.publishers)
+        while pending and time.monotonic() - started < limit:
+            for node in list(pending):
+                status = await self.get_json(f"{self.url(node)}/status")
+                if status["token"]["refresh_count"] > since_counts.get(node, 0):
+                    pending.discard(node)
+            await asyncio.sleep(0.1)
+        return time.monotonic() - started if not pending else float("inf")
+
+    async def refresh_counts(self) -> dict[str, int]:
+        counts = {}
+        for node in self.publishers:
+            status = await self.get_json(f"{self.url(node)}/status")
+            counts[node] = int(status["token"]["refresh_count"])
+        return counts

@@ -1,0 +1,205 @@
+"""``python -m harness load --scenario NAME``: bring the estate up, load it with Locust while
+the scenario's fault timeline runs, collect every counter, judge the invariants.
+
+Each run gets a fresh estate from a topology derived from topology.yaml (its own state folder,
+the scenario's token lifetime, retry and health-check periods scaled to it) and a report
+folder ``reports/<scenario>-<time>/`` with Locust's CSV and HTML report, the counters of IMS,
+Analytics, the load balancer and every node, the derived topology, the estate's log and the
+verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from core.topology import load_topology
+from harness.estate import EstateControl
+from harness.locust_run import run_locust
+from harness.processes import Supervisor, child_environment, free_ports, services_of
+from harness.scenarios import RunData, Scenario, Step
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    users: int = 30
+    lifetime: int = 20  # seconds: the simulated IMS's expires_in for the run
+    out: Path = Path("reports")
+    free_ports: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    scenario: str
+    folder: Path
+    rows: tuple[tuple[str, bool, str], ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(ok for _, ok, _ in self.rows)
+
+    def text(self) -> str:
+        head = f"{self.scenario}: {'PASS' if self.passed else 'FAIL'}  ({self.folder})"
+        width = max(len(name) for name, _, _ in self.rows)
+        lines = [
+            f"  {'PASS' if ok else 'FAIL'}  {name:<{width}}  {measured}"
+            for name, ok, measured in self.rows
+        ]
+        return "\n".join([head, *lines])
+
+
+def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
+    """The topology of one run: base topology.yaml with the run's lifetime and periods."""
+    data: dict[str, Any] = yaml.safe_load(base.read_text())
+    life = options.lifetime
+    sim = data.setdefault("simulation", {})
+    sim.setdefault("ims", {})["expires_in"] = life
+    sim["state_dir"] = str((folder / "state" / "sim").resolve())
+    token = data.setdefault("token", {})
+    token["state_dir"] = str((folder / "state").resolve())
+    token["retry"] = {
+        "base": min(1.0, life / 20),
+        "cap": min(5.0, life / 4),
+        "config_error_interval": "30s",
+    }
+    token["wait_timeout"] = min(5.0, life / 4)
+    data.setdefault("analytics", {})["cache_ttl"] = min(5.0, life / 4)
+    data.setdefault("dispatcher", {})["cache_ttl"] = min(2.0, life / 8)
+    interval = min(1.0, life / 8)
+    data.setdefault("lb", {})["health_check"] = {
+        "path": "/health",
+        "interval": interval,
+        "timeout": interval / 2,
+        "healthy_threshold": 2,
+        "unhealthy_threshold": 2,
+    }
+    if options.free_ports:
+        _move_to_free_ports(data)
+    path = folder / "topology.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _move_to_free_ports(data: dict[str, Any]) -> None:
+    sim = data["simulation"]
+    services = [
+        sim.setdefault("ims", {}),
+        sim.setdefault("analytics", {}),
+        *data["publishers"],
+        *data.get("dispatchers", []),
+        data["lb"],
+    ]
+    for service, port in zip(services, free_ports(len(services)), strict=True):
+        service["port"] = port
+    data["ims"]["token_url"] = f"http://127.0.0.1:{sim['ims']['port']}/ims/token/v3"
+    data["analytics"]["base_url"] = f"http://127.0.0.1:{sim['analytics']['port']}"
+
+
+async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> Verdict:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = options.out / f"{scenario.name}-{stamp}"
+    folder.mkdir(parents=True)
+    topology_path = derive_topology(base, folder, options)
+    topology = load_topology(topology_path)
+    env, _ = child_environment(topology, os.environ)
+    duration = scenario.lifetimes * options.lifetime
+    with (folder / "estate.log").open("w") as log:
+        supervisor = Supervisor(env, log=log)
+        try:
+            await supervisor.start_all(services_of(topology, topology_path), timeout=30)
+            async with aiohttp.ClientSession() as http:
+                control = EstateControl(supervisor, http)
+                data = await _load(control, scenario, options, folder, duration)
+        finally:
+            await supervisor.stop_all()
+    verdict = Verdict(
+        scenario.name,
+        folder,
+        tuple((inv.name, *inv.check(data)) for inv in scenario.invariants),
+    )
+    _write_report(folder, data, verdict)
+    return verdict
+
+
+async def _load(
+    control: EstateControl,
+    scenario: Scenario,
+    options: LoadOptions,
+    folder: Path,
+    duration: float,
+) -> RunData:
+    lb = control.url("lb")
+    started = time.time()
+    env = {
+        "TOKENSIM_SHAPE": scenario.shape or "",
+        "TOKENSIM_LIFETIME": str(options.lifetime),
+        "TOKENSIM_DURATION": str(duration),
+        "TOKENSIM_USERS": str(options.users),
+    }
+    locust = asyncio.create_task(
+        run_locust(lb, folder, users=options.users, seconds=duration, env=env)
+    )
+    timeline = asyncio.create_task(_run_timeline(control, scenario.timeline, options, started))
+    result = await locust
+    await asyncio.wait_for(timeline, timeout=90)
+    collected = time.time()
+    ims = await control.get_json(f"{control.url('ims')}/admin/stats")
+    settings = load_topology(folder / "topology.yaml").token
+    return RunData(
+        scenario=scenario.name,
+        lifetime=options.lifetime,
+        duration=duration,
+        users=options.users,
+        publishers=control.publishers,
+        refresh_at=settings.refresh_at,
+        refresh_jitter=settings.refresh_jitter,
+        retry_cap=settings.retry.cap,
+        locust=result,
+        ims=ims,
+        analytics=await control.get_json(f"{control.url('analytics')}/admin/stats"),
+        lb=await control.get_json(f"{lb}/lb/status"),
+        nodes={n: await control.get_json(f"{control.url(n)}/status") for n in control.publishers},
+        events=control.events,
+        measured=control.measured,
+        started_wall=started,
+        collected_wall=collected,
+    )
+
+
+async def _run_timeline(
+    control: EstateControl, steps: tuple[Step, ...], options: LoadOptions, started: float
+) -> None:
+    for step in sorted(steps, key=lambda s: s.at):
+        delay = started + step.at * options.lifetime - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        control.events[step.label] = time.time()
+        await step.action(control)
+
+
+def _write_report(folder: Path, data: RunData, verdict: Verdict) -> None:
+    (folder / "verdict.txt").write_text(verdict.text() + "\n")
+    for name, counters in (
+        ("ims", data.ims),
+        ("analytics", data.analytics),
+        ("lb", data.lb),
+        ("nodes", data.nodes),
+    ):
+        (folder / f"{name}.json").write_text(json.dumps(counters, indent=2))
+    summary = dataclasses.asdict(data)
+    summary["locust"]["failures_by_reason"] = dict(data.locust.failures_by_reason)
+    summary["locust"]["moves"] = dict(data.locust.moves)
+    summary["verdict"] = [
+        {"invariant": n, "passed": ok, "measured": m} for n, ok, m in verdict.rows
+    ]
+    (folder / "results.json").write_text(json.dumps(summary, indent=2, default=str))

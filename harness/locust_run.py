@@ -1,0 +1,109 @@
+"""Run Locust headless as a separate process and read what it measured.
+
+Locust runs on gevent, so it is never imported here: ``python -m locust`` is a child process,
+like every service, and its CSV files are the interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
+
+
+@dataclass
+class LocustResult:
+    requests: int = 0
+    failures: int = 0
+    failures_by_reason: Counter[str] = field(default_factory=Counter)
+    moves: Counter[str] = field(default_factory=Counter)
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    exit_code: int = 0
+
+
+async def run_locust(
+    host: str, out: Path, *, users: int, seconds: float, env: dict[str, str]
+) -> LocustResult:
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{max(1, round(seconds))}s",
+        "--host",
+        host,
+        "--csv",
+        str(out / "locust"),
+        "--html",
+        str(out / "locust.html"),
+        "--only-summary",
+        "--stop-timeout",
+        "2",
+        "--loglevel",
+        "WARNING",
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await proc.communicate()
+    (out / "locust.log").write_bytes(output)
+    result = read_results(out)
+    result.exit_code = proc.returncode or 0
+    return result
+
+
+def read_results(out: Path) -> LocustResult:
+    result = LocustResult()
+    stats = out / "locust_stats.csv"
+    if not stats.exists():
+        return result
+    with stats.open() as handle:
+        for row in csv.DictReader(handle):
+            if row["Type"] == "SESSION":
+                result.moves[row["Name"].removeprefix("moved ")] += int(row["Request Count"])
+            elif row["Name"] == "Aggregated":
+                continue
+            else:
+                result.requests += int(row["Request Count"])
+                result.failures += int(row["Failure Count"])
+    result.p50_ms, result.p95_ms, result.p99_ms = _percentiles(stats)
+    failures = out / "locust_failures.csv"
+    if failures.exists():
+        with failures.open() as handle:
+            for row in csv.DictReader(handle):
+                result.failures_by_reason[row["Error"]] += int(row["Occurrences"])
+    return result
+
+
+def _percentiles(stats: Path) -> tuple[float, float, float]:
+    """Percentiles over the page requests (Locust's aggregate row also holds SESSION events)."""
+    with stats.open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["Type"] == "GET"]
+    if not rows:
+        return 0.0, 0.0, 0.0
+    weight = sum(int(r["Request Count"]) for r in rows) or 1
+
+    def mean(column: str) -> float:
+        return sum(float(r[column] or 0) * int(r["Request Count"]) for r in rows) / weight
+
+    return mean("50%"), mean("95%"), mean("99%")

@@ -1,0 +1,57 @@
+"""What every response a browser gets must satisfy. Pure functions: used by the Locust users
+and unit-tested on their own."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+
+
+def leaked_token(headers: Mapping[str, str], body: str) -> bool:
+    """Whether anything that looks like an IMS token (a JWT) is in the headers or the body.
+
+    Cookies are headers (``Set-Cookie``), so they are covered too.
+    """
+    if JWT.search(body):
+        return True
+    return any(JWT.search(value) or "access_token" in value for value in headers.values())
+
+
+def top_pages_problem(status: int, headers: Mapping[str, str], body: str) -> str | None:
+    """None if ``/api/top-pages`` answered as it must, else what is wrong."""
+    if leaked_token(headers, body) or "access_token" in body:
+        return "token leaked in the response"
+    if status != 200:
+        return f"status {status}"
+    try:
+        document = json.loads(body)
+        visits = [page["visits"] for page in document["pages"]]
+    except (ValueError, KeyError, TypeError):
+        return "not a top-pages document"
+    if not visits:
+        return "no pages"
+    if visits != sorted(visits, reverse=True):
+        return "pages not in descending order of visits"
+    if headers.get("X-Publisher") != document.get("node"):
+        return "X-Publisher does not match the node in the body"
+    return None
+
+
+VISITS_CELL = re.compile(r'<td class="n">([\d,]+)</td>')
+
+
+def home_page_problem(status: int, headers: Mapping[str, str], body: str) -> str | None:
+    """None if ``/`` answered as it must, else what is wrong."""
+    if leaked_token(headers, body):
+        return "token leaked in the response"
+    if status != 200:
+        return f"status {status}"
+    visits = [int(v.replace(",", "")) for v in VISITS_CELL.findall(body)]
+    if not visits:
+        return "no pages on the home page"
+    if visits != sorted(visits, reverse=True):
+        return "pages not in descending order of visits"
+    return None
