@@ -137,7 +137,12 @@ class RetryConfig(Model):
 
 
 class TokenConfig(Model):
-    strategy: Literal["per-node"] = "per-node"
+    strategy: Literal["per-node", "shared", "naive"] = Field(
+        default="per-node",
+        description="per-node: each node its own token; shared: one token for the cluster in a "
+        "store, refreshed by the lease holder; naive: the baseline (no proactive refresh, no "
+        "single-flight, no persistence).",
+    )
     state_dir: str = Field(default=".state", validate_default=True)
     refresh_at: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         default=0.5, description="Fraction of the lifetime at which to refresh (MSAL: 0.5)."
@@ -154,6 +159,14 @@ class TokenConfig(Model):
         default=10.0, description="Longest a user request waits for a token call."
     )
     retry: RetryConfig = RetryConfig()
+    lease_ttl: Duration = Field(
+        default=15.0,
+        description="shared: how long the refresh lease lasts, so a crashed holder cannot "
+        "block the cluster for longer; keep it above ims.timeout.",
+    )
+    peer_poll: Duration = Field(
+        default=1.0, description="shared: how soon to look again while another node refreshes."
+    )
     key_file: str | None = Field(
         default=None,
         description="Keyring file (JSON); default <state_dir>/keyring.json, created 0600.",

@@ -33,6 +33,9 @@ def main() -> None:
     load_cmd.add_argument("--duration", type=float, help="run length, seconds (sets --lifetime)")
     load_cmd.add_argument("--out", type=Path, default=Path("reports"))
     load_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
+    load_cmd.add_argument(
+        "--strategy", choices=["per-node", "shared", "naive"], help="override token.strategy"
+    )
     args = parser.parse_args()
     topology = load_or_exit(PROG, args.topology)
     try:
@@ -57,7 +60,11 @@ async def load_command(args: argparse.Namespace) -> int:
         scenario = SCENARIOS[name]
         lifetime = round(args.duration / scenario.lifetimes) if args.duration else args.lifetime
         options = LoadOptions(
-            users=args.users, lifetime=max(2, lifetime), out=args.out, free_ports=args.free_ports
+            users=args.users,
+            lifetime=max(2, lifetime),
+            out=args.out,
+            free_ports=args.free_ports,
+            strategy=args.strategy,
         )
         print(
             f"{name}: {scenario.summary} ({scenario.lifetimes:g} lifetimes of {options.lifetime}s, "

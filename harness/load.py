@@ -36,6 +36,8 @@ class LoadOptions:
     lifetime: int = 20  # seconds: the simulated IMS's expires_in for the run
     out: Path = Path("reports")
     free_ports: bool = False
+    strategy: str | None = None  # overrides token.strategy (to compare designs, or break one)
+    ims_latency: float = 0.15  # the real IMS takes ~100-300 ms; calls can overlap as they do
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +66,12 @@ def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
     life = options.lifetime
     sim = data.setdefault("simulation", {})
     sim.setdefault("ims", {})["expires_in"] = life
+    sim["ims"].setdefault("faults", {})["latency"] = options.ims_latency
     sim["state_dir"] = str((folder / "state" / "sim").resolve())
     token = data.setdefault("token", {})
     token["state_dir"] = str((folder / "state").resolve())
+    if options.strategy:
+        token["strategy"] = options.strategy
     token["retry"] = {
         "base": min(1.0, life / 20),
         "cap": min(5.0, life / 4),
@@ -107,7 +112,8 @@ def _move_to_free_ports(data: dict[str, Any]) -> None:
 
 async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> Verdict:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = options.out / f"{scenario.name}-{stamp}"
+    label = f"{scenario.name}-{options.strategy}" if options.strategy else scenario.name
+    folder = options.out / f"{label}-{stamp}"
     folder.mkdir(parents=True)
     topology_path = derive_topology(base, folder, options)
     topology = load_topology(topology_path)
@@ -164,6 +170,7 @@ async def _load(
         refresh_at=settings.refresh_at,
         refresh_jitter=settings.refresh_jitter,
         retry_cap=settings.retry.cap,
+        expiry_margin=settings.expiry_margin,
         locust=result,
         ims=ims,
         analytics=await control.get_json(f"{control.url('analytics')}/admin/stats"),

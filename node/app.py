@@ -27,16 +27,21 @@ from node.metrics import NodeMetrics
 from node.reports import ReportUnavailable, TopPagesService
 from node.token import (
     Backoff,
+    Coordinator,
     EncryptedTokenFile,
     ImsTokenClient,
     Keyring,
-    PerNodeTokenProvider,
+    NaiveTokenProvider,
+    OwnFile,
     ProviderSettings,
+    RefreshingTokenProvider,
     RefreshPolicy,
+    SharedToken,
     TokenFetcher,
     TokenProvider,
     TokenState,
 )
+from node.token.file_store import FileStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +80,34 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
 def build_provider(
     topology: Topology, node_id: str, deps: NodeDeps, fetcher: TokenFetcher
 ) -> TokenProvider:
+    """The token provider of ``token.strategy``, all behind the one TokenProvider interface."""
     token = topology.token
+    if token.strategy == "naive":
+        return NaiveTokenProvider(fetcher=fetcher, secrets=deps.secrets, clock=deps.clock)
     settings = ProviderSettings(
         policy=RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin),
         backoff=Backoff(token.retry.base, token.retry.cap),
         config_error_interval=token.retry.config_error_interval,
         wait_timeout=token.wait_timeout,
+        peer_poll=token.peer_poll,
     )
-    store = EncryptedTokenFile(
-        Path(token.state_dir) / "nodes" / f"{node_id}.token", deps.keyring, owner=node_id
-    )
-    return PerNodeTokenProvider(
+    return RefreshingTokenProvider(
         fetcher=fetcher,
         secrets=deps.secrets,
         settings=settings,
         clock=deps.clock,
         rng=deps.rng,
-        store=store,
+        coordinator=_coordinator(topology, node_id, deps),
+    )
+
+
+def _coordinator(topology: Topology, node_id: str, deps: NodeDeps) -> Coordinator:
+    state = Path(topology.token.state_dir)
+    if topology.token.strategy == "shared":
+        store = FileStore(state / "shared", wall_clock=deps.clock.wall)
+        return SharedToken(store, deps.keyring, owner=node_id, lease_ttl=topology.token.lease_ttl)
+    return OwnFile(
+        EncryptedTokenFile(state / "nodes" / f"{node_id}.token", deps.keyring, owner=node_id)
     )
 
 
@@ -136,6 +152,7 @@ def _services(
                 tokens=provider,
                 cache_ttl=topology.analytics.cache_ttl,
                 clock=deps.clock,
+                single_flight=topology.token.strategy != "naive",
             )
             app[TOKENS] = provider
             app[REPORTS] = reports

@@ -1,8 +1,9 @@
 """The "most visited pages" report as the node serves it: cached, single-flight, stale on error.
 
-Concurrent requests share one Analytics call. A 401 drops the token (only if it is still the
-current one), gets a new one and retries once. When Analytics or the token fails, the last good
-report is served with ``stale: true`` rather than an error, if there is one.
+Concurrent requests share one Analytics call (not in the ``naive`` strategy, whose handlers each
+fetch their own, as code written without single-flight does). A 401 drops the token (only if it
+is still the current one), gets a new one and retries once. When Analytics or the token fails,
+the last good report is served with ``stale: true`` rather than an error, if there is one.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class TopPagesService:
         tokens: TokenProvider,
         cache_ttl: float,
         clock: Clock,
+        single_flight: bool = True,
     ) -> None:
+        self._single_flight = single_flight
         self._analytics = analytics
         self._tokens = tokens
         self._cache_ttl = cache_ttl
@@ -68,6 +71,8 @@ class TopPagesService:
         if last is not None and now < self._hold_until:
             self.outcomes["stale"] += 1
             return replace(last, stale=True)
+        if not self._single_flight:
+            return await self._refresh()  # the naive node: every request fetches its own
         if self._in_flight is None:
             self._in_flight = asyncio.create_task(self._refresh(), name="top-pages")
             self._in_flight.add_done_callback(self._done)

@@ -32,3 +32,13 @@ async def test_scenario_invariants_hold(name: str, tmp_path: Path) -> None:
         "topology.yaml",
     ):
         assert (folder / artefact).exists(), artefact
+
+
+@pytest.mark.timeout(120)
+async def test_a_broken_node_fails_the_matching_scenario(tmp_path: Path) -> None:
+    """Nodes without single-flight or proactive refresh (the naive strategy) stampede IMS at
+    every expiry: the expiry-storm scenario must catch it."""
+    options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True, strategy="naive")
+    verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["expiry-storm"], options)
+    failed = {name for name, ok, _ in verdict.rows if not ok}
+    assert "one token call at a time per node" in failed, verdict.text()

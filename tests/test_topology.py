@@ -114,8 +114,8 @@ def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
         ),
         (
             "publishers:",
-            "token: {strategy: shared}\npublishers:",
-            "token.strategy: Input should be 'per-node'",
+            "token: {strategy: sticky}\npublishers:",
+            "token.strategy: Input should be 'per-node', 'shared' or 'naive'",
         ),
         (
             "publishers:",

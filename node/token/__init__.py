@@ -1,10 +1,12 @@
 """The node's token code, usable on its own.
 
 Depends on aiohttp, cryptography and :mod:`core` (``Secret``, ``Clock``, atomic writes) only.
-Start with :class:`PerNodeTokenProvider` and :class:`ImsTokenClient`.
+Start with :class:`RefreshingTokenProvider` (with :class:`OwnFile` for the ``per-node``
+strategy) and :class:`ImsTokenClient`.
 """
 
 from node.token.backoff import Backoff
+from node.token.coordination import Coordinator, OwnFile, SharedStore, SharedToken
 from node.token.errors import (
     ConfigurationError,
     ImsThrottled,
@@ -19,15 +21,17 @@ from node.token.errors import (
 from node.token.ims_client import ImsTokenClient
 from node.token.keyring import Keyring, KeyringError
 from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
-from node.token.per_node import PerNodeTokenProvider, ProviderSettings
+from node.token.naive import NaiveTokenProvider
 from node.token.policy import RefreshPolicy
 from node.token.provider import TokenFetcher, TokenProvider
+from node.token.refreshing import ProviderSettings, RefreshingTokenProvider
 from node.token.store import EncryptedTokenFile, SavedToken
 
 __all__ = [
     "AccessToken",
     "Backoff",
     "ConfigurationError",
+    "Coordinator",
     "EncryptedTokenFile",
     "ImsThrottled",
     "ImsTokenClient",
@@ -36,13 +40,17 @@ __all__ = [
     "Keyring",
     "KeyringError",
     "MalformedReply",
-    "PerNodeTokenProvider",
+    "NaiveTokenProvider",
+    "OwnFile",
     "ProviderSettings",
     "ProviderStatus",
     "RefreshError",
     "RefreshPolicy",
+    "RefreshingTokenProvider",
     "SavedToken",
     "SealedDataError",
+    "SharedStore",
+    "SharedToken",
     "TokenError",
     "TokenFetcher",
     "TokenGrant",

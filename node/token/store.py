@@ -39,14 +39,8 @@ class EncryptedTokenFile:
         self._context = {"node": owner, "purpose": "access-token"}
 
     def save(self, token: SavedToken) -> None:
-        plaintext = json.dumps(
-            {
-                "access_token": token.value.reveal(),
-                "obtained_at": token.obtained_wall,
-                "lifetime": token.lifetime,
-            }
-        ).encode()
-        write_atomic(self.path, seal(self._keyring, plaintext, self._context), mode=0o600)
+        sealed = seal(self._keyring, serialize_saved(token), self._context)
+        write_atomic(self.path, sealed, mode=0o600)
 
     def load(self) -> SavedToken | None:
         """The saved token, or None when there is none or it cannot be trusted."""
@@ -59,7 +53,7 @@ class EncryptedTokenFile:
             return None
         try:
             plaintext, kid = open_sealed(self._keyring, data, self._context)
-            token = _parse(plaintext)
+            token = parse_saved(plaintext)
         except SealedDataError as exc:
             self._discard(str(exc))
             return None
@@ -77,7 +71,18 @@ class EncryptedTokenFile:
         self.discard()
 
 
-def _parse(plaintext: bytes) -> SavedToken:
+def serialize_saved(token: SavedToken) -> bytes:
+    """The plaintext that gets sealed (never written anywhere unsealed)."""
+    return json.dumps(
+        {
+            "access_token": token.value.reveal(),
+            "obtained_at": token.obtained_wall,
+            "lifetime": token.lifetime,
+        }
+    ).encode()
+
+
+def parse_saved(plaintext: bytes) -> SavedToken:
     try:
         document = json.loads(plaintext)
         return SavedToken(

@@ -1,6 +1,10 @@
-"""The ``per-node`` strategy: each node keeps its own token, encrypted at rest, refreshed alone.
+"""The refreshing token provider behind the ``per-node`` and ``shared`` strategies.
 
-One background refresher makes every token call (google-auth's "exactly one background job"):
+Per node: each node keeps its own token, encrypted at rest, refreshed alone. Shared: one token
+for the cluster in a store; the node that holds the store's lease refreshes it and the others
+adopt it. The difference is the coordinator (:mod:`node.token.coordination`); the rest is one
+piece of code. One background refresher per node makes every token call (google-auth's
+"exactly one background job"):
 
 * It refreshes proactively at a jittered point of the lifetime (default half-life + up to
   10 %). Until the mandatory margin before expiry, requests use the current token and never
@@ -13,7 +17,8 @@ One background refresher makes every token call (google-auth's "exactly one back
   logged once, retried every ``config_error_interval``.
 * A 401 from the API drops the token only if it is still the current one.
 * Every new token is saved sealed; on start a saved token with more than the margin left is
-  reused without a token call.
+  reused without a token call. Before each call the coordinator is asked for a newer token
+  (adopted without a call) and for the right to call (the shared store's lease).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from core.clock import Clock
 from core.secrets import Secret
 from node.token.backoff import Backoff
+from node.token.coordination import Coordinator
 from node.token.errors import (
     ConfigurationError,
     InvalidClient,
@@ -37,7 +43,7 @@ from node.token.errors import (
 from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
 from node.token.policy import RefreshPolicy
 from node.token.provider import TokenFetcher
-from node.token.store import EncryptedTokenFile, SavedToken
+from node.token.store import SavedToken
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +58,10 @@ class ProviderSettings:
     backoff: Backoff = field(default_factory=Backoff)
     config_error_interval: float = 300.0
     wait_timeout: float = 10.0
+    peer_poll: float = 1.0  # shared: how soon to look again while another node refreshes
 
 
-class PerNodeTokenProvider:
-    strategy = "per-node"
-
+class RefreshingTokenProvider:
     def __init__(
         self,
         *,
@@ -65,7 +70,7 @@ class PerNodeTokenProvider:
         settings: ProviderSettings,
         clock: Clock,
         rng: random.Random,
-        store: EncryptedTokenFile | None = None,
+        coordinator: Coordinator,
     ) -> None:
         if not secrets:
             raise ValueError("at least one client secret is needed")
@@ -75,8 +80,13 @@ class PerNodeTokenProvider:
         self._policy = settings.policy
         self._clock = clock
         self._rng = rng
-        self._store = store
+        self._coordinator = coordinator
+        self.strategy = coordinator.strategy
         self._token: AccessToken | None = None
+        self._obtained_wall = float("-inf")
+        self._rejected: AccessToken | None = None
+        self._peer_retry_at = 0.0
+        self._rejected_value: Secret | None = None
         self._refresh_at = 0.0
         self._retry_at = 0.0
         self._failures = 0
@@ -97,10 +107,9 @@ class PerNodeTokenProvider:
 
     async def start(self) -> None:
         """Adopt a saved token if it is still good, then start the refresher."""
-        if self._store is not None:
-            saved = self._store.load()
-            if saved is not None:
-                self._adopt(saved)
+        saved = await self._coordinator.load()
+        if saved is not None and self._adopt(saved):
+            self._restored = True
         self._task = asyncio.create_task(self._refresher(), name="token-refresher")
 
     async def close(self) -> None:
@@ -130,8 +139,7 @@ class PerNodeTokenProvider:
             return False
         logger.warning("token %s was refused by the API; getting a new one", token.fingerprint)
         self._token = None
-        if self._store is not None:
-            self._store.discard()
+        self._rejected = token
         self._wake.set()
         return True
 
@@ -225,11 +233,28 @@ class PerNodeTokenProvider:
     def _next_attempt_at(self) -> float:
         if self._failures:
             return self._retry_at
+        if self._peer_retry_at > self._clock.monotonic():
+            return self._peer_retry_at
         if self._token is None:
             return self._clock.monotonic()
         return self._refresh_at
 
     async def _attempt(self) -> None:
+        """Adopt a newer token from the coordinator, or claim the call and make it."""
+        if self._rejected is not None:
+            rejected, self._rejected = self._rejected, None
+            await self._coordinator.discard(SavedToken(rejected.value, 0.0, rejected.lifetime))
+            self._rejected_value = rejected.value
+        saved = await self._coordinator.load()
+        if saved is not None and self._adopt(saved):
+            self._resolve(self._token)
+            return
+        if not await self._coordinator.claim():
+            self._peer_retry_at = self._clock.monotonic() + self._settings.peer_poll
+            return
+        await self._call_token_endpoint()
+
+    async def _call_token_endpoint(self) -> None:
         secret = self._secrets[self._secret_index]
         sent_at = self._clock.monotonic()
         sent_wall = self._clock.wall()
@@ -238,27 +263,27 @@ class PerNodeTokenProvider:
         try:
             grant = await self._fetcher.fetch(secret)
         except RefreshError as exc:
-            if not self._failed_try_next_secret(exc):
+            retry_now = self._failed_try_next_secret(exc)
+            if not retry_now:
+                await self._coordinator.release()
                 self._resolve(None, exc)
             return
         finally:
             self._in_flight = False
-        self._resolve(self._accept(grant, sent_at, sent_wall))
+        token = self._accept(grant, sent_at, sent_wall)
+        await self._coordinator.publish(SavedToken(grant.access_token, sent_wall, token.lifetime))
+        self._resolve(token)
 
     def _accept(self, grant: TokenGrant, sent_at: float, sent_wall: float) -> AccessToken:
         lifetime = float(grant.expires_in)
         token = AccessToken(grant.access_token, obtained_at=sent_at, expires_at=sent_at + lifetime)
         self._install(token)
+        self._obtained_wall = sent_wall
         self._refresh_count += 1
         if self._config_error is not None:
             logger.info("token endpoint accepts the credentials again")
         self._failures = self._secrets_tried = 0
         self._config_error = None
-        if self._store is not None:
-            try:
-                self._store.save(SavedToken(grant.access_token, sent_wall, lifetime))
-            except OSError as exc:
-                logger.warning("could not save the token to %s: %s", self._store.path, exc)
         logger.info(
             "new token %s, lifetime %.0fs, next refresh in %.0fs",
             token.fingerprint,
@@ -315,27 +340,30 @@ class PerNodeTokenProvider:
         else:
             logger.error("token call failed (%s) and no valid token; retry in %.1fs", exc, delay)
 
-    def _adopt(self, saved: SavedToken) -> None:
-        """Reuse a token saved before a restart if it has more than the margin left."""
+    def _adopt(self, saved: SavedToken) -> bool:
+        """Use a token obtained elsewhere (before a restart, or by another node) if it is newer
+        than ours, not the one just refused, and has more than the margin left."""
+        if saved.obtained_wall <= self._obtained_wall or saved.value == self._rejected_value:
+            return False
         now = self._clock.monotonic()
         elapsed = max(0.0, self._clock.wall() - saved.obtained_wall)
         remaining = saved.lifetime - elapsed
         margin = self._policy.margin(saved.lifetime)
         if remaining <= margin:
-            logger.info("saved token expires in %.0fs, inside the margin; not reused", remaining)
-            return
+            logger.info("stored token expires in %.0fs, inside the margin; not used", remaining)
+            return False
         token = AccessToken(saved.value, obtained_at=now - elapsed, expires_at=now + remaining)
         self._install(token)
+        self._obtained_wall = saved.obtained_wall
+        self._failures = 0
         if self._refresh_at < now:
-            # Its refresh was due while the node was down: spread it over the first half of
+            # Its refresh was due while this node was down: spread it over the first half of
             # what is left before the margin, so restarted nodes do not all call at once.
             self._refresh_at = now + self._rng.uniform(0.0, (remaining - margin) / 2)
-        self._restored = True
         logger.info(
-            "reusing saved token %s (%.0fs left); no token call on start",
-            token.fingerprint,
-            remaining,
+            "using stored token %s (%.0fs left); no token call", token.fingerprint, remaining
         )
+        return True
 
 
 def _retrieve(future: asyncio.Future[AccessToken]) -> None:

@@ -1,0 +1,129 @@
+"""Who keeps the token and who may call the token endpoint: the part strategies differ in.
+
+The refreshing provider (:mod:`node.token.refreshing`) asks its coordinator before and after
+every token call:
+
+* ``load()``: the newest token known outside this process (a node's own file after a restart;
+  the cluster's store, possibly refreshed by another node). A newer one is adopted: no call.
+* ``claim()``: may this node call the token endpoint now? Always for ``per-node``; for
+  ``shared`` only the holder of the store's lease, so one node refreshes for the cluster.
+* ``publish()`` / ``release()``: keep the new token and give the claim back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from node.token.errors import SealedDataError
+from node.token.keyring import Keyring
+from node.token.sealing import open_sealed, seal
+from node.token.store import EncryptedTokenFile, SavedToken, parse_saved, serialize_saved
+
+logger = logging.getLogger(__name__)
+
+
+class Coordinator(Protocol):
+    strategy: str
+
+    async def load(self) -> SavedToken | None: ...
+
+    async def claim(self) -> bool: ...
+
+    async def publish(self, token: SavedToken) -> None: ...
+
+    async def release(self) -> None: ...
+
+    async def discard(self, token: SavedToken) -> None: ...
+
+
+class OwnFile:
+    """``per-node``: the node's own sealed file; it may always call the token endpoint."""
+
+    strategy = "per-node"
+
+    def __init__(self, store: EncryptedTokenFile) -> None:
+        self._store = store
+
+    async def load(self) -> SavedToken | None:
+        return self._store.load()
+
+    async def claim(self) -> bool:
+        return True
+
+    async def publish(self, token: SavedToken) -> None:
+        try:
+            self._store.save(token)
+        except OSError as exc:
+            logger.warning("could not save the token to %s: %s", self._store.path, exc)
+
+    async def release(self) -> None:
+        return None
+
+    async def discard(self, token: SavedToken) -> None:
+        self._store.discard()
+
+
+class SharedStore(Protocol):
+    """Where a cluster keeps its one token: a sealed blob, and a lease with an expiry so that a
+    crashed holder cannot block the others for longer than the lease."""
+
+    async def get(self) -> bytes | None: ...
+
+    async def put(self, blob: bytes) -> None: ...
+
+    async def remove_if(self, blob: bytes) -> None: ...
+
+    async def try_lease(self, owner: str, ttl: float) -> bool: ...
+
+    async def release_lease(self, owner: str) -> None: ...
+
+
+CLUSTER_CONTEXT = {"scope": "cluster", "purpose": "access-token"}
+
+
+class SharedToken:
+    """``shared``: one token for the cluster in a store; the lease holder refreshes it.
+
+    The token is sealed with the cluster keyring, which is why every node must hold the same
+    keys (sync the keyring file, or set the same ``token.key_env``, on every node).
+    """
+
+    strategy = "shared"
+
+    def __init__(self, store: SharedStore, keyring: Keyring, *, owner: str, lease_ttl: float):
+        self._store = store
+        self._keyring = keyring
+        self._owner = owner
+        self._lease_ttl = lease_ttl
+
+    async def load(self) -> SavedToken | None:
+        blob = await self._store.get()
+        if blob is None:
+            return None
+        try:
+            plaintext, _ = open_sealed(self._keyring, blob, CLUSTER_CONTEXT)
+            return parse_saved(plaintext)
+        except SealedDataError as exc:
+            logger.warning("ignoring the shared token: %s", exc)
+            return None
+
+    async def claim(self) -> bool:
+        return await self._store.try_lease(self._owner, self._lease_ttl)
+
+    async def publish(self, token: SavedToken) -> None:
+        try:
+            await self._store.put(seal(self._keyring, serialize_saved(token), CLUSTER_CONTEXT))
+        finally:
+            await self._store.release_lease(self._owner)
+
+    async def release(self) -> None:
+        await self._store.release_lease(self._owner)
+
+    async def discard(self, token: SavedToken) -> None:
+        """Drop the shared token only if it is still the one that was refused."""
+        current = await self.load()
+        if current is not None and current.value == token.value:
+            blob = await self._store.get()
+            if blob is not None:
+                await self._store.remove_if(blob)

@@ -1,0 +1,76 @@
+"""The embedded shared store: files in a folder every node can reach, with an OS lock.
+
+Needs no server: enough for nodes on one machine (or a shared volume). The lease is a small
+JSON file ``{"owner", "expires"}`` changed only under ``flock``; an expired lease is free, so a
+crashed holder blocks the others for at most the lease's lifetime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from core.files import write_atomic
+
+
+class FileStore:
+    def __init__(self, folder: Path, *, wall_clock: Callable[[], float]) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._token = folder / "shared-token.sealed"
+        self._lease = folder / "shared-lease.json"
+        self._lock = folder / "shared.lock"
+        self._wall_clock = wall_clock
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self._lock, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    async def get(self) -> bytes | None:
+        try:
+            return self._token.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    async def put(self, blob: bytes) -> None:
+        write_atomic(self._token, blob, mode=0o600)
+
+    async def remove_if(self, blob: bytes) -> None:
+        with self._locked():
+            if await self.get() == blob:
+                self._token.unlink(missing_ok=True)
+
+    async def try_lease(self, owner: str, ttl: float) -> bool:
+        with self._locked():
+            holder = self._holder()
+            now = self._wall_clock()
+            if holder is not None and holder[0] != owner and now < holder[1]:
+                return False
+            write_atomic(self._lease, json.dumps({"owner": owner, "expires": now + ttl}).encode())
+            return True
+
+    async def release_lease(self, owner: str) -> None:
+        with self._locked():
+            holder = self._holder()
+            if holder is not None and holder[0] == owner:
+                self._lease.unlink(missing_ok=True)
+
+    def lease_holder(self) -> tuple[str, float] | None:
+        """Who holds the lease and until when (for status pages and tests)."""
+        return self._holder()
+
+    def _holder(self) -> tuple[str, float] | None:
+        try:
+            document = json.loads(self._lease.read_bytes())
+            return str(document["owner"]), float(document["expires"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None

@@ -1,0 +1,126 @@
+"""The token strategies side by side, in virtual time, against the real simulated services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from pathlib import Path
+
+import pytest
+
+from node.token import TokenUnavailable
+from node.token.file_store import FileStore
+from tests.conftest import DAY, World, start_world
+
+pytestmark = pytest.mark.looptime
+
+NODES = ("p1", "p2", "p3")
+
+
+def three_publishers(world: World, strategy: str, **token: object):  # type: ignore[no-untyped-def]
+    return world.topology(
+        token={"strategy": strategy, **token},
+        publishers=[{"id": n, "port": 18100 + i} for i, n in enumerate(NODES, start=1)],
+    )
+
+
+async def run_cluster(world: World, strategy: str, lifetimes: float) -> list[str]:
+    topology = three_publishers(world, strategy)
+    nodes = [await world.start_node(topology, n, seed=i) for i, n in enumerate(NODES, start=1)]
+    fingerprints = []
+    for _ in range(int(lifetimes * 48)):  # a request to every node every half hour
+        tokens = await asyncio.gather(*(n.tokens.get() for n in nodes))
+        fingerprints.append(",".join(t.fingerprint for t in tokens))
+        await asyncio.sleep(DAY / 48)
+    for node in nodes:
+        await node.tokens.close()
+    return fingerprints
+
+
+async def test_shared_store_makes_one_token_call_per_cycle_for_the_whole_cluster(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path / "shared", expires_in=DAY)
+    seen = await run_cluster(world, "shared", lifetimes=5)
+    shared_calls = world.tokens_issued
+    cycles = math.ceil(5 / 0.5)
+    assert shared_calls <= cycles + 1  # one per refresh cycle, for all three nodes together
+    # After the lease holder refreshes, the others keep their older, still valid token until
+    # their own (jittered) refresh time, then adopt the new one without a call: they disagree
+    # for up to the jitter window (10 % of the lifetime) per cycle, agree the rest of the time.
+    assert sum(len(set(f.split(","))) == 1 for f in seen) >= 0.8 * len(seen)
+    assert world.ims_stats.peak_in_flight == 1
+
+    other = await start_world(stack, tmp_path / "per-node", expires_in=DAY)
+    await run_cluster(other, "per-node", lifetimes=5)
+    assert other.tokens_issued >= 2.5 * shared_calls  # per-node ~ N x shared
+
+
+async def test_a_crashed_lease_holder_delays_the_cluster_only_until_its_lease_expires(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = three_publishers(world, "shared", lease_ttl=60, wait_timeout=5)
+    store = FileStore(Path(topology.token.state_dir) / "shared", wall_clock=world.clock.wall)
+    assert await store.try_lease("crashed-node", 60)  # it took the lease and died
+    node = await world.start_node(topology, "p1")
+    with pytest.raises(TokenUnavailable):
+        await node.tokens.get()  # waits 5 s, the lease is still held
+    await asyncio.sleep(60)
+    token = await node.tokens.get()
+    assert world.tokens_issued == 1
+    assert token.remaining(world.clock.monotonic()) > DAY - 10
+    holder = store.lease_holder()
+    assert holder is None or holder[0] != "crashed-node"
+
+
+async def test_shared_revocation_costs_the_cluster_one_token_call(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = three_publishers(world, "shared")
+    nodes = [await world.start_node(topology, n, seed=i) for i, n in enumerate(NODES, start=1)]
+    first = await asyncio.gather(*(n.tokens.get() for n in nodes))
+    assert world.tokens_issued == 1
+    assert len({t.fingerprint for t in first}) == 1
+    for node, token in zip(nodes, first, strict=True):  # every node's next call gets a 401
+        node.tokens.invalidate(token)
+    again = await asyncio.gather(*(n.tokens.get() for n in nodes))
+    assert world.tokens_issued == 2
+    assert len({t.fingerprint for t in again}) == 1
+
+
+async def test_a_tampered_shared_store_is_ignored_and_replaced(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = three_publishers(world, "shared")
+    folder = Path(topology.token.state_dir) / "shared"
+    folder.mkdir(parents=True)
+    (folder / "shared-token.sealed").write_bytes(b'{"v": 1, "alg": "AES-256-GCM", "kid": "x"}')
+    node = await world.start_node(topology, "p1")
+    await node.tokens.get()
+    assert world.tokens_issued == 1
+    assert b"eyJ" not in (folder / "shared-token.sealed").read_bytes()
+
+
+async def test_naive_provider_stampedes_at_expiry(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=600)
+    world.ims_faults(latency=0.2)
+    node = await world.start_node(world.topology(token={"strategy": "naive"}))
+    await node.tokens.get()
+    await asyncio.sleep(601)  # expired: no proactive refresh
+    await asyncio.gather(*(node.tokens.get() for _ in range(100)))
+    assert world.tokens_issued == 1 + 100  # every waiting request fetched its own
+    assert world.ims_stats.peak_in_flight == 100
+
+    other = await start_world(stack, tmp_path / "per-node", expires_in=600)
+    other.ims_faults(latency=0.2)
+    good = await other.start_node(other.topology())
+    await good.tokens.get()
+    await asyncio.sleep(601)
+    await asyncio.gather(*(good.tokens.get() for _ in range(100)))
+    assert other.tokens_issued == 2  # refreshed at half-life, before anyone needed it
