@@ -173,7 +173,10 @@ def restarted_node_reused_its_token(d: RunData) -> tuple[bool, str]:
     ]
     left = d.lifetime - (restarted - max(issued)) if issued else -math.inf
     margin = min(d.expiry_margin, d.lifetime / 5)
-    did = f"{'restored' if restored else 'did not restore'} its sealed token, {calls:g} token calls on start"
+    did = (
+        f"{'restored' if restored else 'did not restore'} its sealed token, "
+        f"{calls:g} token calls on start"
+    )
     text = f"p2 {did} (its token had {left:.1f}s left at the restart, margin {margin:.1f}s)"
     if left > margin + RESTART_SLACK:
         return restored and calls == 0, text
