@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from core.cli import base_parser, fail, load_or_exit
+from harness.compare import STRATEGIES, compare, table
 from harness.demo import demo
 from harness.load import LoadOptions, run_scenario
 from harness.processes import StartupError
@@ -36,6 +37,14 @@ def main() -> None:
     load_cmd.add_argument(
         "--strategy", choices=["per-node", "shared", "naive"], help="override token.strategy"
     )
+    compare_cmd = commands.add_parser("compare", help="the same scenarios for each strategy")
+    compare_cmd.add_argument("--strategies", default=",".join(STRATEGIES))
+    compare_cmd.add_argument("--sticky", default="on", help="on, off, or on,off")
+    compare_cmd.add_argument("--scenarios", default="steady,expiry-storm,ims-outage")
+    compare_cmd.add_argument("--users", type=int, default=20)
+    compare_cmd.add_argument("--lifetime", type=int, default=10, help="token lifetime, seconds")
+    compare_cmd.add_argument("--out", type=Path, default=Path("reports"))
+    compare_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
     args = parser.parse_args()
     topology = load_or_exit(PROG, args.topology)
     try:
@@ -44,6 +53,8 @@ def main() -> None:
             status = asyncio.run(up(topology, args.topology, only))
         elif args.command == "load":
             status = asyncio.run(load_command(args))
+        elif args.command == "compare":
+            status = asyncio.run(compare_command(args))
         else:
             status = asyncio.run(
                 demo(topology, args.topology, lifetimes=args.lifetimes, node_id=args.node)
@@ -80,6 +91,31 @@ async def load_command(args: argparse.Namespace) -> int:
         + (f"; failed: {', '.join(failed)}" if failed else "")
     )
     return 1 if failed else 0
+
+
+async def compare_command(args: argparse.Namespace) -> int:
+    strategies = [s for s in args.strategies.split(",") if s]
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = [s for s in strategies if s not in STRATEGIES] + [
+        s for s in scenarios if s not in SCENARIOS
+    ]
+    if unknown:
+        fail(PROG, f"unknown strategy or scenario {unknown[0]!r}")
+    sticky = [mode.strip() == "on" for mode in args.sticky.split(",")]
+    options = LoadOptions(
+        users=args.users, lifetime=max(2, args.lifetime), out=args.out, free_ports=args.free_ports
+    )
+    folder, rows, _ = await compare(
+        args.topology,
+        strategies=strategies,
+        sticky_modes=sticky,
+        scenarios=scenarios,
+        options=options,
+    )
+    print()
+    print(table(rows))
+    print(f"report: {folder / 'report.html'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class LoadOptions:
     free_ports: bool = False
     strategy: str | None = None  # overrides token.strategy (to compare designs, or break one)
     ims_latency: float = 0.15  # the real IMS takes ~100-300 ms; calls can overlap as they do
+    sticky: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Verdict:
     scenario: str
     folder: Path
     rows: tuple[tuple[str, bool, str], ...]
+    data: RunData
 
     @property
     def passed(self) -> bool:
@@ -81,7 +83,8 @@ def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
     data.setdefault("analytics", {})["cache_ttl"] = min(5.0, life / 4)
     data.setdefault("dispatcher", {})["cache_ttl"] = min(2.0, life / 8)
     interval = min(1.0, life / 8)
-    data.setdefault("lb", {})["health_check"] = {
+    data.setdefault("lb", {}).setdefault("sticky", {})["enabled"] = options.sticky
+    data["lb"]["health_check"] = {
         "path": "/health",
         "interval": interval,
         "timeout": interval / 2,
@@ -112,7 +115,13 @@ def _move_to_free_ports(data: dict[str, Any]) -> None:
 
 async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> Verdict:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    label = f"{scenario.name}-{options.strategy}" if options.strategy else scenario.name
+    label = "-".join(
+        [
+            scenario.name,
+            *([options.strategy] if options.strategy else []),
+            *([] if options.sticky else ["unsticky"]),
+        ]
+    )
     folder = options.out / f"{label}-{stamp}"
     folder.mkdir(parents=True)
     topology_path = derive_topology(base, folder, options)
@@ -132,6 +141,7 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
         scenario.name,
         folder,
         tuple((inv.name, *inv.check(data)) for inv in scenario.invariants),
+        data,
     )
     _write_report(folder, data, verdict)
     return verdict

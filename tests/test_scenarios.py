@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.compare import compare
 from harness.load import LoadOptions, run_scenario
 from harness.scenarios import SCENARIOS
 
@@ -42,3 +43,34 @@ async def test_a_broken_node_fails_the_matching_scenario(tmp_path: Path) -> None
     verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["expiry-storm"], options)
     failed = {name for name, ok, _ in verdict.rows if not ok}
     assert "one token call at a time per node" in failed, verdict.text()
+
+
+@pytest.mark.timeout(180)
+async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared(
+    tmp_path: Path,
+) -> None:
+    options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True)
+    folder, rows, timelines = await compare(
+        ROOT / "topology.yaml",
+        strategies=["per-node", "shared"],
+        sticky_modes=[True],
+        scenarios=["steady"],
+        options=options,
+    )
+    by_strategy = {r.strategy: r for r in rows}
+    per_node, shared = by_strategy["per-node"], by_strategy["shared"]
+    assert per_node.user_errors == shared.user_errors == 0
+    assert per_node.token_calls >= 2 * shared.token_calls  # three nodes: about 3x
+    assert shared.peak_concurrent_token_calls == 1
+    for artefact in (
+        "report.md",
+        "report.html",
+        "results.csv",
+        "results.json",
+        "token-calls.png",
+        "latency.png",
+        "token-calls-over-time.png",
+    ):
+        assert (folder / artefact).stat().st_size > 0, artefact
+    assert "data:image/png;base64," in (folder / "report.html").read_text()
+    assert set(timelines) == {"per-node", "shared"}
