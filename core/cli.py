@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -44,4 +45,25 @@ def load_or_exit(prog: str, path: Path) -> Topology:
     try:
         return load_topology(path)
     except TopologyError as exc:
+        fail(prog, str(exc))
+
+
+def service_main(
+    prog: str,
+    description: str,
+    run: Callable[[argparse.Namespace, Topology], None],
+    *,
+    errors: tuple[type[Exception], ...],
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """The whole ``__main__`` of a service: parse the arguments, load topology.yaml, run, and
+    turn the start-up errors named in ``errors`` into one line on stderr and exit status 2."""
+    parser = base_parser(prog, description)
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args()
+    topology = load_or_exit(prog, args.topology)
+    try:
+        run(args, topology)
+    except errors as exc:
         fail(prog, str(exc))

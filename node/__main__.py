@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
-from core.cli import base_parser, fail, load_or_exit
+from core.cli import service_main
 from node.main import NodeStartupError, run
 
-PROG = "python -m node"
+
+def _id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--id", required=True, help="publisher id from topology.yaml, e.g. p1")
 
 
 def main() -> None:
-    parser = base_parser(PROG, "Run one publisher node of the tokensim estate.")
-    parser.add_argument("--id", required=True, help="publisher id from topology.yaml, e.g. p1")
-    args = parser.parse_args()
-    topology = load_or_exit(PROG, args.topology)
-    try:
-        run(topology, args.id, os.environ, args.log_level)
-    except NodeStartupError as exc:
-        fail(PROG, str(exc))
+    service_main(
+        "python -m node",
+        "Run one publisher node of the tokensim estate.",
+        lambda args, topology: run(topology, args.id, os.environ, args.log_level),
+        errors=(NodeStartupError,),
+        add_arguments=_id,
+    )
 
 
 if __name__ == "__main__":

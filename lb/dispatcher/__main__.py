@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from core.cli import base_parser, fail, load_or_exit
+import argparse
+
+from core.cli import service_main
 from core.service import PortInUseError
 from core.topology import TopologyError
 from lb.dispatcher.main import run
 
-PROG = "python -m lb.dispatcher"
+
+def _id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--id", required=True, help="dispatcher id from topology.yaml, e.g. d1")
 
 
 def main() -> None:
-    parser = base_parser(PROG, "Run one dispatcher (caching proxy) in front of its publisher.")
-    parser.add_argument("--id", required=True, help="dispatcher id from topology.yaml, e.g. d1")
-    args = parser.parse_args()
-    topology = load_or_exit(PROG, args.topology)
-    try:
-        run(topology, args.id, args.log_level)
-    except (TopologyError, PortInUseError) as exc:
-        fail(PROG, str(exc))
+    service_main(
+        "python -m lb.dispatcher",
+        "Run one dispatcher (caching proxy) in front of its publisher.",
+        lambda args, topology: run(topology, args.id, args.log_level),
+        errors=(TopologyError, PortInUseError),
+        add_arguments=_id,
+    )
 
 
 if __name__ == "__main__":
