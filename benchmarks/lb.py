@@ -28,7 +28,8 @@ import yaml
 from benchmarks.static_backends import backend_config
 from benchmarks.wrk import WrkResult, run_wrk
 from core.topology import Topology
-from lb.haproxy_config import Server, render
+from lb.haproxy_config import render
+from lb.targets import Backend
 
 ROOT = Path(__file__).resolve().parent.parent
 LB_CPU, LOAD_CPU = 0, 1
@@ -143,7 +144,9 @@ def run(seconds: float = 8.0) -> list[Row]:
                 measure("direct to one backend", f"http://127.0.0.1:{backends[0]}/", seconds)
             )
             hp_port = free_port()
-            servers = [Server(f"d{i}", "127.0.0.1", p) for i, p in enumerate(backends, start=1)]
+            servers = [
+                Backend(f"d{i}", "127.0.0.1", p, f"p{i}") for i, p in enumerate(backends, start=1)
+            ]
             assert topology.lb is not None
             (work / "haproxy.cfg").write_text(
                 render(

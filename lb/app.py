@@ -28,7 +28,7 @@ from lb.forwarding import IDEMPOTENT, forwardable, with_forwarded_for
 from lb.health import HealthChecker
 from lb.state import BALANCER, Balancer
 from lb.status import add_status_routes
-from lb.targets import Target, TargetPool
+from lb.targets import Target, TargetPool, backends_of
 
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 
@@ -38,13 +38,6 @@ class Forwarded:
     status: int
     headers: CIMultiDict[str]
     body: bytes
-
-
-def targets_of(topology: Topology) -> list[Target]:
-    """The dispatchers, each standing for its publisher; the publishers if there are none."""
-    if topology.dispatchers:
-        return [Target(d.id, d.url, d.publisher) for d in topology.dispatchers]
-    return [Target(p.id, p.url, p.id) for p in topology.publishers]
 
 
 def create_app(
@@ -57,7 +50,9 @@ def create_app(
     app[BALANCER] = Balancer(
         config=config,
         pool=TargetPool(
-            targets_of(topology), checks=config.health_check, algorithm=config.algorithm
+            [Target(b.id, b.url, b.label) for b in backends_of(topology)],
+            checks=config.health_check,
+            algorithm=config.algorithm,
         ),
         codec=StickyCookieCodec(cookie_key, cookie_name=config.sticky.cookie),
         clock=clock,

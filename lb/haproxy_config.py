@@ -10,23 +10,10 @@ cookie value: it is the server's name in clear, which a client can read and choo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from core.durations import format_duration
-from core.topology import LbConfig, Topology
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    id: str
-    host: str
-    port: int
-
-
-def servers_of(topology: Topology) -> list[Server]:
-    if topology.dispatchers:
-        return [Server(d.id, d.host, d.port) for d in topology.dispatchers]
-    return [Server(p.id, p.host, p.port) for p in topology.publishers]
+from core.topology import LbConfig
+from lb.targets import Backend
 
 
 def _ms(seconds: float) -> str:
@@ -35,7 +22,7 @@ def _ms(seconds: float) -> str:
 
 def render(
     config: LbConfig,
-    servers: Sequence[Server],
+    servers: Sequence[Backend],
     *,
     bind: str | None = None,
     threads: int | None = None,

@@ -14,7 +14,28 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.topology import HealthCheckConfig
+from core.topology import HealthCheckConfig, Topology
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """What the balancer sends to: a dispatcher, standing for its publisher."""
+
+    id: str
+    host: str
+    port: int
+    label: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def backends_of(topology: Topology) -> list[Backend]:
+    """The dispatchers, each standing for its publisher; the publishers if there are none."""
+    if topology.dispatchers:
+        return [Backend(d.id, d.host, d.port, d.publisher) for d in topology.dispatchers]
+    return [Backend(p.id, p.host, p.port, p.id) for p in topology.publishers]
 
 
 class Health(enum.Enum):

@@ -205,7 +205,7 @@ async def home(request: web.Request) -> web.Response:
     return web.Response(
         text=render.home_page(node_id, report),
         content_type="text/html",
-        headers=_cache_headers(request, report.stale),
+        headers=_cache_headers(report.stale),
     )
 
 
@@ -220,11 +220,11 @@ async def top_pages(request: web.Request) -> web.Response:
             headers={"Retry-After": "5", "Cache-Control": "no-store"},
         )
     return web.json_response(
-        render.top_pages_json(node_id, report), headers=_cache_headers(request, report.stale)
+        render.top_pages_json(node_id, report), headers=_cache_headers(report.stale)
     )
 
 
-def _cache_headers(request: web.Request, stale: bool) -> dict[str, str]:
+def _cache_headers(stale: bool) -> dict[str, str]:
     # A stale report must not be cached downstream (the dispatcher) as if it were fresh.
     return {"Cache-Control": "no-cache" if stale else "public, max-age=0, must-revalidate"}
 

@@ -12,8 +12,8 @@ import pytest
 from core.topology import HealthCheckConfig, LbConfig
 from lb.app import cookie_value
 from lb.cookies import CookieKeyError, StickyCookieCodec, load_cookie_key
-from lb.haproxy_config import Server, render
-from lb.targets import Health, Target, TargetPool
+from lb.haproxy_config import render
+from lb.targets import Backend, Health, Target, TargetPool
 
 NOW = 1_790_000_000.0
 
@@ -132,7 +132,9 @@ def test_deregistered_target_drains_then_is_unused() -> None:
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
 def test_the_haproxy_equivalent_is_a_valid_configuration(tmp_path: Path) -> None:
     config = LbConfig(port=18080)
-    text = render(config, [Server("d1", "127.0.0.1", 18201), Server("d2", "127.0.0.1", 18202)])
+    text = render(
+        config, [Backend("d1", "127.0.0.1", 18201, "p1"), Backend("d2", "127.0.0.1", 18202, "p2")]
+    )
     assert "cookie AWSALB insert indirect nocache httponly" in text
     assert "option redispatch" in text
     assert "default-server inter 30000ms fall 2 rise 5" in text
