@@ -9,6 +9,7 @@ from pathlib import Path
 from core.cli import base_parser, fail, load_or_exit
 from harness.compare import STRATEGIES, compare, table
 from harness.demo import demo
+from harness.estate import NotOurEstate
 from harness.load import LoadOptions, run_scenario
 from harness.processes import StartupError
 from harness.scenarios import SCENARIOS
@@ -37,6 +38,11 @@ def main() -> None:
     load_cmd.add_argument(
         "--strategy", choices=["per-node", "shared", "naive"], help="override token.strategy"
     )
+    load_cmd.add_argument(
+        "--running",
+        action="store_true",
+        help="use the estate already running (python -m harness up) instead of a fresh one",
+    )
     compare_cmd = commands.add_parser("compare", help="the same scenarios for each strategy")
     compare_cmd.add_argument("--strategies", default=",".join(STRATEGIES))
     compare_cmd.add_argument("--sticky", default="on", help="on, off, or on,off")
@@ -59,7 +65,7 @@ def main() -> None:
             status = asyncio.run(
                 demo(topology, args.topology, lifetimes=args.lifetimes, node_id=args.node)
             )
-    except StartupError as exc:
+    except (StartupError, NotOurEstate) as exc:
         fail(PROG, str(exc), status=1)
     raise SystemExit(status)
 
@@ -76,6 +82,7 @@ async def load_command(args: argparse.Namespace) -> int:
             out=args.out,
             free_ports=args.free_ports,
             strategy=args.strategy,
+            running=args.running,
         )
         print(
             f"{name}: {scenario.summary} ({scenario.lifetimes:g} lifetimes of {options.lifetime}s, "

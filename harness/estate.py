@@ -5,26 +5,45 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
-from harness.processes import Supervisor
+from harness.processes import ServiceSpec, Supervisor
+
+
+class NotOurEstate(Exception):
+    """A step needs to kill or start processes, but the estate was not started by us."""
 
 
 class EstateControl:
-    def __init__(self, supervisor: Supervisor, http: aiohttp.ClientSession) -> None:
-        self.supervisor = supervisor
+    """The estate's services by id; ``supervisor`` is None for an estate already running."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, ServiceSpec],
+        http: aiohttp.ClientSession,
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        self.specs = dict(specs)
         self.http = http
+        self._supervisor = supervisor
         self.events: dict[str, float] = {}
         self.measured: dict[str, float] = {}
 
+    @property
+    def supervisor(self) -> Supervisor:
+        if self._supervisor is None:
+            raise NotOurEstate("killing or starting a service needs an estate the harness started")
+        return self._supervisor
+
     def url(self, service_id: str) -> str:
-        return self.supervisor.specs[service_id].url
+        return self.specs[service_id].url
 
     @property
     def publishers(self) -> list[str]:
-        return [s.id for s in self.supervisor.specs.values() if s.module == "node"]
+        return [s.id for s in self.specs.values() if s.module == "node"]
 
     async def get_json(self, url: str) -> Any:
         async with self.http.get(url, headers={"Accept": "application/json"}) as response:
@@ -45,7 +64,7 @@ class EstateControl:
     async def restart(self, node_id: str) -> None:
         """Start the node again; record what it did on start, read from its own /status the
         moment it is healthy (later token calls are its usual schedule)."""
-        await self.supervisor.start(self.supervisor.specs[node_id])
+        await self.supervisor.start(self.specs[node_id])
         await self.supervisor.wait_healthy([node_id], timeout=30)
         token = (await self.get_json(f"{self.url(node_id)}/status"))["token"]
         self.measured[f"token calls when {node_id} restarted"] = float(token["token_calls"])

@@ -15,8 +15,9 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import aiohttp
 import yaml
 
 from core.topology import load_topology
-from harness.estate import EstateControl
+from harness.estate import EstateControl, NotOurEstate
 from harness.locust_run import run_locust
 from harness.processes import Supervisor, child_environment, free_ports, services_of
 from harness.scenarios import RunData, Scenario, Step
@@ -39,6 +40,7 @@ class LoadOptions:
     strategy: str | None = None  # overrides token.strategy (to compare designs, or break one)
     ims_latency: float = 0.15  # the real IMS takes ~100-300 ms; calls can overlap as they do
     sticky: bool = True
+    running: bool = False  # use the estate already running at the topology's ports
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,22 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
     )
     folder = options.out / f"{label}-{stamp}"
     folder.mkdir(parents=True)
+    if options.running:
+        data = await _load_running(base, scenario, options, folder)
+    else:
+        data = await _load_own(base, scenario, options, folder)
+    verdict = Verdict(
+        scenario.name,
+        folder,
+        tuple((inv.name, *inv.check(data)) for inv in scenario.invariants),
+        data,
+    )
+    _write_report(folder, data, verdict)
+    return verdict
+
+
+async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder: Path) -> RunData:
+    """A fresh estate, started for this run and stopped after it."""
     topology_path = derive_topology(base, folder, options)
     topology = load_topology(topology_path)
     env, _ = child_environment(topology, os.environ)
@@ -133,18 +151,36 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
         try:
             await supervisor.start_all(services_of(topology, topology_path), timeout=30)
             async with aiohttp.ClientSession() as http:
-                control = EstateControl(supervisor, http)
-                data = await _load(control, scenario, options, folder, duration)
+                control = EstateControl(supervisor.specs, http, supervisor)
+                return await _load(control, scenario, options, folder, duration)
         finally:
             await supervisor.stop_all()
-    verdict = Verdict(
-        scenario.name,
-        folder,
-        tuple((inv.name, *inv.check(data)) for inv in scenario.invariants),
-        data,
-    )
-    _write_report(folder, data, verdict)
-    return verdict
+
+
+async def _load_running(
+    base: Path, scenario: Scenario, options: LoadOptions, folder: Path
+) -> RunData:
+    """The estate already running (``harness up``) at the topology's ports, as it is: its
+    token lifetime, its counters since it started. Faults are put back afterwards."""
+    if scenario.needs_own_estate:
+        raise NotOurEstate(
+            f"{scenario.name} kills and restarts a publisher: run it without --running"
+        )
+    topology = load_topology(base)
+    shutil.copyfile(base, folder / "topology.yaml")
+    specs = {s.id: s for s in services_of(topology, base)}
+    lifetime = topology.simulation.ims.expires_in
+    run_options = replace(options, lifetime=lifetime)
+    sim = topology.simulation
+    async with aiohttp.ClientSession() as http:
+        control = EstateControl(specs, http)
+        try:
+            return await _load(
+                control, scenario, run_options, folder, scenario.lifetimes * lifetime
+            )
+        finally:
+            await control.faults("ims", **sim.ims.faults.model_dump())
+            await control.faults("analytics", **sim.analytics.faults.model_dump())
 
 
 async def _load(

@@ -80,6 +80,7 @@ class Scenario:
     timeline: tuple[Step, ...] = ()
     shape: str | None = None
     allowed_moves_from: frozenset[str] = field(default_factory=frozenset)
+    needs_own_estate: bool = False  # it kills and restarts processes
 
 
 # --- invariants ------------------------------------------------------------------------------
@@ -315,6 +316,7 @@ SCENARIOS: dict[str, Scenario] = {
             "p2 crashes mid-run and is restarted later",
             lifetimes=2.5,
             allowed_moves_from=frozenset({"p2"}),
+            needs_own_estate=True,
             timeline=(Step(0.8, "kill p2", kill("p2")), Step(0.95, "restart p2", restart("p2"))),
             invariants=(
                 Invariant("failures within the error budget", failures_within_budget),

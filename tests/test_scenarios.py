@@ -3,12 +3,16 @@ timeline and the invariants, at a small scale (10 users, 4 s tokens)."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness.compare import compare
-from harness.load import LoadOptions, run_scenario
+from harness.estate import NotOurEstate
+from harness.load import LoadOptions, derive_topology, run_scenario
 from harness.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,3 +78,40 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
         assert (folder / artefact).stat().st_size > 0, artefact
     assert "data:image/png;base64," in (folder / "report.html").read_text()
     assert set(timelines) == {"per-node", "shared"}
+
+
+@pytest.mark.timeout(120)
+async def test_a_scenario_runs_against_an_estate_already_running(tmp_path: Path) -> None:
+    topology = derive_topology(
+        ROOT / "topology.yaml", tmp_path, LoadOptions(lifetime=4, free_ports=True)
+    )
+    estate = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "harness",
+        "--topology",
+        str(topology),
+        "up",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert estate.stdout is not None
+    drain: asyncio.Task[bytes] | None = None
+    try:
+        async with asyncio.timeout(60):
+            while b"all services healthy" not in await estate.stdout.readline():
+                pass
+        drain = asyncio.create_task(estate.stdout.read())
+        options = LoadOptions(users=10, out=tmp_path / "reports", running=True)
+        verdict = await run_scenario(topology, SCENARIOS["steady"], options)
+        assert verdict.passed, verdict.text()
+        assert verdict.data.lifetime == 4  # the running estate's own lifetime
+        with pytest.raises(NotOurEstate, match="publisher-loss kills and restarts"):
+            await run_scenario(topology, SCENARIOS["publisher-loss"], options)
+    finally:
+        estate.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(estate.wait(), 30)
+        if drain is not None:
+            await drain
+    assert estate.returncode == 0
