@@ -31,6 +31,12 @@ from harness.processes import Supervisor, child_environment, free_ports, service
 from harness.scenarios import RunData, Scenario, Step
 
 
+RUNNING_NOTE = (
+    "This run used an estate that was already running: its counters (token calls, 401s, "
+    "peak concurrent token calls) include what happened before the run."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     users: int = 30
@@ -56,6 +62,8 @@ class Verdict:
 
     def text(self) -> str:
         head = f"{self.scenario}: {'PASS' if self.passed else 'FAIL'}  ({self.folder})"
+        if (self.folder / "NOTE.txt").exists():
+            head += "\n  note: " + (self.folder / "NOTE.txt").read_text().strip()
         width = max(len(name) for name, _, _ in self.rows)
         lines = [
             f"  {'PASS' if ok else 'FAIL'}  {name:<{width}}  {measured}"
@@ -168,6 +176,7 @@ async def _load_running(
         )
     topology = load_topology(base)
     shutil.copyfile(base, folder / "topology.yaml")
+    (folder / "NOTE.txt").write_text(RUNNING_NOTE + "\n")
     specs = {s.id: s for s in services_of(topology, base)}
     lifetime = topology.simulation.ims.expires_in
     run_options = replace(options, lifetime=lifetime)

@@ -107,6 +107,7 @@ async def test_a_scenario_runs_against_an_estate_already_running(tmp_path: Path)
         verdict = await run_scenario(topology, SCENARIOS["steady"], options)
         assert verdict.passed, verdict.text()
         assert verdict.data.lifetime == 4  # the running estate's own lifetime
+        assert "already running" in verdict.text()
         with pytest.raises(NotOurEstate, match="publisher-loss kills and restarts"):
             await run_scenario(topology, SCENARIOS["publisher-loss"], options)
     finally:
