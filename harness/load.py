@@ -30,7 +30,6 @@ from harness.locust_run import run_locust
 from harness.processes import Supervisor, child_environment, free_ports, services_of
 from harness.scenarios import RunData, Scenario, Step
 
-
 RUNNING_NOTE = (
     "This run used an estate that was already running: its counters (token calls, 401s, "
     "peak concurrent token calls) include what happened before the run."
