@@ -137,11 +137,18 @@ class RetryConfig(Model):
 
 
 class TokenConfig(Model):
-    strategy: Literal["per-node", "shared", "naive"] = Field(
+    strategy: Literal["per-node", "shared", "scheduled", "naive"] = Field(
         default="per-node",
         description="per-node: each node its own token; shared: one token for the cluster in a "
-        "store, refreshed by the lease holder; naive: the baseline (no proactive refresh, no "
-        "single-flight, no persistence).",
+        "store, refreshed by the lease holder; scheduled: the leader refreshes every "
+        "schedule_interval whatever the lifetime, the others only read the store; naive: the "
+        "baseline (no proactive refresh, no single-flight, no persistence).",
+    )
+    schedule_interval: Duration = Field(
+        default=43200.0, description="scheduled: refresh every this long (e.g. 12h)."
+    )
+    leader: ServiceId | None = Field(
+        default=None, description="scheduled: the publisher that refreshes; default the first."
     )
     state_dir: str = Field(default=".state", validate_default=True)
     refresh_at: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
@@ -432,6 +439,11 @@ def _listeners(topo: Topology) -> Iterator[tuple[str, str, int]]:
 
 def _check_references(topo: Topology) -> None:
     known = [p.id for p in topo.publishers]
+    if topo.token.leader is not None and topo.token.leader not in known:
+        raise KeyPathError(
+            "token.leader",
+            f"no publisher with id {topo.token.leader!r} (known: {', '.join(known)})",
+        )
     for i, d in enumerate(topo.dispatchers):
         if d.publisher not in known:
             raise KeyPathError(

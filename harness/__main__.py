@@ -35,9 +35,7 @@ def main() -> None:
     load_cmd.add_argument("--duration", type=float, help="run length, seconds (sets --lifetime)")
     load_cmd.add_argument("--out", type=Path, default=Path("reports"))
     load_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
-    load_cmd.add_argument(
-        "--strategy", choices=["per-node", "shared", "naive"], help="override token.strategy"
-    )
+    load_cmd.add_argument("--strategy", choices=list(STRATEGIES), help="override token.strategy")
     load_cmd.add_argument(
         "--running",
         action="store_true",

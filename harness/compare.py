@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.load import LoadOptions, Verdict, run_scenario
 from harness.scenarios import SCENARIOS
 
-STRATEGIES = ("per-node", "shared", "naive")
+STRATEGIES = ("per-node", "shared", "scheduled", "naive")
 
 
 @dataclass(frozen=True, slots=True)

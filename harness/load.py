@@ -83,6 +83,7 @@ def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
     token["state_dir"] = str((folder / "state").resolve())
     if options.strategy:
         token["strategy"] = options.strategy
+    token["schedule_interval"] = life / 2  # scheduled: a schedule that fits the short lifetime
     token["retry"] = {
         "base": min(1.0, life / 20),
         "cap": min(5.0, life / 4),
@@ -217,6 +218,7 @@ async def _load(
     settings = load_topology(folder / "topology.yaml").token
     return RunData(
         scenario=scenario.name,
+        strategy=settings.strategy,
         lifetime=options.lifetime,
         duration=duration,
         users=options.users,

@@ -41,7 +41,9 @@ from node.token import (
     TokenProvider,
     TokenState,
 )
+from node.token.coordination import ScheduledToken
 from node.token.file_store import FileStore
+from node.token.policy import FixedIntervalPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,13 @@ def build_provider(
     token = topology.token
     if token.strategy == "naive":
         return NaiveTokenProvider(fetcher=fetcher, secrets=deps.secrets, clock=deps.clock)
+    policy = (
+        FixedIntervalPolicy(expiry_margin=token.expiry_margin, interval=token.schedule_interval)
+        if token.strategy == "scheduled"
+        else RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
+    )
     settings = ProviderSettings(
-        policy=RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin),
+        policy=policy,
         backoff=Backoff(token.retry.base, token.retry.cap),
         config_error_interval=token.retry.config_error_interval,
         wait_timeout=token.wait_timeout,
@@ -102,10 +109,20 @@ def build_provider(
 
 
 def _coordinator(topology: Topology, node_id: str, deps: NodeDeps) -> Coordinator:
-    state = Path(topology.token.state_dir)
-    if topology.token.strategy == "shared":
+    token = topology.token
+    state = Path(token.state_dir)
+    if token.strategy in ("shared", "scheduled"):
         store = FileStore(state / "shared", wall_clock=deps.clock.wall)
-        return SharedToken(store, deps.keyring, owner=node_id, lease_ttl=topology.token.lease_ttl)
+        if token.strategy == "scheduled":
+            leader = token.leader or topology.publishers[0].id
+            return ScheduledToken(
+                store,
+                deps.keyring,
+                owner=node_id,
+                leader=node_id == leader,
+                lease_ttl=token.lease_ttl,
+            )
+        return SharedToken(store, deps.keyring, owner=node_id, lease_ttl=token.lease_ttl)
     return OwnFile(
         EncryptedTokenFile(state / "nodes" / f"{node_id}.token", deps.keyring, owner=node_id)
     )

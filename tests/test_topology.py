@@ -115,7 +115,7 @@ def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
         (
             "publishers:",
             "token: {strategy: sticky}\npublishers:",
-            "token.strategy: Input should be 'per-node', 'shared' or 'naive'",
+            "token.strategy: Input should be 'per-node', 'shared', 'scheduled' or 'naive'",
         ),
         (
             "publishers:",

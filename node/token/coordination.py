@@ -127,3 +127,19 @@ class SharedToken:
             blob = await self._store.get()
             if blob is not None:
                 await self._store.remove_if(blob)
+
+
+class ScheduledToken(SharedToken):
+    """``scheduled``: the leader refreshes on a fixed interval and publishes to the store; the
+    other nodes never call the token endpoint, they only adopt what the leader published."""
+
+    strategy = "scheduled"
+
+    def __init__(
+        self, store: SharedStore, keyring: Keyring, *, owner: str, leader: bool, lease_ttl: float
+    ) -> None:
+        super().__init__(store, keyring, owner=owner, lease_ttl=lease_ttl)
+        self._leader = leader
+
+    async def claim(self) -> bool:
+        return self._leader and await super().claim()
