@@ -23,8 +23,14 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The main job: the five token strategies side by side, first on real processes under Locust
+# (short tokens, an expiry storm), then over a simulated week with the real 24 h lifetime.
+DEMO_DESIGNS ?= per-node,shared,replicated,scheduled@1.25,naive
 demo: install
-	$(PY) -m harness demo
+	$(PY) -m harness compare --free-ports --strategies $(DEMO_DESIGNS) \
+		--scenarios expiry-storm --lifetime 6 --users 20
+	$(PY) -m harness compare --virtual 7d \
+		--strategies per-node,shared,replicated,replicated@0.3,scheduled,scheduled@1.25,naive
 
 up: install
 	$(PY) -m harness up

@@ -136,19 +136,71 @@ class RetryConfig(Model):
     )
 
 
+RedisUrl = Annotated[str, Field(pattern=r"^rediss?://[^\s/]+(/\d+)?$")]
+
+
+class StoreConfig(Model):
+    """Where ``shared`` and ``scheduled`` keep the cluster's one token and the refresh lease."""
+
+    kind: Literal["file", "redis"] = Field(
+        default="file",
+        description="file: sealed file + flock lease in <state_dir>/shared (one machine or a "
+        "shared volume); redis: a Redis server every node reaches.",
+    )
+    url: RedisUrl | None = Field(
+        default=None, description="redis: e.g. redis://127.0.0.1:6379/0 (no password here)."
+    )
+    password_env: EnvName | None = Field(
+        default=None, description="redis: environment variable holding the password, if any."
+    )
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9:_.-]{1,64}$")] = "tokensim"
+    timeout: Duration = Field(default=2.0, description="redis: connect and reply timeout.")
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> StoreConfig:
+        if self.kind == "redis" and self.url is None:
+            raise KeyPathError(
+                "token.store.url", "kind redis needs a url, e.g. redis://host:6379/0"
+            )
+        if self.url is not None and "@" in self.url:
+            raise KeyPathError(
+                "token.store.url",
+                "no credentials in the url: name them in token.store.password_env",
+            )
+        return self
+
+
+class ReplicationConfig(Model):
+    """``replicated``: how the leader's pushes reach the followers (like content replication)."""
+
+    lag: Duration = Field(default=0.0, description="Delay before each push is delivered.")
+    loss: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.0, description="Probability that a push to a follower is lost."
+    )
+    fallback: Literal["fetch", "wait"] = Field(
+        default="fetch",
+        description="What a follower does when its replicated token reaches the expiry margin "
+        "with no newer one pushed: fetch its own, or wait for the leader's next push.",
+    )
+
+
 class TokenConfig(Model):
-    strategy: Literal["per-node", "shared", "scheduled", "naive"] = Field(
+    strategy: Literal["per-node", "shared", "replicated", "scheduled", "naive"] = Field(
         default="per-node",
         description="per-node: each node its own token; shared: one token for the cluster in a "
-        "store, refreshed by the lease holder; scheduled: the leader refreshes every "
-        "schedule_interval whatever the lifetime, the others only read the store; naive: the "
-        "baseline (no proactive refresh, no single-flight, no persistence).",
+        "store, refreshed by the lease holder; replicated: the leader refreshes and pushes to the "
+        "followers over HTTP; scheduled: the leader refreshes every schedule_interval whatever "
+        "the lifetime, every node uses what it published; naive: the baseline (no proactive "
+        "refresh, no single-flight, no persistence).",
     )
+    store: StoreConfig = StoreConfig()
+    replication: ReplicationConfig = ReplicationConfig()
     schedule_interval: Duration = Field(
         default=43200.0, description="scheduled: refresh every this long (e.g. 12h)."
     )
     leader: ServiceId | None = Field(
-        default=None, description="scheduled: the publisher that refreshes; default the first."
+        default=None,
+        description="replicated and scheduled: the publisher that refreshes; default the first.",
     )
     state_dir: str = Field(default=".state", validate_default=True)
     refresh_at: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(

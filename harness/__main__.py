@@ -7,13 +7,19 @@ import asyncio
 from pathlib import Path
 
 from core.cli import base_parser, fail, load_or_exit
-from harness.compare import STRATEGIES, compare, table
+from core.durations import parse_duration
+from core.topology import Topology
+from harness.compare import compare
 from harness.demo import demo
+from harness.designs import STRATEGIES, DesignError, parse_designs
 from harness.estate import NotOurEstate
 from harness.load import LoadOptions, run_scenario
 from harness.processes import StartupError
+from harness.report import table
 from harness.scenarios import SCENARIOS
 from harness.up import up
+from harness.virtual_compare import compare_virtual
+from harness.virtual_run import VirtualSettings
 
 PROG = "python -m harness"
 
@@ -42,13 +48,24 @@ def main() -> None:
         help="use the estate already running (python -m harness up) instead of a fresh one",
     )
     compare_cmd = commands.add_parser("compare", help="the same scenarios for each strategy")
-    compare_cmd.add_argument("--strategies", default=",".join(STRATEGIES))
+    compare_cmd.add_argument(
+        "--strategies",
+        default=",".join(STRATEGIES),
+        help="comma-separated; scheduled@N runs every N lifetimes, replicated@P loses pushes "
+        "with probability P",
+    )
     compare_cmd.add_argument("--sticky", default="on", help="on, off, or on,off")
     compare_cmd.add_argument("--scenarios", default="steady,expiry-storm,ims-outage")
     compare_cmd.add_argument("--users", type=int, default=20)
     compare_cmd.add_argument("--lifetime", type=int, default=10, help="token lifetime, seconds")
     compare_cmd.add_argument("--out", type=Path, default=Path("reports"))
     compare_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
+    compare_cmd.add_argument(
+        "--virtual",
+        metavar="DURATION",
+        help="simulate DURATION (e.g. 7d) in virtual time with the real 24 h lifetime, instead "
+        "of running Locust against processes",
+    )
     args = parser.parse_args()
     topology = load_or_exit(PROG, args.topology)
     try:
@@ -57,6 +74,8 @@ def main() -> None:
             status = asyncio.run(up(topology, args.topology, only))
         elif args.command == "load":
             status = asyncio.run(load_command(args))
+        elif args.command == "compare" and args.virtual:
+            status = virtual_command(args, topology)
         elif args.command == "compare":
             status = asyncio.run(compare_command(args))
         else:
@@ -99,24 +118,42 @@ async def load_command(args: argparse.Namespace) -> int:
 
 
 async def compare_command(args: argparse.Namespace) -> int:
-    strategies = [s for s in args.strategies.split(",") if s]
+    try:
+        designs = parse_designs(args.strategies)
+    except DesignError as exc:
+        fail(PROG, f"--strategies: {exc}")
     scenarios = [s for s in args.scenarios.split(",") if s]
-    unknown = [s for s in strategies if s not in STRATEGIES] + [
-        s for s in scenarios if s not in SCENARIOS
-    ]
+    unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
-        fail(PROG, f"unknown strategy or scenario {unknown[0]!r}")
+        fail(PROG, f"--scenarios: unknown scenario {unknown[0]!r} (known: {', '.join(SCENARIOS)})")
     sticky = [mode.strip() == "on" for mode in args.sticky.split(",")]
     options = LoadOptions(
         users=args.users, lifetime=max(2, args.lifetime), out=args.out, free_ports=args.free_ports
     )
     folder, rows, _ = await compare(
         args.topology,
-        strategies=strategies,
+        designs=designs,
         sticky_modes=sticky,
         scenarios=scenarios,
         options=options,
     )
+    print()
+    print(table(rows))
+    print(f"report: {folder / 'report.html'}")
+    return 0
+
+
+def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
+    try:
+        designs = parse_designs(args.strategies)
+        horizon = parse_duration(args.virtual)
+    except DesignError as exc:
+        fail(PROG, f"--strategies: {exc}")
+    except ValueError as exc:
+        fail(PROG, f"--virtual: {exc}")
+    if horizon < 3600:
+        fail(PROG, f"--virtual: at least 1h, got {args.virtual!r}")
+    folder, rows, _ = compare_virtual(topology, designs, VirtualSettings(horizon=horizon), args.out)
     print()
     print(table(rows))
     print(f"report: {folder / 'report.html'}")

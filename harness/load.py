@@ -25,6 +25,7 @@ import aiohttp
 import yaml
 
 from core.topology import load_topology
+from harness.designs import REPLICATION_LAG, Design
 from harness.estate import EstateControl, NotOurEstate
 from harness.locust_run import run_locust
 from harness.processes import Supervisor, child_environment, free_ports, services_of
@@ -43,6 +44,7 @@ class LoadOptions:
     out: Path = Path("reports")
     free_ports: bool = False
     strategy: str | None = None  # overrides token.strategy (to compare designs, or break one)
+    design: Design | None = None  # overrides strategy and its parameters (harness compare)
     ims_latency: float = 0.15  # the real IMS takes ~100-300 ms; calls can overlap as they do
     sticky: bool = True
     running: bool = False  # use the estate already running at the topology's ports
@@ -84,6 +86,9 @@ def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
     if options.strategy:
         token["strategy"] = options.strategy
     token["schedule_interval"] = life / 2  # scheduled: a schedule that fits the short lifetime
+    token["replication"] = {"lag": life * REPLICATION_LAG}
+    if options.design:
+        token.update(options.design.token_section(life))
     token["retry"] = {
         "base": min(1.0, life / 20),
         "cap": min(5.0, life / 4),
@@ -128,7 +133,8 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
     label = "-".join(
         [
             scenario.name,
-            *([options.strategy] if options.strategy else []),
+            *([options.design.label] if options.design else []),
+            *([options.strategy] if options.strategy and not options.design else []),
             *([] if options.sticky else ["unsticky"]),
         ]
     )

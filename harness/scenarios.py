@@ -54,7 +54,7 @@ class RunData:
         return sum(int(n.get("reports", {}).get("stale", 0)) for n in self.nodes.values())
 
 
-CLUSTER_TOKEN = frozenset({"shared", "scheduled"})
+CLUSTER_TOKEN = frozenset({"shared", "replicated", "scheduled"})
 RESTART_SLACK = 1.5  # seconds: process start-up, and the IMS log's time vs the node's clock
 Check = Callable[[RunData], tuple[bool, str]]
 Action = Callable[[EstateControl], Awaitable[None]]

@@ -21,9 +21,16 @@ from core.clock import Clock
 from core.secrets import Secret
 from core.service import lifecycle_of
 from core.topology import Topology
-from node import render
+from node import render, replication_http
 from node.analytics_client import AnalyticsClient, ReportQuery
 from node.metrics import NodeMetrics
+from node.replication_http import (
+    FOLLOWER,
+    LEADER,
+    HttpReplication,
+    current_token,
+    receive_token,
+)
 from node.reports import ReportUnavailable, TopPagesService
 from node.token import (
     Backoff,
@@ -41,9 +48,16 @@ from node.token import (
     TokenProvider,
     TokenState,
 )
-from node.token.coordination import ScheduledToken
+from node.token.coordination import SharedStore
 from node.token.file_store import FileStore
-from node.token.policy import FixedIntervalPolicy
+from node.token.redis_store import RedisStore
+from node.token.replication import (
+    ReplicaFollower,
+    ReplicationLeader,
+    ReplicationSettings,
+    ReplicationTransport,
+)
+from node.token.scheduled import ScheduledTokenProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +69,7 @@ class NodeDeps:
     clock: Clock = dataclasses.field(default_factory=Clock.system)
     rng: random.Random = dataclasses.field(default_factory=random.SystemRandom)
     fetcher: Callable[[aiohttp.ClientSession], TokenFetcher] | None = None
+    store_password: Secret | None = None  # token.store.password_env, read at start
 
 
 NODE_ID = web.AppKey("node_id", str)
@@ -76,21 +91,44 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
     app.router.add_get("/health", health)
     app.router.add_get("/status", status)
     app.router.add_get("/metrics", metrics)
+    if topology.token.strategy == "replicated":
+        app.router.add_put(replication_http.PATH, receive_token)
+        app.router.add_get(replication_http.PATH, current_token)
     return app
 
 
 def build_provider(
-    topology: Topology, node_id: str, deps: NodeDeps, fetcher: TokenFetcher
-) -> TokenProvider:
-    """The token provider of ``token.strategy``, all behind the one TokenProvider interface."""
+    topology: Topology,
+    node_id: str,
+    deps: NodeDeps,
+    fetcher: TokenFetcher,
+    *,
+    transport: ReplicationTransport | None = None,
+) -> tuple[TokenProvider, Coordinator | None]:
+    """The token provider of ``token.strategy``, all behind the one TokenProvider interface,
+    and the coordinator it uses (None for the strategies that have none)."""
     token = topology.token
     if token.strategy == "naive":
-        return NaiveTokenProvider(fetcher=fetcher, secrets=deps.secrets, clock=deps.clock)
-    policy = (
-        FixedIntervalPolicy(expiry_margin=token.expiry_margin, interval=token.schedule_interval)
-        if token.strategy == "scheduled"
-        else RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
-    )
+        return NaiveTokenProvider(fetcher=fetcher, secrets=deps.secrets, clock=deps.clock), None
+    leader = token.leader or topology.publishers[0].id
+    if token.strategy == "scheduled":
+        store = SharedToken(
+            _shared_store(topology, deps), deps.keyring, owner=node_id, lease_ttl=token.lease_ttl
+        )
+        scheduled = ScheduledTokenProvider(
+            fetcher=fetcher,
+            secrets=deps.secrets,
+            store=store,
+            clock=deps.clock,
+            rng=deps.rng,
+            leader=node_id == leader,
+            interval=token.schedule_interval,
+            poll=token.peer_poll,
+            wait_timeout=token.wait_timeout,
+            backoff=Backoff(token.retry.base, token.retry.cap),
+        )
+        return scheduled, store
+    policy = RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
     settings = ProviderSettings(
         policy=policy,
         backoff=Backoff(token.retry.base, token.retry.cap),
@@ -98,34 +136,78 @@ def build_provider(
         wait_timeout=token.wait_timeout,
         peer_poll=token.peer_poll,
     )
-    return RefreshingTokenProvider(
+    coordinator = _coordinator(topology, node_id, deps, policy, leader, transport)
+    provider = RefreshingTokenProvider(
         fetcher=fetcher,
         secrets=deps.secrets,
         settings=settings,
         clock=deps.clock,
         rng=deps.rng,
-        coordinator=_coordinator(topology, node_id, deps),
+        coordinator=coordinator,
     )
+    return provider, coordinator
 
 
-def _coordinator(topology: Topology, node_id: str, deps: NodeDeps) -> Coordinator:
+def _coordinator(
+    topology: Topology,
+    node_id: str,
+    deps: NodeDeps,
+    policy: RefreshPolicy,
+    leader: str,
+    transport: ReplicationTransport | None,
+) -> Coordinator:
     token = topology.token
-    state = Path(token.state_dir)
-    if token.strategy in ("shared", "scheduled"):
-        store = FileStore(state / "shared", wall_clock=deps.clock.wall)
-        if token.strategy == "scheduled":
-            leader = token.leader or topology.publishers[0].id
-            return ScheduledToken(
-                store,
-                deps.keyring,
-                owner=node_id,
-                leader=node_id == leader,
-                lease_ttl=token.lease_ttl,
-            )
-        return SharedToken(store, deps.keyring, owner=node_id, lease_ttl=token.lease_ttl)
-    return OwnFile(
-        EncryptedTokenFile(state / "nodes" / f"{node_id}.token", deps.keyring, owner=node_id)
+    if token.strategy == "shared":
+        return SharedToken(
+            _shared_store(topology, deps), deps.keyring, owner=node_id, lease_ttl=token.lease_ttl
+        )
+    own = OwnFile(
+        EncryptedTokenFile(
+            Path(token.state_dir) / "nodes" / f"{node_id}.token", deps.keyring, owner=node_id
+        )
     )
+    if token.strategy != "replicated":
+        return own
+    if transport is None:
+        raise ValueError("the replicated strategy needs a transport between nodes")
+    settings = ReplicationSettings(
+        lag=token.replication.lag,
+        loss=token.replication.loss,
+        fallback=token.replication.fallback,
+    )
+    if node_id == leader:
+        return ReplicationLeader(
+            own,
+            deps.keyring,
+            followers=[p.id for p in topology.publishers if p.id != node_id],
+            transport=transport,
+            settings=settings,
+            rng=deps.rng,
+        )
+    return ReplicaFollower(
+        own,
+        deps.keyring,
+        leader=leader,
+        transport=transport,
+        settings=settings,
+        margin=policy.margin,
+        wall_clock=deps.clock.wall,
+    )
+
+
+def _shared_store(topology: Topology, deps: NodeDeps) -> SharedStore:
+    """Where ``shared`` and ``scheduled`` keep the cluster's token: ``token.store``."""
+    config = topology.token.store
+    if config.kind == "redis":
+        assert config.url is not None  # checked when topology.yaml was parsed
+        return RedisStore(
+            config.url,
+            prefix=config.key_prefix,
+            wall_clock=deps.clock.wall,
+            password=deps.store_password,
+            timeout=config.timeout,
+        )
+    return FileStore(Path(topology.token.state_dir) / "shared", wall_clock=deps.clock.wall)
 
 
 def _services(
@@ -149,7 +231,18 @@ def _services(
                     wall_clock=deps.clock.wall,
                 )
             )
-            provider = build_provider(topology, node_id, deps, fetcher)
+            transport = HttpReplication(
+                session,
+                {p.id: p.url for p in topology.publishers},
+                timeout=topology.ims.timeout,
+            )
+            provider, coordinator = build_provider(
+                topology, node_id, deps, fetcher, transport=transport
+            )
+            if isinstance(coordinator, ReplicationLeader):
+                app[LEADER] = coordinator
+            elif isinstance(coordinator, ReplicaFollower):
+                app[FOLLOWER] = coordinator
             analytics = AnalyticsClient(
                 session,
                 base_url=topology.analytics.base_url,

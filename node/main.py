@@ -37,9 +37,16 @@ def run(topology: Topology, node_id: str, environ: Mapping[str, str], log_level:
         )
         configure_logging(node_id, log_level, secrets)
         keyring = load_keyring(topology, environ)
+        store = topology.token.store
+        store_password = (
+            secrets_from_env([store.password_env], environ, key_path="token.store.password_env")[0]
+            if store.password_env
+            else None
+        )
     except (TopologyError, MissingSecretError, KeyringError) as exc:
         raise NodeStartupError(str(exc)) from None
-    app = create_app(topology, node_id, NodeDeps(secrets=secrets, keyring=keyring))
+    deps = NodeDeps(secrets=secrets, keyring=keyring, store_password=store_password)
+    app = create_app(topology, node_id, deps)
     try:
         asyncio.run(
             serve(

@@ -12,15 +12,15 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from core.clock import Clock
 from node.analytics_client import (
-    AnalyticsClient,
     AnalyticsError,
     AnalyticsUnauthorized,
     PageVisits,
 )
-from node.token import TokenProvider, TokenUnavailable
+from node.token import AccessToken, TokenProvider, TokenUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,12 @@ class TopPages:
     stale: bool = False
 
 
+class TopPagesSource(Protocol):
+    """Where reports come from: the Analytics client (or the in-process one of the simulation)."""
+
+    async def top_pages(self, token: AccessToken) -> tuple[PageVisits, ...]: ...
+
+
 class ReportUnavailable(Exception):
     """No report can be served: the fetch failed and there is no earlier one."""
 
@@ -42,7 +48,7 @@ class TopPagesService:
     def __init__(
         self,
         *,
-        analytics: AnalyticsClient,
+        analytics: TopPagesSource,
         tokens: TokenProvider,
         cache_ttl: float,
         clock: Clock,

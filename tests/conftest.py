@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
-from collections.abc import AsyncIterator
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from aiohttp import web
 from core.clock import Clock
 from core.secrets import Secret
 from core.topology import Topology
+from harness.processes import free_ports
 from node.app import TOKENS, NodeDeps, create_app
 from node.token import Keyring
 from upstream.analytics.app import STATS as ANALYTICS_STATS
@@ -75,10 +82,10 @@ def topology_dict(state: Path, ims_url: str, analytics_url: str, **sections: Any
     return data
 
 
-async def serve(stack: contextlib.AsyncExitStack, app: web.Application) -> str:
+async def serve(stack: contextlib.AsyncExitStack, app: web.Application, port: int = 0) -> str:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=2048)
     await site.start()
     stack.push_async_callback(runner.cleanup)
     server = site._server
@@ -128,6 +135,7 @@ class World:
         secrets: tuple[str, ...] = (GOOD_SECRET,),
         keyring: Keyring | None = None,
         seed: int = 1,
+        port: int = 0,
     ) -> Node:
         deps = NodeDeps(
             secrets=tuple(Secret(s) for s in secrets),
@@ -136,7 +144,7 @@ class World:
             rng=random.Random(seed),
         )
         app = create_app(topology, node_id, deps)
-        url = await serve(self.stack, app)
+        url = await serve(self.stack, app, port)
         return Node(app=app, url=url)
 
     @property
@@ -216,3 +224,72 @@ async def http(stack: contextlib.AsyncExitStack) -> aiohttp.ClientSession:
 async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
     async with http.get(url) as response:
         return response.status, await response.json()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free port for the whole session; tests use their own prefix.
+
+    Skipped when redis-server is not installed, unless TOKENSIM_REQUIRE_REDIS is set (CI sets
+    it after installing the Debian package, so there the tests cannot silently skip).
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("TOKENSIM_REQUIRE_REDIS"):
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+    (port,) = free_ports(1)
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):  # bounded: up to ~10 s for the server to listen
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.05):
+                break
+            if process.poll() is not None:
+                pytest.fail(f"redis-server exited with {process.returncode}")
+            time.sleep(0.05)
+        else:
+            pytest.fail("redis-server did not start listening")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# Redis is another process: its replies take real time, while looptime moves virtual time on
+# to the next timer once the loop has been idle for a few cycles. So with Redis the loop idles
+# longer before moving on, and the timeouts that a slow reply could trip in virtual time (the
+# store's own, and how long a request waits for a token) are generous: a reply that takes long
+# in real time is then only a slow store, never a spurious failure.
+REAL_IO_CYCLES = 300
+
+
+@pytest.fixture(
+    params=["file", pytest.param("redis", marks=pytest.mark.looptime(noop_cycles=REAL_IO_CYCLES))]
+)
+def store_kind(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """``token`` keys for each shared store: the embedded file store and a real Redis."""
+    if request.param == "file":
+        return {"store": {"kind": "file"}}
+    url = request.getfixturevalue("redis_server")
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    return {
+        "store": {"kind": "redis", "url": url, "key_prefix": prefix, "timeout": "1d"},
+        "wait_timeout": "1h",
+    }

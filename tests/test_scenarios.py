@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.compare import compare
+from harness.designs import parse_designs
 from harness.estate import NotOurEstate
 from harness.load import LoadOptions, derive_topology, run_scenario
 from harness.scenarios import SCENARIOS
@@ -43,7 +44,7 @@ async def test_scenario_invariants_hold(name: str, tmp_path: Path) -> None:
 async def test_a_broken_node_fails_the_matching_scenario(tmp_path: Path) -> None:
     """Nodes without single-flight or proactive refresh (the naive strategy) stampede IMS at
     every expiry: the expiry-storm scenario must catch it."""
-    options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True, strategy="naive")
+    options = LoadOptions(users=20, lifetime=4, out=tmp_path, free_ports=True, strategy="naive")
     verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["expiry-storm"], options)
     failed = {name for name, ok, _ in verdict.rows if not ok}
     assert "one token call at a time per node" in failed, verdict.text()
@@ -56,7 +57,7 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
     options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True)
     folder, rows, timelines = await compare(
         ROOT / "topology.yaml",
-        strategies=["per-node", "shared"],
+        designs=parse_designs("per-node,shared,scheduled@1.5"),
         sticky_modes=[True],
         scenarios=["steady"],
         options=options,
@@ -66,6 +67,11 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
     assert per_node.user_errors == shared.user_errors == 0
     assert per_node.token_calls >= 2 * shared.token_calls  # three nodes: about 3x
     assert shared.peak_concurrent_token_calls == 1
+    # A schedule longer than the lifetime: the cluster keeps the expired token, Analytics
+    # refuses it, and the report says so.
+    late = by_strategy["scheduled@1.5"]
+    assert late.analytics_401s > 0
+    assert late.passed < late.invariants
     for artefact in (
         "report.md",
         "report.html",
@@ -77,7 +83,8 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
     ):
         assert (folder / artefact).stat().st_size > 0, artefact
     assert "data:image/png;base64," in (folder / "report.html").read_text()
-    assert set(timelines) == {"per-node", "shared"}
+    assert set(timelines) == {"per-node", "shared", "scheduled@1.5"}
+    assert "scheduled@1.5" in (folder / "report.md").read_text()
 
 
 @pytest.mark.timeout(120)

@@ -6,11 +6,16 @@ import asyncio
 import contextlib
 import math
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
-from node.token import TokenUnavailable
+from core.topology import Topology
+from harness.processes import free_ports
+from node.token import SharedStore, TokenUnavailable
 from node.token.file_store import FileStore
+from node.token.redis_store import RedisStore
 from tests.conftest import DAY, World, start_world
 
 pytestmark = pytest.mark.looptime
@@ -25,8 +30,8 @@ def three_publishers(world: World, strategy: str, **token: object):  # type: ign
     )
 
 
-async def run_cluster(world: World, strategy: str, lifetimes: float) -> list[str]:
-    topology = three_publishers(world, strategy)
+async def run_cluster(world: World, strategy: str, lifetimes: float, **token: object) -> list[str]:
+    topology = three_publishers(world, strategy, **token)
     nodes = [await world.start_node(topology, n, seed=i) for i, n in enumerate(NODES, start=1)]
     fingerprints = []
     for _ in range(int(lifetimes * 48)):  # a request to every node every half hour
@@ -39,10 +44,10 @@ async def run_cluster(world: World, strategy: str, lifetimes: float) -> list[str
 
 
 async def test_shared_store_makes_one_token_call_per_cycle_for_the_whole_cluster(
-    stack: contextlib.AsyncExitStack, tmp_path: Path
+    stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
 ) -> None:
     world = await start_world(stack, tmp_path / "shared", expires_in=DAY)
-    seen = await run_cluster(world, "shared", lifetimes=5)
+    seen = await run_cluster(world, "shared", lifetimes=5, peer_poll=2, **store_kind)
     shared_calls = world.tokens_issued
     cycles = math.ceil(5 / 0.5)
     assert shared_calls <= cycles + 1  # one per refresh cycle, for all three nodes together
@@ -57,13 +62,31 @@ async def test_shared_store_makes_one_token_call_per_cycle_for_the_whole_cluster
     assert other.tokens_issued >= 2.5 * shared_calls  # per-node ~ N x shared
 
 
+def open_store(topology: Topology, world: World) -> SharedStore:
+    """The store the nodes of ``topology`` use, opened separately (as another node would)."""
+    config = topology.token.store
+    if config.kind == "redis":
+        assert config.url is not None
+        return RedisStore(
+            config.url,
+            prefix=config.key_prefix,
+            wall_clock=world.clock.wall,
+            timeout=config.timeout,
+        )
+    return FileStore(Path(topology.token.state_dir) / "shared", wall_clock=world.clock.wall)
+
+
 async def test_a_crashed_lease_holder_delays_the_cluster_only_until_its_lease_expires(
-    stack: contextlib.AsyncExitStack, tmp_path: Path
+    stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=DAY)
-    topology = three_publishers(world, "shared", lease_ttl=60, wait_timeout=5)
-    store = FileStore(Path(topology.token.state_dir) / "shared", wall_clock=world.clock.wall)
+    topology = three_publishers(
+        world, "shared", **{**store_kind, "lease_ttl": 60, "wait_timeout": 5}
+    )
+    store = open_store(topology, world)
+    stack.push_async_callback(store.close)
     assert await store.try_lease("crashed-node", 60)  # it took the lease and died
+    assert not await store.try_lease("another-node", 60)  # the lease excludes the others
     node = await world.start_node(topology, "p1")
     with pytest.raises(TokenUnavailable):
         await node.tokens.get()  # waits 5 s, the lease is still held
@@ -71,15 +94,29 @@ async def test_a_crashed_lease_holder_delays_the_cluster_only_until_its_lease_ex
     token = await node.tokens.get()
     assert world.tokens_issued == 1
     assert token.remaining(world.clock.monotonic()) > DAY - 10
-    holder = store.lease_holder()
-    assert holder is None or holder[0] != "crashed-node"
+    # p1 released the lease after publishing: anyone may take it now.
+    assert await store.try_lease("another-node", 60)
+
+
+async def test_an_unreachable_store_degrades_to_refreshing_alone(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    (closed,) = free_ports(1)  # nothing listens there
+    store = {"kind": "redis", "url": f"redis://127.0.0.1:{closed}/0"}
+    topology = three_publishers(world, "shared", store=store)
+    node = await world.start_node(topology, "p1")
+    token = await node.tokens.get()
+    assert token.remaining(world.clock.monotonic()) > DAY - 10
+    assert world.tokens_issued == 1
+    assert "shared token store unavailable" in caplog.text
 
 
 async def test_shared_revocation_costs_the_cluster_one_token_call(
-    stack: contextlib.AsyncExitStack, tmp_path: Path
+    stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=DAY)
-    topology = three_publishers(world, "shared")
+    topology = three_publishers(world, "shared", **store_kind)
     nodes = [await world.start_node(topology, n, seed=i) for i, n in enumerate(NODES, start=1)]
     first = await asyncio.gather(*(n.tokens.get() for n in nodes))
     assert world.tokens_issued == 1
@@ -92,17 +129,21 @@ async def test_shared_revocation_costs_the_cluster_one_token_call(
 
 
 async def test_a_tampered_shared_store_is_ignored_and_replaced(
-    stack: contextlib.AsyncExitStack, tmp_path: Path
+    stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=DAY)
-    topology = three_publishers(world, "shared")
-    folder = Path(topology.token.state_dir) / "shared"
-    folder.mkdir(parents=True)
-    (folder / "shared-token.sealed").write_bytes(b'{"v": 1, "alg": "AES-256-GCM", "kid": "x"}')
+    topology = three_publishers(world, "shared", **store_kind)
+    store = open_store(topology, world)
+    stack.push_async_callback(store.close)
+    forged = b'{"v": 1, "alg": "AES-256-GCM", "kid": "x"}'
+    await store.put(forged)
     node = await world.start_node(topology, "p1")
     await node.tokens.get()
     assert world.tokens_issued == 1
-    assert b"eyJ" not in (folder / "shared-token.sealed").read_bytes()
+    replaced = await store.get()
+    assert replaced is not None
+    assert replaced != forged
+    assert b"eyJ" not in replaced  # sealed: the token is not readable in the store
 
 
 async def test_naive_provider_stampedes_at_expiry(
@@ -143,7 +184,7 @@ async def test_scheduled_leader_refreshes_on_its_interval_and_the_others_never_c
     stack: contextlib.AsyncExitStack, tmp_path: Path
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=DAY)
-    topology = three_publishers(world, "scheduled", schedule_interval=DAY / 2)
+    topology = three_publishers(world, "scheduled", schedule_interval=DAY / 2, peer_poll=60)
     nodes = [await world.start_node(topology, n, seed=i) for i, n in enumerate(NODES, start=1)]
     assert await poll_cluster(nodes, lifetimes=3) == 0
     assert set(world.ims_stats.issued_by_caller) == {"p1"}  # only the leader
@@ -151,14 +192,22 @@ async def test_scheduled_leader_refreshes_on_its_interval_and_the_others_never_c
 
 
 async def test_scheduled_interval_longer_than_the_lifetime_shows_its_failure(
-    stack: contextlib.AsyncExitStack, tmp_path: Path
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=DAY)
-    topology = three_publishers(world, "scheduled", schedule_interval=1.5 * DAY, wait_timeout=1)
+    topology = three_publishers(world, "scheduled", schedule_interval=1.5 * DAY, peer_poll=60)
     nodes = [await world.start_node(topology, n, seed=i) for i, n in enumerate(NODES, start=1)]
-    missing = await poll_cluster(nodes, lifetimes=3)
-    # From 1.0 to 1.5 and from 2.5 to 3.0 lifetimes nobody has a valid token: a third of the
-    # asks (minus the margin at which the refresh is no longer trusted) find none.
-    asks = 3 * 48 * 3
-    assert missing >= asks * 0.25
-    assert world.tokens_issued <= 3
+    fresh = []
+    for _ in range(3 * 48):  # every node's top pages every half hour, for three lifetimes
+        for node in nodes:
+            async with http.get(f"{node.url}/api/top-pages") as response:
+                fresh.append(response.status == 200 and not (await response.json())["stale"])
+        await asyncio.sleep(DAY / 48)
+    # From 1.0 to 1.5 and from 2.5 to 3.0 lifetimes the published token has expired and nobody
+    # refreshes it: the nodes keep sending it and Analytics answers 401, for every node.
+    refused = world.analytics_stats.unauthorized_by_caller
+    assert set(refused) == set(NODES)
+    assert sum(refused.values()) >= 3 * 48 * 0.8 * (1 / 3)  # a third of the asks, less slack
+    assert world.tokens_issued <= 3  # at 0, 1.5 and 3.0 lifetimes: the schedule, nothing more
+    assert set(world.ims_stats.issued_by_caller) == {"p1"}
+    assert fresh.count(False) >= len(fresh) * 0.25  # users saw it too: old pages, or errors

@@ -115,7 +115,28 @@ def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
         (
             "publishers:",
             "token: {strategy: sticky}\npublishers:",
-            "token.strategy: Input should be 'per-node', 'shared', 'scheduled' or 'naive'",
+            "token.strategy: Input should be 'per-node', 'shared', 'replicated', 'scheduled' or "
+            "'naive'",
+        ),
+        (
+            "publishers:",
+            "token: {strategy: shared, store: {kind: redis}}\npublishers:",
+            "token.store.url: kind redis needs a url",
+        ),
+        (
+            "publishers:",
+            "token: {store: {kind: redis, url: 'redis://:pw@127.0.0.1:6379/0'}}\npublishers:",
+            "token.store.url: no credentials in the url: name them in token.store.password_env",
+        ),
+        (
+            "publishers:",
+            "token: {replication: {loss: 1.5}}\npublishers:",
+            "token.replication.loss: Input should be less than or equal to 1",
+        ),
+        (
+            "publishers:",
+            "token: {replication: {fallback: retry}}\npublishers:",
+            "token.replication.fallback: Input should be 'fetch' or 'wait'",
         ),
         (
             "publishers:",

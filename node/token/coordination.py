@@ -36,6 +36,8 @@ class Coordinator(Protocol):
 
     async def discard(self, token: SavedToken) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 class OwnFile:
     """``per-node``: the node's own sealed file; it may always call the token endpoint."""
@@ -63,6 +65,9 @@ class OwnFile:
     async def discard(self, token: SavedToken) -> None:
         self._store.discard()
 
+    async def close(self) -> None:
+        return None
+
 
 class SharedStore(Protocol):
     """Where a cluster keeps its one token: a sealed blob, and a lease with an expiry so that a
@@ -78,6 +83,8 @@ class SharedStore(Protocol):
 
     async def release_lease(self, owner: str) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 CLUSTER_CONTEXT = {"scope": "cluster", "purpose": "access-token"}
 
@@ -87,6 +94,10 @@ class SharedToken:
 
     The token is sealed with the cluster keyring, which is why every node must hold the same
     keys (sync the keyring file, or set the same ``token.key_env``, on every node).
+
+    A store that does not answer (``OSError``, which the stores raise for I/O and server
+    errors) is not allowed to take the cluster down: the node then refreshes on its own, as
+    ``per-node`` would, logs once, and goes back to the store as soon as it answers.
     """
 
     strategy = "shared"
@@ -96,9 +107,15 @@ class SharedToken:
         self._keyring = keyring
         self._owner = owner
         self._lease_ttl = lease_ttl
+        self._store_down = False
 
     async def load(self) -> SavedToken | None:
-        blob = await self._store.get()
+        try:
+            blob = await self._store.get()
+        except OSError as exc:
+            self._down(exc)
+            return None
+        self._up()
         if blob is None:
             return None
         try:
@@ -109,37 +126,45 @@ class SharedToken:
             return None
 
     async def claim(self) -> bool:
-        return await self._store.try_lease(self._owner, self._lease_ttl)
+        try:
+            return await self._store.try_lease(self._owner, self._lease_ttl)
+        except OSError as exc:
+            self._down(exc)
+            return True  # degraded: refresh alone rather than leave the node without a token
 
     async def publish(self, token: SavedToken) -> None:
         try:
             await self._store.put(seal(self._keyring, serialize_saved(token), CLUSTER_CONTEXT))
-        finally:
             await self._store.release_lease(self._owner)
+        except OSError as exc:
+            self._down(exc)
 
     async def release(self) -> None:
-        await self._store.release_lease(self._owner)
+        try:
+            await self._store.release_lease(self._owner)
+        except OSError as exc:
+            self._down(exc)
 
     async def discard(self, token: SavedToken) -> None:
         """Drop the shared token only if it is still the one that was refused."""
         current = await self.load()
         if current is not None and current.value == token.value:
-            blob = await self._store.get()
-            if blob is not None:
-                await self._store.remove_if(blob)
+            try:
+                blob = await self._store.get()
+                if blob is not None:
+                    await self._store.remove_if(blob)
+            except OSError as exc:
+                self._down(exc)
 
+    async def close(self) -> None:
+        await self._store.close()
 
-class ScheduledToken(SharedToken):
-    """``scheduled``: the leader refreshes on a fixed interval and publishes to the store; the
-    other nodes never call the token endpoint, they only adopt what the leader published."""
+    def _down(self, exc: OSError) -> None:
+        if not self._store_down:
+            logger.error("shared token store unavailable (%s); refreshing on this node alone", exc)
+        self._store_down = True
 
-    strategy = "scheduled"
-
-    def __init__(
-        self, store: SharedStore, keyring: Keyring, *, owner: str, leader: bool, lease_ttl: float
-    ) -> None:
-        super().__init__(store, keyring, owner=owner, lease_ttl=lease_ttl)
-        self._leader = leader
-
-    async def claim(self) -> bool:
-        return self._leader and await super().claim()
+    def _up(self) -> None:
+        if self._store_down:
+            logger.info("shared token store answers again")
+        self._store_down = False

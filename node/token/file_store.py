@@ -64,6 +64,9 @@ class FileStore:
             if holder is not None and holder[0] == owner:
                 self._lease.unlink(missing_ok=True)
 
+    async def close(self) -> None:
+        return None
+
     def lease_holder(self) -> tuple[str, float] | None:
         """Who holds the lease and until when (for status pages and tests)."""
         return self._holder()

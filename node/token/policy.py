@@ -30,17 +30,3 @@ class RefreshPolicy:
         """Seconds after a token was obtained at which to refresh it, never inside the margin."""
         proactive = lifetime * (self.refresh_at + rng.uniform(0.0, self.jitter))
         return min(proactive, lifetime - self.margin(lifetime))
-
-
-@dataclass(frozen=True, slots=True)
-class FixedIntervalPolicy(RefreshPolicy):
-    """Refresh every ``interval`` whatever the token's lifetime (a scheduler's view).
-
-    Deliberately not capped by the lifetime: an interval longer than the lifetime leaves the
-    cluster without a valid token until the next run, and that failure must show.
-    """
-
-    interval: float = 43200.0
-
-    def refresh_delay(self, lifetime: float, rng: random.Random) -> float:
-        return self.interval

@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 # A call due within this many seconds is due now. Without it, a delay shorter than the
 # clock's resolution would wake the refresher again and again without time moving on.
 DUE_TOLERANCE = 0.001
+# How soon a node with no usable token looks at its peers again while another node refreshes.
+PEER_POLL_WAITING = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,10 @@ class RefreshingTokenProvider:
         self._last_error: str | None = None
         self._config_error: str | None = None
         self._restored = False
+        self._peer_changed = False
+        on_change = getattr(coordinator, "on_change", None)
+        if on_change is not None:
+            on_change(self._notify_peer_change)
 
     # --- lifetime -----------------------------------------------------------------------
 
@@ -118,6 +124,7 @@ class RefreshingTokenProvider:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._coordinator.close()
         if self._outcome is not None and not self._outcome.done():
             self._outcome.set_exception(TokenUnavailable("token provider closed"))
 
@@ -230,7 +237,14 @@ class RefreshingTokenProvider:
                 self._failed_try_next_secret(RefreshError(f"unexpected {type(exc).__name__}"))
                 self._resolve(None, RefreshError("unexpected error"))
 
+    def _notify_peer_change(self) -> None:
+        """The coordinator has a newer token (a replication push): adopt it now."""
+        self._peer_changed = True
+        self._wake.set()
+
     def _next_attempt_at(self) -> float:
+        if self._peer_changed:
+            return self._clock.monotonic()
         if self._failures:
             return self._retry_at
         if self._peer_retry_at > self._clock.monotonic():
@@ -241,6 +255,12 @@ class RefreshingTokenProvider:
 
     async def _attempt(self) -> None:
         """Adopt a newer token from the coordinator, or claim the call and make it."""
+        if self._peer_changed:
+            self._peer_changed = False
+            saved = await self._coordinator.load()
+            if saved is not None and self._adopt(saved):
+                self._resolve(self._token)
+            return  # only a notification; the loop decides whether a call is due
         if self._rejected is not None:
             rejected, self._rejected = self._rejected, None
             await self._coordinator.discard(SavedToken(rejected.value, 0.0, rejected.lifetime))
@@ -250,7 +270,21 @@ class RefreshingTokenProvider:
             self._resolve(self._token)
             return
         if not await self._coordinator.claim():
-            self._peer_retry_at = self._clock.monotonic() + self._settings.peer_poll
+            # Another node is refreshing. Look again in peer_poll; sooner while requests wait
+            # for a token (none, or expired), so they get the other node's token in time.
+            now = self._clock.monotonic()
+            token = self._token
+            poll = self._settings.peer_poll
+            if token is None or now >= token.expires_at:
+                poll = min(poll, PEER_POLL_WAITING)
+            self._peer_retry_at = now + poll
+            return
+        # Look again now that the claim is ours: another node may have published a token and
+        # released the lease between our load() and claim() (double-checked locking).
+        saved = await self._coordinator.load()
+        if saved is not None and self._adopt(saved):
+            await self._coordinator.release()
+            self._resolve(self._token)
             return
         await self._call_token_endpoint()
 
@@ -341,10 +375,16 @@ class RefreshingTokenProvider:
             logger.error("token call failed (%s) and no valid token; retry in %.1fs", exc, delay)
 
     def _adopt(self, saved: SavedToken) -> bool:
-        """Use a token obtained elsewhere (before a restart, or by another node) if it is newer
-        than ours, not the one just refused, and has more than the margin left."""
-        if saved.obtained_wall <= self._obtained_wall or saved.value == self._rejected_value:
-            return False
+        """Use a token obtained elsewhere (before a restart, or by another node) if it is not
+        older than ours, not ours, not the one just refused, and has more than the margin left.
+        (Not older rather than newer: two tokens may be obtained within the same clock tick.)"""
+        current = self._token
+        if (
+            saved.obtained_wall < self._obtained_wall
+            or (current is not None and saved.value == current.value)
+            or saved.value == self._rejected_value
+        ):
+            return False  # older, the one in use, or the one just refused
         now = self._clock.monotonic()
         elapsed = max(0.0, self._clock.wall() - saved.obtained_wall)
         remaining = saved.lifetime - elapsed

@@ -1,0 +1,79 @@
+"""The designs a comparison runs: a token strategy, and for two of them one parameter.
+
+Written ``name`` or ``name@value`` on the command line:
+
+* ``scheduled@1.25``: the scheduled job runs every 1.25 token lifetimes (default 0.5, which is
+  "every 12 h" for Adobe's 24 h tokens). Above 1 it cannot work, and the comparison shows it.
+* ``replicated@0.2``: each push from the leader is lost with probability 0.2 (default 0);
+  followers fall back to fetching their own token.
+
+Every other strategy takes no parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STRATEGIES = ("per-node", "shared", "replicated", "scheduled", "naive")
+DEFAULT_SCHEDULE = 0.5  # lifetimes
+REPLICATION_LAG = 0.02  # lifetimes: about 30 min for a 24 h token, a fraction of a second here
+
+
+class DesignError(ValueError):
+    """A design spec that cannot be run; the message says what is accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Design:
+    strategy: str
+    schedule: float = DEFAULT_SCHEDULE  # scheduled: interval, in token lifetimes
+    loss: float = 0.0  # replicated: probability that a push is lost
+
+    @property
+    def label(self) -> str:
+        if self.strategy == "scheduled" and self.schedule != DEFAULT_SCHEDULE:
+            return f"scheduled@{self.schedule:g}"
+        if self.strategy == "replicated" and self.loss:
+            return f"replicated@{self.loss:g}"
+        return self.strategy
+
+    def token_section(self, lifetime: float) -> dict[str, object]:
+        """The ``token`` keys of topology.yaml that make this design, for ``lifetime`` s tokens."""
+        section: dict[str, object] = {"strategy": self.strategy}
+        if self.strategy == "scheduled":
+            section["schedule_interval"] = self.schedule * lifetime
+        if self.strategy == "replicated":
+            section["replication"] = {
+                "lag": REPLICATION_LAG * lifetime,
+                "loss": self.loss,
+                "fallback": "fetch",
+            }
+        return section
+
+    @classmethod
+    def parse(cls, spec: str) -> Design:
+        name, _, value = spec.strip().partition("@")
+        if name not in STRATEGIES:
+            raise DesignError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})")
+        if not value:
+            return cls(name)
+        try:
+            number = float(value)
+        except ValueError:
+            raise DesignError(f"{spec!r}: expected a number after '@'") from None
+        if name == "scheduled" and number > 0:
+            return cls(name, schedule=number)
+        if name == "replicated" and 0.0 <= number <= 1.0:
+            return cls(name, loss=number)
+        raise DesignError(
+            f"{spec!r}: only scheduled@<interval in lifetimes, > 0> and "
+            "replicated@<loss probability, 0..1> take a value"
+        )
+
+
+def parse_designs(specs: str) -> list[Design]:
+    """``per-node,shared,scheduled@1.25`` to designs; raises DesignError naming the bad one."""
+    designs = [Design.parse(s) for s in specs.split(",") if s.strip()]
+    if not designs:
+        raise DesignError("no strategy given")
+    return designs

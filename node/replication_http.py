@@ -1,0 +1,86 @@
+"""The ``replicated`` strategy over HTTP between publishers (the transport and the endpoints).
+
+``PUT /internal/replication/token`` on a follower takes a pushed token; ``GET`` on the leader
+answers its current one to a follower that has none. The body is the token sealed with the
+cluster keyring (AES-256-GCM), so only a node holding the cluster keys can make or read one;
+a replayed older blob is ignored because only newer tokens are adopted. These paths are not on
+the dispatcher's allow-list: they are reachable between publishers, never from outside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+from aiohttp import web
+
+from node.token.replication import ReplicaFollower, ReplicationError, ReplicationLeader
+
+PATH = "/internal/replication/token"
+MAX_BLOB = 64 * 1024
+
+LEADER = web.AppKey("replication_leader", ReplicationLeader)
+FOLLOWER = web.AppKey("replication_follower", ReplicaFollower)
+
+
+class HttpReplication:
+    """Pushes and pulls sealed tokens between publishers, addressed by id."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, peers: Mapping[str, str], *, timeout: float
+    ) -> None:
+        self._session = session
+        self._peers = dict(peers)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def push(self, follower: str, blob: bytes) -> None:
+        url = self._peers[follower] + PATH
+        try:
+            async with self._session.put(
+                url,
+                data=blob,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=self._timeout,
+            ) as response:
+                if response.status != 204:
+                    raise ReplicationError(f"{follower} answered {response.status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ReplicationError(f"{follower} unreachable ({type(exc).__name__})") from None
+
+    async def pull(self, leader: str) -> bytes | None:
+        url = self._peers[leader] + PATH
+        try:
+            async with self._session.get(url, timeout=self._timeout) as response:
+                if response.status == 404:
+                    return None
+                if response.status != 200:
+                    raise ReplicationError(f"{leader} answered {response.status}")
+                return await response.content.read(MAX_BLOB)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ReplicationError(f"{leader} unreachable ({type(exc).__name__})") from None
+
+
+async def receive_token(request: web.Request) -> web.Response:
+    """A push from the leader: 204 when it opened with the cluster keys, 400 otherwise."""
+    follower = request.app.get(FOLLOWER)
+    if follower is None:
+        raise web.HTTPNotFound()
+    if request.content_length is not None and request.content_length > MAX_BLOB:
+        raise web.HTTPRequestEntityTooLarge(MAX_BLOB, request.content_length)
+    blob = await request.content.read(MAX_BLOB)
+    if not await follower.receive(blob):
+        return web.json_response({"error": "not a token sealed with the cluster keys"}, status=400)
+    return web.Response(status=204)
+
+
+async def current_token(request: web.Request) -> web.Response:
+    """The leader's current token, sealed; 404 on a follower or while it has none."""
+    leader = request.app.get(LEADER)
+    blob = leader.current() if leader is not None else None
+    if blob is None:
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=blob,
+        content_type="application/octet-stream",
+        headers={"Cache-Control": "no-store"},
+    )

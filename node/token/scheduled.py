@@ -1,0 +1,211 @@
+"""The ``scheduled`` strategy: a job refreshes the token every N hours and pushes it to all.
+
+What people build when they think of the token as configuration: one leader runs a scheduled
+job ("every 12 h") that calls the token endpoint and publishes the token to a shared store;
+every node, the leader included, uses whatever token was published last. Nobody looks at the
+token's lifetime, so nobody refreshes on demand: when the interval is longer than the lifetime
+the cluster keeps sending an expired token and Analytics answers 401 until the next run. That
+failure is the point of modelling the design faithfully: it must show, not be hidden.
+
+A failed run is retried with backoff (a scheduler with retries), then waits for the next slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+
+from core.clock import Clock
+from core.secrets import Secret
+from node.token.backoff import Backoff
+from node.token.coordination import SharedToken
+from node.token.errors import RefreshError, TokenUnavailable
+from node.token.model import AccessToken, ProviderStatus, TokenState
+from node.token.provider import TokenFetcher
+from node.token.refreshing import DUE_TOLERANCE
+from node.token.store import SavedToken
+
+logger = logging.getLogger(__name__)
+
+
+class ScheduledTokenProvider:
+    strategy = "scheduled"
+
+    def __init__(
+        self,
+        *,
+        fetcher: TokenFetcher,
+        secrets: Sequence[Secret],
+        store: SharedToken,
+        clock: Clock,
+        rng: random.Random,
+        leader: bool,
+        interval: float,
+        poll: float,
+        wait_timeout: float,
+        backoff: Backoff,
+    ) -> None:
+        if interval <= 0 or poll <= 0:
+            raise ValueError("interval and poll must be positive")
+        self._fetcher = fetcher
+        self._secret = secrets[0]
+        self._store = store
+        self._clock = clock
+        self._rng = rng
+        self._leader = leader
+        self._interval = interval
+        self._poll = poll
+        self._wait_timeout = wait_timeout
+        self._backoff = backoff
+        self._token: AccessToken | None = None
+        self._obtained_wall = float("-inf")
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._calls = 0
+        self._ok = 0
+        self._failed = 0
+        self._failures = 0
+        self._refused = 0
+        self._last_error: str | None = None
+        self._next_run: float | None = None
+        self._restored = False
+
+    async def start(self) -> None:
+        self._restored = await self._adopt_published()
+        self._task = asyncio.create_task(self._run(), name="token-schedule")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def get(self) -> AccessToken:
+        """The last published token, however old: the design does not look at lifetimes."""
+        if self._token is None and not self._leader:
+            # No token yet (a cold start): look at the store every second while waiting rather
+            # than at the next poll, which may be a minute away.
+            deadline = self._clock.monotonic() + self._wait_timeout
+            while self._token is None and not await self._adopt_published():
+                left = deadline - self._clock.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(1.0, left))
+        elif self._token is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), self._wait_timeout)
+        if self._token is None:
+            raise TokenUnavailable("no token has been published yet")
+        return self._token
+
+    def invalidate(self, token: AccessToken) -> bool:
+        """A 401 changes nothing here: the next token comes with the next scheduled run."""
+        if self._token is not None and self._token.value == token.value:
+            self._refused += 1
+            if self._refused == 1 or self._refused % 100 == 0:
+                logger.warning(
+                    "token %s refused by the API (%d times); the scheduled job runs again in %.0fs",
+                    token.fingerprint,
+                    self._refused,
+                    self._seconds_to_next_run(),
+                )
+        return False
+
+    def state(self) -> TokenState:
+        token = self._token
+        if token is None or self._clock.monotonic() >= token.expires_at:
+            return TokenState.INVALID
+        return TokenState.FRESH
+
+    def status(self) -> ProviderStatus:
+        token = self._token
+        now = self._clock.monotonic()
+        valid = token is not None and now < token.expires_at
+        return ProviderStatus(
+            strategy=self.strategy,
+            state=self.state(),
+            fingerprint=token.fingerprint if token is not None else None,
+            seconds_left=round(token.remaining(now), 3) if token is not None and valid else None,
+            next_refresh_in=round(self._seconds_to_next_run(), 3) if self._leader else None,
+            token_calls=self._calls,
+            refresh_count=self._ok,
+            failed_refreshes=self._failed,
+            consecutive_failures=self._failures,
+            last_refresh_error=self._last_error,
+            configuration_error=None,
+            restored_from_disk=self._restored,
+        )
+
+    # --- the job ------------------------------------------------------------------------
+
+    def _seconds_to_next_run(self) -> float:
+        if self._next_run is None:
+            return 0.0
+        return max(0.0, self._next_run - self._clock.monotonic())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self._leader:
+                    await self._leader_step()
+                else:
+                    await self._adopt_published()
+                    await asyncio.sleep(self._poll)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the job must outlive any bug in a fetcher or store
+                logger.exception("unexpected error in the scheduled token job")
+                await asyncio.sleep(self._poll)
+
+    async def _leader_step(self) -> None:
+        """Run the job when its slot comes (or at once if the last published token is older
+        than the interval), then sleep until the next slot or retry."""
+        now = self._clock.monotonic()
+        if self._next_run is None:
+            age = self._clock.wall() - self._obtained_wall
+            self._next_run = now + max(0.0, self._interval - age)
+        if self._next_run - now > DUE_TOLERANCE:
+            await asyncio.sleep(self._next_run - now)
+            return
+        sent_at, sent_wall = self._clock.monotonic(), self._clock.wall()
+        self._calls += 1
+        try:
+            grant = await self._fetcher.fetch(self._secret)
+        except RefreshError as exc:
+            self._failed += 1
+            self._failures += 1
+            self._last_error = str(exc)
+            delay = self._backoff.delay(self._failures, self._rng, retry_after=exc.retry_after)
+            logger.warning("scheduled token run failed (%s); retry in %.1fs", exc, delay)
+            self._next_run = self._clock.monotonic() + delay
+            return
+        self._ok += 1
+        self._failures = 0
+        self._next_run = sent_at + self._interval
+        saved = SavedToken(grant.access_token, sent_wall, float(grant.expires_in))
+        await self._store.publish(saved)
+        self._install(saved)
+        logger.info(
+            "scheduled run got token %s (lifetime %ds); next run in %.0fs",
+            self._token.fingerprint if self._token else "-",
+            grant.expires_in,
+            self._interval,
+        )
+
+    async def _adopt_published(self) -> bool:
+        saved = await self._store.load()
+        if saved is None or saved.obtained_wall <= self._obtained_wall:
+            return False
+        self._install(saved)
+        return True
+
+    def _install(self, saved: SavedToken) -> None:
+        now = self._clock.monotonic()
+        obtained = now - max(0.0, self._clock.wall() - saved.obtained_wall)
+        self._token = AccessToken(saved.value, obtained, obtained + saved.lifetime)
+        self._obtained_wall = saved.obtained_wall
+        self._arrived.set()

@@ -1,0 +1,145 @@
+"""The ``replicated`` strategy in virtual time: real nodes pushing sealed tokens over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from core.secrets import Secret
+from core.topology import Topology
+from harness.processes import free_ports
+from lb.dispatcher.filters import PathFilter
+from node.replication_http import LEADER, PATH
+from node.token import Keyring, SavedToken, TokenUnavailable
+from node.token.replication import seal_for_replication
+from tests.conftest import DAY, Node, World, start_world
+
+pytestmark = pytest.mark.looptime
+
+NODES = ("p1", "p2", "p3")
+STEP = 60.0  # the tests look at every node once a virtual minute
+
+
+def replicated(world: World, **replication: Any) -> Topology:
+    ports = free_ports(len(NODES))
+    return world.topology(
+        token={"strategy": "replicated", "peer_poll": 30, "replication": replication},
+        publishers=[{"id": n, "port": p} for n, p in zip(NODES, ports, strict=True)],
+    )
+
+
+async def start_cluster(world: World, topology: Topology) -> list[Node]:
+    """The leader first (with its token), then the followers, which sync from it."""
+    nodes = []
+    for seed, node_id in enumerate(NODES, start=1):
+        node = await world.start_node(
+            topology, node_id, seed=seed, port=topology.publisher(node_id).port
+        )
+        await node.tokens.get()
+        nodes.append(node)
+    return nodes
+
+
+async def fingerprint_changes(nodes: list[Node], lifetimes: float) -> dict[str, list[float]]:
+    """When each node's token changed, sampled every STEP seconds."""
+    loop = asyncio.get_running_loop()
+    last: dict[str, str] = {}
+    changes: dict[str, list[float]] = {n: [] for n in NODES}
+    for _ in range(int(lifetimes * DAY / STEP)):
+        for node_id, node in zip(NODES, nodes, strict=True):
+            fingerprint = (await node.tokens.get()).fingerprint
+            if node_id in last and fingerprint != last[node_id]:
+                changes[node_id].append(loop.time())
+            last[node_id] = fingerprint
+        await asyncio.sleep(STEP)
+    return changes
+
+
+async def test_only_the_leader_calls_and_followers_adopt_each_push_after_the_lag(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    lag = 600.0
+    nodes = await start_cluster(world, replicated(world, lag=lag, loss=0.0))
+    assert world.tokens_issued == 1  # the followers synced the leader's token at start
+    changes = await fingerprint_changes(nodes, lifetimes=3)
+    assert set(world.ims_stats.issued_by_caller) == {"p1"}
+    leader_changes = changes["p1"]
+    assert 4 <= len(leader_changes) <= 6  # refreshed at half-life (+ jitter), three lifetimes
+    for follower in ("p2", "p3"):
+        assert len(changes[follower]) == len(leader_changes)
+        for led, followed in zip(leader_changes, changes[follower], strict=True):
+            assert lag - STEP <= followed - led <= lag + 2 * STEP  # the configured lag, no more
+
+
+async def test_lost_pushes_with_fallback_fetch_make_followers_fetch_their_own(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    nodes = await start_cluster(world, replicated(world, loss=1.0, fallback="fetch"))
+    await fingerprint_changes(nodes, lifetimes=3)  # every get() succeeded, or this raised
+    issued = world.ims_stats.issued_by_caller
+    assert 2 <= issued["p2"] <= 4
+    assert 2 <= issued["p3"] <= 4
+    pushes = nodes[0].app[LEADER].pushes
+    assert pushes["sent"] > 0
+    assert pushes["lost"] == pushes["sent"]
+
+
+async def test_lost_pushes_with_fallback_wait_leave_followers_without_a_token(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = replicated(world, loss=1.0, fallback="wait")
+    topology = topology.model_copy(
+        update={"token": topology.token.model_copy(update={"wait_timeout": 1.0})}
+    )
+    nodes = await start_cluster(world, topology)
+    await asyncio.sleep(1.01 * DAY)  # past the synced token's expiry; every push was lost
+    for follower in nodes[1:]:
+        with pytest.raises(TokenUnavailable):
+            await follower.tokens.get()
+    await nodes[0].tokens.get()  # the leader is fine
+    assert set(world.ims_stats.issued_by_caller) == {"p1"}  # the followers waited, as told
+
+
+async def test_the_loss_rate_applies_to_each_push(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    nodes = await start_cluster(world, replicated(world, loss=0.5))
+    for _ in range(10 * 24):  # ten lifetimes, a look every hour
+        await asyncio.gather(*(n.tokens.get() for n in nodes))
+        await asyncio.sleep(DAY / 24)
+    pushes = nodes[0].app[LEADER].pushes
+    assert pushes["sent"] >= 30
+    assert 0.25 <= pushes["lost"] / pushes["sent"] <= 0.75
+    # Every push not lost was delivered, except the leader's first, made before the followers
+    # had started (connection refused, counted as failed).
+    assert pushes["failed"] <= 2, pushes
+    assert pushes["delivered"] + pushes["failed"] == pushes["sent"] - pushes["lost"], pushes
+
+
+async def test_a_push_not_sealed_with_the_cluster_keys_is_refused(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    nodes = await start_cluster(world, replicated(world))
+    before = (await nodes[1].tokens.get()).fingerprint
+    later = world.clock.wall() + 10
+    forged = seal_for_replication(
+        Keyring.generate(), SavedToken(Secret("forged-token"), later, DAY)
+    )
+    async with http.put(nodes[1].url + PATH, data=forged) as response:
+        assert response.status == 400
+    async with http.put(nodes[1].url + PATH, data=b"not even sealed") as response:
+        assert response.status == 400
+    assert (await nodes[1].tokens.get()).fingerprint == before
+    # Between publishers only: the dispatcher's default allow-list never lets it through.
+    allow = world.topology().dispatcher.allow
+    assert not PathFilter(allow).allows(PATH)
