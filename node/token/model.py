@@ -81,3 +81,18 @@ class ProviderStatus:
     last_refresh_error: str | None
     configuration_error: str | None
     restored_from_disk: bool
+
+
+def valid_or_invalid(token: AccessToken | None, now: float) -> TokenState:
+    """The state of a provider that has no refresh window: FRESH until expiry, then INVALID."""
+    if token is None or now >= token.expires_at:
+        return TokenState.INVALID
+    return TokenState.FRESH
+
+
+def describe(token: AccessToken | None, now: float) -> tuple[str | None, float | None]:
+    """What a status may show of ``token``: its fingerprint, and its seconds left if valid."""
+    if token is None:
+        return None, None
+    left = token.remaining(now)
+    return token.fingerprint, (round(left, 3) if left > 0 else None)

@@ -23,7 +23,13 @@ from core.secrets import Secret
 from node.token.backoff import Backoff
 from node.token.coordination import SharedToken
 from node.token.errors import RefreshError, TokenUnavailable
-from node.token.model import AccessToken, ProviderStatus, TokenState
+from node.token.model import (
+    AccessToken,
+    ProviderStatus,
+    TokenState,
+    describe,
+    valid_or_invalid,
+)
 from node.token.provider import TokenFetcher
 from node.token.refreshing import DUE_TOLERANCE
 from node.token.store import SavedToken
@@ -116,20 +122,15 @@ class ScheduledTokenProvider:
         return False
 
     def state(self) -> TokenState:
-        token = self._token
-        if token is None or self._clock.monotonic() >= token.expires_at:
-            return TokenState.INVALID
-        return TokenState.FRESH
+        return valid_or_invalid(self._token, self._clock.monotonic())
 
     def status(self) -> ProviderStatus:
-        token = self._token
-        now = self._clock.monotonic()
-        valid = token is not None and now < token.expires_at
+        fingerprint, seconds_left = describe(self._token, self._clock.monotonic())
         return ProviderStatus(
             strategy=self.strategy,
             state=self.state(),
-            fingerprint=token.fingerprint if token is not None else None,
-            seconds_left=round(token.remaining(now), 3) if token is not None and valid else None,
+            fingerprint=fingerprint,
+            seconds_left=seconds_left,
             next_refresh_in=round(self._seconds_to_next_run(), 3) if self._leader else None,
             token_calls=self._calls,
             refresh_count=self._ok,
