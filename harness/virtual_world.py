@@ -42,7 +42,6 @@ class VirtualIms:
     faults: ImsFaults = field(default_factory=ImsFaults)
     issued_by_caller: Counter[str] = field(default_factory=Counter)
     issued_log: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, caller)
-    failed: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
     _expiry: dict[str, float] = field(default_factory=dict)  # token -> wall expiry
@@ -55,7 +54,6 @@ class VirtualIms:
         try:
             await asyncio.sleep(self.latency)
             if self.faults.outage or self.chance() < self.faults.error_rate:
-                self.failed += 1
                 raise ImsUnavailable("IMS answered 503 (simulated fault)")
             value = "vt." + random_tokens.token_urlsafe(24)
             now = self.clock.wall()

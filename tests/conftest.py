@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import shutil
-import socket
 import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from core.topology import Topology
 from harness.processes import free_ports
 from node.app import TOKENS, NodeDeps, create_app
 from node.token import Keyring
+from node.token.redis_store import RedisStore
 from upstream.analytics.app import STATS as ANALYTICS_STATS
 from upstream.analytics.app import AnalyticsDeps
 from upstream.analytics.app import create_app as create_analytics
@@ -254,42 +254,65 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--dir",
             str(folder),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
-        for _ in range(200):  # bounded: up to ~10 s for the server to listen
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.05):
+        # redis-server logs to stdout; it says when it accepts connections (or exits: EOF).
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "Ready to accept connections" in line:
                 break
-            if process.poll() is not None:
-                pytest.fail(f"redis-server exited with {process.returncode}")
-            time.sleep(0.05)
         else:
-            pytest.fail("redis-server did not start listening")
+            pytest.fail(f"redis-server exited with {process.wait()} before accepting connections")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # reads what it logged since (little) and closes the pipe
 
 
 # Redis is another process: its replies take real time, while looptime moves virtual time on
-# to the next timer once the loop has been idle for a few cycles. So with Redis the loop idles
-# longer before moving on, and the timeouts that a slow reply could trip in virtual time (the
-# store's own, and how long a request waits for a token) are generous: a reply that takes long
-# in real time is then only a slow store, never a spurious failure.
-REAL_IO_CYCLES = 300
+# to the next timer as soon as the loop has nothing ready to run. A reply that is slow in real
+# time (a loaded CI machine) would then let hours of virtual time pass during one Redis call,
+# and the test would see a timeout that production never would. So while a Redis call is
+# outstanding the loop is kept busy, and virtual time stands still: Redis answers "instantly".
+_REDIS_CALLS = ("get", "put", "remove_if", "try_lease", "release_lease")
 
 
-@pytest.fixture(
-    params=["file", pytest.param("redis", marks=pytest.mark.looptime(noop_cycles=REAL_IO_CYCLES))]
-)
-def store_kind(request: pytest.FixtureRequest) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def virtual_time_held() -> AsyncIterator[None]:
+    """Keep a callback ready on the loop, so that looptime does not advance virtual time."""
+    loop = asyncio.get_running_loop()
+    held = True
+
+    def keep_busy() -> None:  # re-arms itself until the wrapped call is over
+        if held:
+            loop.call_soon(keep_busy)
+
+    loop.call_soon(keep_busy)
+    try:
+        yield
+    finally:
+        held = False
+
+
+def _held_during_io(call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(call)
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        async with virtual_time_held():
+            return await call(*args, **kwargs)
+
+    return held
+
+
+@pytest.fixture(params=["file", "redis"])
+def store_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """``token`` keys for each shared store: the embedded file store and a real Redis."""
     if request.param == "file":
         return {"store": {"kind": "file"}}
     url = request.getfixturevalue("redis_server")
+    for name in _REDIS_CALLS:
+        monkeypatch.setattr(RedisStore, name, _held_during_io(getattr(RedisStore, name)))
     prefix = f"t{uuid.uuid4().hex[:12]}"
-    return {
-        "store": {"kind": "redis", "url": url, "key_prefix": prefix, "timeout": "1d"},
-        "wait_timeout": "1h",
-    }
+    return {"store": {"kind": "redis", "url": url, "key_prefix": prefix}}

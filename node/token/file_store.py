@@ -67,10 +67,6 @@ class FileStore:
     async def close(self) -> None:
         return None
 
-    def lease_holder(self) -> tuple[str, float] | None:
-        """Who holds the lease and until when (for status pages and tests)."""
-        return self._holder()
-
     def _holder(self) -> tuple[str, float] | None:
         try:
             document = json.loads(self._lease.read_bytes())

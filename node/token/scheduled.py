@@ -89,6 +89,7 @@ class ScheduledTokenProvider:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._store.close()
 
     async def get(self) -> AccessToken:
         """The last published token, however old: the design does not look at lifetimes."""
