@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from core.topology import HealthCheckConfig, LbConfig
-from lb.app import cookie_value
 from lb.cookies import CookieKeyError, StickyCookieCodec, load_cookie_key
 from lb.haproxy_config import render
+from lb.proxy import cookie_value
 from lb.targets import Backend, Health, Target, TargetPool
 
 NOW = 1_790_000_000.0
@@ -51,10 +51,14 @@ def test_cookie_forgeries_are_refused_even_after_caching() -> None:
 
 
 def test_cookie_header_parsing() -> None:
-    assert cookie_value("a=1; AWSALB=xyz; b=2", "AWSALB") == "xyz"
-    assert cookie_value('AWSALB="quoted"', "AWSALB") == "quoted"
-    assert cookie_value("AWSALBCORS=nope", "AWSALB") is None
-    assert cookie_value(None, "AWSALB") is None
+    def cookies(*values: str) -> list[tuple[bytes, bytes]]:
+        return [(b"Accept", b"*/*"), *((b"Cookie", v.encode()) for v in values)]
+
+    assert cookie_value(cookies("a=1; AWSALB=xyz; b=2"), "AWSALB") == "xyz"
+    assert cookie_value(cookies('AWSALB="quoted"'), "AWSALB") == "quoted"
+    assert cookie_value(cookies("AWSALBCORS=nope"), "AWSALB") is None
+    assert cookie_value(cookies("a=1", "AWSALB=second"), "AWSALB") == "second"
+    assert cookie_value(cookies(), "AWSALB") is None
 
 
 def test_cookie_key_from_file_is_generated_once_0600(tmp_path: Path) -> None:

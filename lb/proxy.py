@@ -1,0 +1,275 @@
+"""The balancer's data path: route a request to its session's target, forward it, answer.
+
+Modelled on ALB duration-based stickiness (edge-defaults.md): a new session goes to a healthy
+target in turn (or the least outstanding one), gets an opaque authenticated cookie, and keeps
+that target while it is healthy; the cookie's expiry is renewed on every reply. Unlike ALB, a
+GET or HEAD that cannot be served (connection failure, or a dispatcher reporting its publisher
+unreachable) is retried once on another target, as HAProxy's ``redispatch`` does; other methods
+never are. Like ALB, the ``Host`` header and the ``Cookie`` header (stickiness cookie included)
+go to the target as the browser sent them, with ``X-Forwarded-For`` and ``X-Forwarded-Proto``.
+
+Paths under ``/lb/`` are the balancer's own (status, metrics, health, deregistration): they are
+forwarded to its admin application (:mod:`lb.app`) and never to a target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+
+from lb.dispatcher.app import ERROR_HEADER
+from lb.forwarding import HOP_BY_HOP
+from lb.frontend import IncomingRequest, Respond, Response, simple_response
+from lb.state import Balancer
+from lb.targets import Target
+from lb.upstream import Deadlines, Reply, UpstreamPool
+
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+IDEMPOTENT = frozenset({b"GET", b"HEAD"})
+ADMIN_PREFIX = b"/lb/"
+_HOP_BY_HOP = frozenset(h.encode() for h in HOP_BY_HOP)
+_ERROR_HEADER = ERROR_HEADER.lower().encode()
+_REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
+_NO_BODY_STATUSES = frozenset({204, 304})
+_TIMED_OUT = Reply(504, [(b"Content-Type", b"text/plain")], b"504 target timed out\n")
+
+logger = logging.getLogger(__name__)
+
+
+class Proxy:
+    """Answers every request that reaches the balancer; one per balancer process."""
+
+    def __init__(self, balancer: Balancer, *, admin: tuple[str, int]) -> None:
+        self.balancer = balancer
+        self._deadlines = Deadlines()
+        self.pools = {t.id: _pool_for(t.url, self._deadlines) for t in balancer.pool.targets}
+        self._admin = UpstreamPool(*admin, self._deadlines)
+        self.timeout = balancer.config.timeout
+        sticky = balancer.config.sticky
+        self.sticky = sticky.enabled
+        self._cookie_name = sticky.cookie
+        self._cookie_prefix = f"{sticky.cookie}=".encode()
+        secure = "; Secure" if sticky.secure else ""
+        self._cookie_suffix = (
+            f"; Max-Age={int(sticky.duration)}; Path=/; HttpOnly; SameSite=Lax{secure}"
+        ).encode()
+        self._admin_requests: set[asyncio.Task[None]] = set()
+
+    def close(self) -> None:
+        for pool in (*self.pools.values(), self._admin):
+            pool.close()
+        self._deadlines.close()
+
+    def handle(self, request: IncomingRequest, respond: Respond) -> None:
+        if request.target.startswith(ADMIN_PREFIX):
+            task = asyncio.get_running_loop().create_task(self._admin_request(request, respond))
+            self._admin_requests.add(task)
+            task.add_done_callback(self._admin_requests.discard)
+            return
+        balancer = self.balancer
+        balancer.counters.requests += 1
+        target, new_session = self.route(request)
+        if target is None:
+            balancer.counters.no_target += 1
+            respond(simple_response(503, "Service Unavailable", "503 no target available\n"))
+            return
+        _Trip(self, request, respond, target, new_session).send()
+
+    def route(self, request: IncomingRequest) -> tuple[Target | None, bool]:
+        """The session's target if its cookie is valid and the target usable; else a new one."""
+        balancer = self.balancer
+        pool = balancer.pool
+        if self.sticky and (value := cookie_value(request.headers, self._cookie_name)):
+            current = pool.get(balancer.codec.decode(value, now=balancer.clock()))
+            if current is not None and pool.usable(current):
+                return current, False
+            if current is not None:
+                balancer.counters.sessions_moved += 1
+        return pool.choose(), True
+
+    def cookie_for(self, target: Target) -> bytes:
+        """Renew the session cookie (ALB renews its expiry on every reply)."""
+        balancer = self.balancer
+        value = balancer.codec.encode(
+            target.id, expires_at=balancer.clock() + balancer.config.sticky.duration
+        )
+        return self._cookie_prefix + value.encode() + self._cookie_suffix
+
+    async def _admin_request(self, request: IncomingRequest, respond: Respond) -> None:
+        try:
+            reply = await self._admin.fetch(
+                _outgoing(request), head=request.method == b"HEAD", timeout=10.0
+            )
+        except (OSError, TimeoutError):
+            respond(simple_response(503, "Service Unavailable", "balancer status unavailable\n"))
+        else:
+            respond(_response(reply, request, None))
+
+
+class _Trip:
+    """One request's way through the balancer: to its target, maybe to one other, and back."""
+
+    __slots__ = (
+        "_idempotent",
+        "_new_session",
+        "_outgoing",
+        "_proxy",
+        "_request",
+        "_respond",
+        "_retries",
+        "_target",
+        "_tried",
+    )
+
+    def __init__(
+        self,
+        proxy: Proxy,
+        request: IncomingRequest,
+        respond: Respond,
+        target: Target,
+        new_session: bool,
+    ) -> None:
+        self._proxy = proxy
+        self._request = request
+        self._respond = respond
+        self._target = target
+        self._new_session = new_session
+        self._idempotent = request.method in IDEMPOTENT
+        retry = proxy.balancer.config.retry_idempotent and self._idempotent
+        self._retries = 1 if retry else 0
+        self._outgoing = _outgoing(request)
+        self._tried = [target.id]
+
+    def send(self) -> None:
+        target = self._target
+        target.in_flight += 1
+        target.requests += 1
+        self._proxy.pools[target.id].exchange(
+            self._outgoing,
+            head=self._request.method == b"HEAD",
+            reuse=self._idempotent,
+            timeout=self._proxy.timeout,
+            done=self._replied,
+        )
+
+    def _replied(self, reply: Reply | None, error: Exception | None) -> None:
+        self._target.in_flight -= 1
+        try:
+            if isinstance(error, TimeoutError):
+                self._target.errors += 1
+                self._finish(_TIMED_OUT)  # never retried: the target may have acted on it
+                return
+            problem = self._problem(reply)
+            if problem is None:
+                self._finish(reply)
+            else:
+                self._try_another(reply, problem)
+        except Exception:  # a bug here must not leave the browser waiting
+            logger.exception("the balancer failed to forward a request")
+            self._respond(simple_response(500, "Internal Server Error", "internal error\n"))
+
+    def _problem(self, reply: Reply | None) -> str | None:
+        """Why another target should be tried, or None when ``reply`` is the answer."""
+        if reply is None:
+            self._target.errors += 1
+            return "connection failed"
+        if reply.status in RETRYABLE_STATUSES:
+            for name, value in reply.headers:
+                if name.lower() == _ERROR_HEADER:
+                    self._target.errors += 1
+                    return f"{value.decode(errors='replace')} ({reply.status})"
+        return None
+
+    def _try_another(self, reply: Reply | None, problem: str) -> None:
+        proxy = self._proxy
+        pool = proxy.balancer.pool
+        pool.mark_down(self._target, problem)
+        alternative = pool.choose(exclude=frozenset(self._tried)) if self._retries else None
+        if alternative is None:
+            self._finish(reply)
+            return
+        self._retries -= 1
+        proxy.balancer.counters.retries += 1
+        self._target, self._new_session = alternative, True
+        self._tried.append(alternative.id)
+        self.send()
+
+    def _finish(self, reply: Reply | None) -> None:
+        if reply is None:
+            self._respond(
+                simple_response(502, "Bad Gateway", "502 no target could serve the request\n")
+            )
+            return
+        cookie = None
+        if self._proxy.sticky:
+            if self._new_session:
+                self._target.sessions += 1
+            cookie = self._proxy.cookie_for(self._target)
+        self._respond(_response(reply, self._request, cookie))
+
+
+def _pool_for(url: str, deadlines: Deadlines) -> UpstreamPool:
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    return UpstreamPool(host, int(port), deadlines)
+
+
+def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
+    """The value of cookie ``name`` in the Cookie headers, without a full cookie parse."""
+    wanted = name.encode()
+    for header, value in headers:
+        if len(header) == 6 and header.lower() == b"cookie" and wanted in value:
+            for part in value.split(b";"):
+                key, _, found = part.strip().partition(b"=")
+                if key == wanted:
+                    return found.strip(b'"').decode("latin-1")
+    return None
+
+
+def _outgoing(request: IncomingRequest) -> bytes:
+    """The request as sent to a target: hop-by-hop headers dropped, X-Forwarded-* added."""
+    lines = [request.method, b" ", request.target, b" HTTP/1.1\r\n"]
+    forwarded_for = request.client.encode()
+    has_host = False
+    for name, value in request.headers:
+        lower = name.lower()
+        if lower in _HOP_BY_HOP:
+            if lower == b"host":
+                has_host = True
+                lines += (b"Host: ", value, b"\r\n")
+            continue
+        if lower == b"x-forwarded-for":
+            forwarded_for = value + b", " + forwarded_for
+            continue
+        if lower == b"x-forwarded-proto":
+            continue
+        lines += (name, b": ", value, b"\r\n")
+    if not has_host:
+        lines.append(b"Host: balancer\r\n")
+    lines += (b"X-Forwarded-For: ", forwarded_for, b"\r\nX-Forwarded-Proto: http\r\n")
+    if request.body or request.method not in IDEMPOTENT:
+        lines.append(b"Content-Length: %d\r\n" % len(request.body))
+    lines += (b"\r\n", request.body)
+    return b"".join(lines)
+
+
+def _response(reply: Reply, request: IncomingRequest, cookie: bytes | None) -> Response:
+    """The reply as sent to the browser, with the session cookie and our own framing."""
+    status = reply.status
+    keeps_length = request.method == b"HEAD" or status == 304  # the length of a body not sent
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+    for name, value in reply.headers:
+        lower = name.lower()
+        if lower in _HOP_BY_HOP and not (keeps_length and lower == b"content-length"):
+            continue
+        lines += (name, b": ", value, b"\r\n")
+    if cookie is not None:
+        lines += (b"Set-Cookie: ", cookie, b"\r\n")
+    if not keeps_length and status not in _NO_BODY_STATUSES and status >= 200:
+        lines.append(b"Content-Length: %d\r\n" % len(reply.body))
+    if not request.keep_alive:
+        lines.append(b"Connection: close\r\n")
+    lines.append(b"\r\n")
+    if request.method != b"HEAD" and status not in _NO_BODY_STATUSES:
+        lines.append(reply.body)
+    return Response(b"".join(lines), close=not request.keep_alive)

@@ -1,0 +1,268 @@
+"""Connections from the balancer to one target: HTTP/1.1 keep-alive, a pool of idle ones.
+
+The balancer's data path is made of asyncio ``Protocol`` callbacks with the ``httptools``
+parser on both sides (the parser uvicorn uses), with no task, coroutine or future per request:
+that machinery, not the proxying, is what costs a Python balancer its throughput (``make
+bench``; aiohttp's server and client reached 0.15x HAProxy, this data path 0.6x). A reply is
+read whole before it is sent on, so that a dispatcher's 502/503 can still be retried on
+another target.
+
+Reuse follows HAProxy's ``http-reuse safe``: a GET or HEAD may go on an idle connection, and if
+that connection turns out to have been closed by the target before any byte of a reply came
+back, it is sent again once on a new connection; any other method always gets a new connection,
+so it is never sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import httptools
+
+MAX_IDLE = 512  # per target; more than the balancer's own concurrent requests ever need
+
+
+class UpstreamClosed(ConnectionError):
+    """The target closed the connection (or it failed) before a whole reply arrived."""
+
+    def __init__(self, message: str, *, replied: bool) -> None:
+        super().__init__(message)
+        self.replied = replied  # some bytes of a reply had arrived: never send again
+
+
+@dataclass(slots=True)  # not frozen: a frozen __init__ is slow on the hot path
+class Reply:
+    status: int
+    headers: list[tuple[bytes, bytes]]  # as received, names in their original case
+    body: bytes
+
+
+# Called once per request with the whole reply, or with why there is none: OSError (refused,
+# reset, UpstreamClosed) or TimeoutError.
+ReplyCallback = Callable[[Reply | None, Exception | None], None]
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to a target; one request at a time."""
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self._pool = pool
+        self._parser = httptools.HttpResponseParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._done: ReplyCallback | None = None
+        self._head = False
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._replied = False
+        self.deadline = 0.0  # loop time by which the reply must have come
+        self.closed = False
+
+    # --- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self._replied = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamClosed(f"malformed reply from target ({exc})", replied=True))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._pool.forget(self)
+        why = "target closed the connection" if exc is None else f"connection lost ({exc})"
+        self._fail(UpstreamClosed(why, replied=self._replied))
+
+    # --- httptools callbacks ---------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self._head:  # a reply to HEAD has no body, whatever its Content-Length says
+            self._complete(reusable=False)
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if not self._head:
+            self._complete(reusable=self._parser.should_keep_alive())
+
+    # --- use -------------------------------------------------------------------------------
+
+    def send(self, request: bytes, *, head: bool, timeout: float, done: ReplyCallback) -> None:
+        """Send ``request``; ``done`` gets the reply, or TimeoutError after ``timeout`` s."""
+        assert self._transport is not None
+        assert self._done is None
+        self._done = done
+        self.deadline = self._pool.deadlines.watch(self, timeout)
+        self._head = head
+        self._headers, self._body, self._replied = [], [], False
+        self._transport.write(request)
+
+    def close(self) -> None:
+        if self._transport is not None and not self.closed:
+            self.closed = True
+            self._transport.close()
+
+    def _complete(self, *, reusable: bool) -> None:
+        done = self._finish()
+        if done is None:
+            return
+        reply = Reply(self._parser.get_status_code(), self._headers, b"".join(self._body))
+        if reusable and not self._head:
+            self._pool.release(self)  # first, so that ``done`` may already use it again
+        else:
+            self.close()
+        done(reply, None)
+
+    def _fail(self, error: Exception) -> None:
+        done = self._finish()
+        self.close()
+        if done is not None:
+            done(None, error)
+
+    def timed_out(self) -> None:
+        # The reply may still come, on no one's behalf: this connection is not used again.
+        self._fail(TimeoutError("the target did not reply in time"))
+
+    def _finish(self) -> ReplyCallback | None:
+        self._pool.deadlines.forget(self)
+        done, self._done = self._done, None
+        return done
+
+
+class Deadlines:
+    """Reply timeouts on a coarse tick rather than a timer per request.
+
+    The balancer's timeout is tens of seconds; starting and cancelling a libuv timer for every
+    request cost 16 % of its throughput (py-spy), while looking at the few connections awaiting
+    a reply a few times a second costs nothing. A reply is late by at most ``resolution``.
+    """
+
+    def __init__(self, resolution: float = 0.25) -> None:
+        self._resolution = resolution
+        self._waiting: set[UpstreamConnection] = set()
+        self._tick: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def watch(self, connection: UpstreamConnection, timeout: float) -> float:
+        """Watch ``connection`` from now; its deadline, in loop time."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._waiting.add(connection)
+        if self._tick is None:
+            self._tick = self._loop.call_later(self._resolution, self._sweep)
+        return self._loop.time() + timeout
+
+    def forget(self, connection: UpstreamConnection) -> None:
+        self._waiting.discard(connection)
+
+    def close(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+
+    def _sweep(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        for connection in [c for c in self._waiting if c.deadline <= now]:
+            connection.timed_out()
+        # Tick only while something waits: an idle balancer has no timer running.
+        self._tick = self._loop.call_later(self._resolution, self._sweep) if self._waiting else None
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to one target."""
+
+    def __init__(self, host: str, port: int, deadlines: Deadlines) -> None:
+        self.host, self.port = host, port
+        self.deadlines = deadlines
+        self._idle: collections.deque[UpstreamConnection] = collections.deque()
+        self._connecting: set[asyncio.Task[UpstreamConnection]] = set()
+
+    def exchange(
+        self, request: bytes, *, head: bool, reuse: bool, timeout: float, done: ReplyCallback
+    ) -> None:
+        """Send ``request``, on an idle connection only if ``reuse``; ``done`` gets the reply."""
+        connection = self._take_idle() if reuse else None
+        if connection is None:
+            self._send_on_new(request, head, timeout, done)
+            return
+
+        def unless_stale(reply: Reply | None, error: Exception | None) -> None:
+            if isinstance(error, UpstreamClosed) and not error.replied:
+                # The target had closed this idle connection: send it again, on a new one.
+                self._send_on_new(request, head, timeout, done)
+            else:
+                done(reply, error)
+
+        connection.send(request, head=head, timeout=timeout, done=unless_stale)
+
+    async def fetch(self, request: bytes, *, head: bool, timeout: float) -> Reply:
+        """:meth:`exchange` for a coroutine (the admin path, where speed does not matter)."""
+        outcome: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+        def settle(reply: Reply | None, error: Exception | None) -> None:
+            if outcome.done():
+                return
+            if reply is not None:
+                outcome.set_result(reply)
+            else:
+                outcome.set_exception(error or ConnectionError("no reply"))
+
+        self.exchange(request, head=head, reuse=True, timeout=timeout, done=settle)
+        return await outcome
+
+    def release(self, connection: UpstreamConnection) -> None:
+        if len(self._idle) < MAX_IDLE:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def forget(self, connection: UpstreamConnection) -> None:
+        if connection in self._idle:
+            self._idle.remove(connection)
+
+    def close(self) -> None:
+        for task in self._connecting:
+            task.cancel()
+        while self._idle:
+            self._idle.pop().close()
+
+    def _take_idle(self) -> UpstreamConnection | None:
+        while self._idle:
+            connection = self._idle.pop()  # the most recently used: least likely to be stale
+            if not connection.closed:
+                return connection
+        return None
+
+    def _send_on_new(self, request: bytes, head: bool, timeout: float, done: ReplyCallback) -> None:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(asyncio.wait_for(self._connect(), timeout))
+        self._connecting.add(task)
+
+        def connected(task: asyncio.Task[UpstreamConnection]) -> None:
+            self._connecting.discard(task)
+            if task.cancelled():
+                done(None, ConnectionAbortedError("the balancer is stopping"))
+            elif (error := task.exception()) is not None:
+                done(None, error if isinstance(error, Exception) else ConnectionError(error))
+            else:
+                task.result().send(request, head=head, timeout=timeout, done=done)
+
+        task.add_done_callback(connected)
+
+    async def _connect(self) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            lambda: UpstreamConnection(self), self.host, self.port
+        )
+        return connection
