@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from html import escape
 from typing import Any
 
@@ -64,3 +65,27 @@ def _page(title: str, body: str) -> str:
         '<link rel="stylesheet" href="/static/site.css"></head>'
         f"<body><h1>{escape(title)}</h1>{body}</body></html>"
     )
+
+
+class RenderedReports:
+    """The home page and the JSON of the latest report, rendered once per report.
+
+    A report is reused for ``analytics.cache_ttl`` and every request shows it: rendering it
+    again for each request was a fifth of the node's time per request (``make bench``).
+    """
+
+    def __init__(self, node_id: str) -> None:
+        self._node_id = node_id
+        self._json: tuple[TopPages, bytes] | None = None
+        self._html: tuple[TopPages, str] | None = None
+
+    def top_pages_json(self, report: TopPages) -> bytes:
+        if self._json is None or self._json[0] is not report:
+            body = json.dumps(top_pages_json(self._node_id, report)).encode()
+            self._json = (report, body)
+        return self._json[1]
+
+    def home_page(self, report: TopPages) -> str:
+        if self._html is None or self._html[0] is not report:
+            self._html = (report, home_page(self._node_id, report))
+        return self._html[1]

@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from core.service import lifecycle_of
+from node.analytics_client import PageVisits
+from node.render import RenderedReports
+from node.reports import TopPages
 from tests.conftest import get_json, start_world
 from upstream.analytics.app import FAULTS
 
@@ -92,10 +97,15 @@ async def test_status_shows_a_fingerprint_not_the_token(
     assert 86000 < info["seconds_left"] <= 86399
     assert info["refresh_count"] == 1
     assert info["last_refresh_error"] is None
+    for path in ("/api/top-pages", "/api/top-pages", "/nope"):
+        async with http.get(f"{node.url}{path}") as r:
+            await r.read()
     async with http.get(f"{node.url}/metrics") as r:
         metrics = await r.text()
     assert 'tokensim_token_calls_total{outcome="ok"} 1.0' in metrics
     assert 'tokensim_token_state{state="fresh"} 1.0' in metrics
+    assert 'tokensim_node_requests_total{route="/api/top-pages",status="200"} 2.0' in metrics
+    assert 'tokensim_node_requests_total{route="unmatched",status="404"} 1.0' in metrics
 
 
 @pytest.mark.looptime
@@ -156,3 +166,15 @@ async def test_without_any_report_an_analytics_outage_is_a_clean_503(
     async with http.get(f"{node.url}/") as r:
         assert r.status == 503
         assert "not available right now" in await r.text()
+
+
+def test_a_report_is_rendered_once_and_a_new_report_anew() -> None:
+    rendered = RenderedReports("p1")
+    first = TopPages(pages=(PageVisits("/a", 3.0),), fetched_at=1_790_000_000.0)
+    body = rendered.top_pages_json(first)
+    assert rendered.top_pages_json(first) is body  # the same report: the same bytes
+    assert json.loads(body)["pages"] == [{"page": "/a", "visits": 3}]
+    second = replace(first, stale=True)
+    assert json.loads(rendered.top_pages_json(second))["stale"] is True
+    assert "/a" in rendered.home_page(first)
+    assert rendered.home_page(first) is rendered.home_page(first)

@@ -1,0 +1,304 @@
+"""The estate as ``python -m harness up`` runs it: start-up time, memory, the whole chain, and
+one node against a bare aiohttp handler.
+
+* Start-up: from launching ``python -m harness up`` to its "all services healthy" line, against
+  one bare aiohttp process from launch to its first 200.
+* Memory: resident memory (VmRSS) of each service at idle, and its peak (VmHWM) after the
+  chain has been loaded with the dispatcher cache off; a bare aiohttp process is the baseline.
+* Chain: wrk through the load balancer (LB -> dispatcher -> publisher) for ``/api/top-pages``
+  with the dispatcher cache on and off; no pinning, every process shares the 2 cores.
+* Node: ``/api/top-pages`` straight at one publisher (its report cached), pinned alone on core
+  0, against ``benchmarks.bare_node`` returning the same JSON the same way; run in turn twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.figures import Figure
+from benchmarks.processes import (
+    LOAD_CPU,
+    MEASURED_CPU,
+    PIN,
+    ROOT,
+    free_port,
+    memory_mb,
+    pin,
+    pinned,
+    process,
+    wait_ready,
+)
+from benchmarks.wrk import WrkResult, run_wrk
+
+CONNECTIONS = 64
+NODE_REPEATS = 3
+SERVICE_LINE = re.compile(r"^\s*(\S+)\s+(http://\S+)\s+pid (\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Estate:
+    lb: str
+    urls: dict[str, str]
+    pids: dict[str, int]
+    startup_s: float
+
+
+def topology_data(work: Path, *, dispatcher_cache: str) -> dict[str, Any]:
+    ports = iter([free_port() for _ in range(9)])
+    return {
+        "ims": {
+            "token_url": f"http://127.0.0.1:{(ims := next(ports))}/ims/token/v3",
+            "client_id": "bench-client",
+            "client_secret_env": "TOKENSIM_BENCH_SECRET",
+            "scope": "openid,AdobeID,read_organizations",
+        },
+        "analytics": {
+            "base_url": f"http://127.0.0.1:{(analytics := next(ports))}",
+            "company_id": "benchco",
+            "rsid": "bench.rsid",
+            "cache_ttl": "1h",  # the report stays cached: the node's own cost is measured
+        },
+        "token": {"state_dir": str(work / "state")},
+        "publishers": [{"id": f"p{i}", "port": next(ports)} for i in (1, 2, 3)],
+        "dispatchers": [
+            {"id": f"d{i}", "port": next(ports), "publisher": f"p{i}"} for i in (1, 2, 3)
+        ],
+        "dispatcher": {"cache_ttl": dispatcher_cache},
+        "lb": {
+            "port": next(ports),
+            "health_check": {"interval": "1s", "timeout": "500ms", "healthy_threshold": 2},
+        },
+        "simulation": {
+            "state_dir": str(work / "sim"),
+            "ims": {"port": ims},
+            "analytics": {"port": analytics},
+        },
+    }
+
+
+@contextlib.contextmanager
+def harness_up(work: Path, *, dispatcher_cache: str) -> Iterator[Estate]:
+    """``python -m harness up`` on a topology of its own; stopped with SIGTERM at the end."""
+    work.mkdir(parents=True)
+    path = work / "topology.yaml"
+    path.write_text(yaml.safe_dump(topology_data(work, dispatcher_cache=dispatcher_cache)))
+    env = {**os.environ, "TOKENSIM_BENCH_SECRET": os.urandom(16).hex()}
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "--topology", str(path), "up"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        urls, pids = {}, {}
+        assert proc.stdout is not None
+        for line in proc.stdout:  # ends when harness up exits (a failure) or says it is ready
+            if match := SERVICE_LINE.match(line):
+                urls[match.group(1)] = match.group(2)
+                pids[match.group(1)] = int(match.group(3))
+            if "all services healthy" in line:
+                break
+        else:
+            raise RuntimeError(f"python -m harness up exited with {proc.wait()}")
+        yield Estate(urls["lb"], urls, pids, time.monotonic() - started)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def run(seconds: float) -> tuple[list[Figure], dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        bare_startup, bare_idle_mb, bare_peak_mb, node_runs, body = 0.0, 0.0, 0.0, [], b""
+        with harness_up(work / "cached", dispatcher_cache="60s") as cached:
+            idle = {sid: memory_mb(pid)[0] for sid, pid in cached.pids.items()}
+            chain_cached = run_wrk(
+                f"{cached.lb}/api/top-pages", connections=CONNECTIONS, seconds=seconds
+            )
+        with harness_up(work / "uncached", dispatcher_cache="0") as uncached:
+            chain_uncached = run_wrk(
+                f"{uncached.lb}/api/top-pages", connections=CONNECTIONS, seconds=seconds
+            )
+            peak = {sid: memory_mb(pid)[1] for sid, pid in uncached.pids.items()}
+            node_url = f"{uncached.urls['p1']}/api/top-pages"
+            with urllib.request.urlopen(node_url, timeout=5) as response:  # noqa: S310
+                body = response.read()
+                same_headers = [
+                    f"--header={name}: {response.headers[name]}"
+                    for name in ("Cache-Control", "X-Publisher")
+                ]
+            (work / "body.json").write_bytes(body)
+            port = free_port()
+            bare = pinned(
+                MEASURED_CPU,
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.bare_node",
+                    "--port",
+                    str(port),
+                    "--body",
+                    str(work / "body.json"),
+                    *same_headers,
+                ],
+            )
+            pin(uncached.pids["p1"], MEASURED_CPU)
+            cpu = LOAD_CPU if PIN else None
+            for _ in range(NODE_REPEATS):
+                node_runs.append(
+                    ("node", run_wrk(node_url, connections=CONNECTIONS, seconds=seconds, cpu=cpu))
+                )
+                bare_url = f"http://127.0.0.1:{port}/api/top-pages"
+                with process(bare, bare_url) as proc:
+                    node_runs.append(
+                        (
+                            "bare",
+                            run_wrk(bare_url, connections=CONNECTIONS, seconds=seconds, cpu=cpu),
+                        )
+                    )
+                    bare_peak_mb = memory_mb(proc.pid)[1]
+            with process(bare, f"http://127.0.0.1:{port}/health") as proc:
+                bare_idle_mb = memory_mb(proc.pid)[0]
+            starts = []
+            for _ in range(3):
+                probe = subprocess.Popen(
+                    bare, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                try:
+                    starts.append(wait_ready(f"http://127.0.0.1:{port}/health", probe))
+                finally:
+                    probe.terminate()
+                    probe.wait(timeout=10)
+            bare_startup = statistics.median(starts)
+    startup = statistics.median([cached.startup_s, uncached.startup_s])
+    raw = {
+        "startup_s": [cached.startup_s, uncached.startup_s],
+        "bare_startup_s": starts,
+        "idle_rss_mb": idle,
+        "peak_rss_mb": peak,
+        "bare_rss_mb": {"idle": bare_idle_mb, "peak": bare_peak_mb},
+        "chain": {"cache on": chain_cached, "cache off": chain_uncached},
+        "node_runs": node_runs,
+    }
+    return _figures(
+        raw,
+        startup,
+        bare_startup,
+        idle,
+        peak,
+        chain_cached,
+        chain_uncached,
+        node_runs,
+        bare_idle_mb,
+        bare_peak_mb,
+    ), raw
+
+
+def _figures(
+    raw: dict[str, Any],
+    startup: float,
+    bare_startup: float,
+    idle: dict[str, float],
+    peak: dict[str, float],
+    chain_cached: WrkResult,
+    chain_uncached: WrkResult,
+    node_runs: list[tuple[str, WrkResult]],
+    bare_idle: float,
+    bare_peak: float,
+) -> list[Figure]:
+    node_rps = statistics.median(r.requests_per_second for n, r in node_runs if n == "node")
+    bare_rps = statistics.median(r.requests_per_second for n, r in node_runs if n == "bare")
+    node_p99 = statistics.median(r.p99_ms for n, r in node_runs if n == "node")
+    bare_p99 = statistics.median(r.p99_ms for n, r in node_runs if n == "bare")
+    figures = [
+        Figure(
+            "node",
+            f"/api/top-pages, report cached, req/s at {CONNECTIONS} conns",
+            node_rps,
+            "req/s",
+            "bare aiohttp handler, same reply",
+            bare_rps,
+            ">= 0.9x",
+            node_rps / bare_rps >= 0.9,
+            f"median of {NODE_REPEATS} in turn",
+        ),
+        Figure(
+            "node",
+            f"/api/top-pages, p99 at {CONNECTIONS} conns",
+            node_p99,
+            "ms",
+            "bare aiohttp handler",
+            bare_p99,
+        ),
+        Figure(
+            "chain",
+            "LB -> dispatcher -> publisher, /api/top-pages, dispatcher cache on",
+            chain_cached.requests_per_second,
+            "req/s",
+            "dispatcher cache off",
+            chain_uncached.requests_per_second,
+            note=f"p99 {chain_cached.p99_ms:.1f} vs {chain_uncached.p99_ms:.1f} ms; "
+            f"{chain_cached.errors + chain_uncached.errors} errors; no pinning",
+        ),
+        Figure(
+            "start-up",
+            "python -m harness up to all 9 services healthy",
+            startup,
+            "s",
+            "one bare aiohttp process to its first 200",
+            bare_startup,
+            "< 3 s",
+            startup < 3.0,
+            "median of 2",
+        ),
+    ]
+    kinds = {
+        "node": ["p1", "p2", "p3"],
+        "dispatcher": ["d1", "d2", "d3"],
+        "lb": ["lb"],
+        "ims": ["ims"],
+        "analytics": ["analytics"],
+    }
+    for kind, ids in kinds.items():
+        worst_idle = max(idle[i] for i in ids)
+        worst_peak = max(peak[i] for i in ids)
+        target = "< 80 MB" if kind == "node" else ""
+        met = worst_peak < 80 if kind == "node" else None
+        figures.append(
+            Figure(
+                "memory",
+                f"{kind}: peak RSS after load (largest of {len(ids)})",
+                worst_peak,
+                "MB",
+                "bare aiohttp process after load",
+                bare_peak,
+                target,
+                met,
+                f"idle {worst_idle:.0f} MB (bare {bare_idle:.0f} MB)",
+            )
+        )
+    return figures
