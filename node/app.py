@@ -334,8 +334,9 @@ def _not_served(known: set[str]) -> Handler:
 
 async def home(request: web.Request) -> web.Response:
     node_id = request.app[NODE_ID]
+    reports = request.app[REPORTS]
     try:
-        report = await request.app[REPORTS].get()
+        report = reports.fresh() or await reports.get()
     except ReportUnavailable:
         unavailable = web.Response(
             text=render.unavailable_page(node_id),
@@ -354,8 +355,9 @@ async def home(request: web.Request) -> web.Response:
 
 async def top_pages(request: web.Request) -> web.Response:
     node_id = request.app[NODE_ID]
+    reports = request.app[REPORTS]
     try:
-        report = await request.app[REPORTS].get()
+        report = reports.fresh() or await reports.get()
     except ReportUnavailable:
         unavailable = web.json_response(
             {"node": node_id, "error": "top pages are unavailable right now"},

@@ -69,6 +69,13 @@ class TopPagesService:
     def has_report(self) -> bool:
         return self._last is not None
 
+    def fresh(self) -> TopPages | None:
+        """The cached report while it is fresh, without a coroutine: the hot path."""
+        last = self._last
+        if last is not None and self._clock.monotonic() - self._last_at < self._cache_ttl:
+            return last
+        return None
+
     async def get(self) -> TopPages:
         now = self._clock.monotonic()
         last = self._last
