@@ -333,6 +333,11 @@ class LbConfig(Model):
     host: str = "127.0.0.1"
     port: Port = 8080
     algorithm: Literal["round_robin", "least_outstanding"] = "round_robin"
+    engine: Literal["builtin", "haproxy"] = Field(
+        default="builtin",
+        description="builtin: tokensim's own balancer; haproxy: a real haproxy process with "
+        "the equivalent configuration (python -m lb --emit haproxy prints it).",
+    )
     sticky: StickyConfig = StickyConfig()
     health_check: HealthCheckConfig = HealthCheckConfig()
     deregistration_delay: Duration = Field(

@@ -29,6 +29,9 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     up_cmd = commands.add_parser("up", help="start every service and wait for Ctrl-C")
     up_cmd.add_argument("--only", help="comma-separated service ids, e.g. ims,analytics,p1")
+    up_cmd.add_argument(
+        "--lb", choices=["builtin", "haproxy"], help="the load balancer's engine (lb.engine)"
+    )
     demo_cmd = commands.add_parser("demo", help="show a node across several token lifetimes")
     demo_cmd.add_argument("--lifetimes", type=float, default=3.0)
     demo_cmd.add_argument("--node", default="p1")
@@ -42,6 +45,9 @@ def main() -> None:
     load_cmd.add_argument("--out", type=Path, default=Path("reports"))
     load_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
     load_cmd.add_argument("--strategy", choices=list(STRATEGIES), help="override token.strategy")
+    load_cmd.add_argument(
+        "--lb", choices=["builtin", "haproxy"], help="the load balancer's engine (lb.engine)"
+    )
     load_cmd.add_argument(
         "--running",
         action="store_true",
@@ -71,7 +77,7 @@ def main() -> None:
     try:
         if args.command == "up":
             only = set(args.only.split(",")) if args.only else None
-            status = asyncio.run(up(topology, args.topology, only))
+            status = asyncio.run(up(topology, args.topology, only, lb_engine=args.lb))
         elif args.command == "load":
             status = asyncio.run(load_command(args))
         elif args.command == "compare" and args.virtual:
@@ -100,6 +106,7 @@ async def load_command(args: argparse.Namespace) -> int:
             free_ports=args.free_ports,
             strategy=args.strategy,
             running=args.running,
+            lb_engine=args.lb,
         )
         print(
             f"{name}: {scenario.summary} ({scenario.lifetimes:g} lifetimes of {options.lifetime}s, "

@@ -48,6 +48,7 @@ class LoadOptions:
     ims_latency: float = 0.15  # the real IMS takes ~100-300 ms; calls can overlap as they do
     sticky: bool = True
     running: bool = False  # use the estate already running at the topology's ports
+    lb_engine: str | None = None  # overrides lb.engine: builtin or haproxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,8 @@ def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
     data.setdefault("dispatcher", {})["cache_ttl"] = min(2.0, life / 8)
     interval = min(1.0, life / 8)
     data.setdefault("lb", {}).setdefault("sticky", {})["enabled"] = options.sticky
+    if options.lb_engine:
+        data["lb"]["engine"] = options.lb_engine
     data["lb"]["health_check"] = {
         "path": "/health",
         "interval": interval,

@@ -54,7 +54,11 @@ class StartupError(Exception):
 
 
 def services_of(
-    topology: Topology, topology_path: Path, only: set[str] | None = None
+    topology: Topology,
+    topology_path: Path,
+    only: set[str] | None = None,
+    *,
+    lb_engine: str | None = None,
 ) -> list[ServiceSpec]:
     """The services topology.yaml describes, in start order: upstream, publishers,
     dispatchers, load balancer (each waits on what it fronts being there)."""
@@ -75,8 +79,11 @@ def services_of(
         for d in topology.dispatchers
     ]
     if topology.lb is not None:
+        engine = ("--engine", lb_engine) if lb_engine else ()
         specs.append(
-            ServiceSpec("lb", "lb", common, topology.lb.host, topology.lb.port, "/lb/health")
+            ServiceSpec(
+                "lb", "lb", (*common, *engine), topology.lb.host, topology.lb.port, "/lb/health"
+            )
         )
     if only is not None:
         unknown = only - {s.id for s in specs}

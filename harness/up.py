@@ -11,8 +11,10 @@ from core.topology import Topology
 from harness.processes import Supervisor, child_environment, services_of
 
 
-async def up(topology: Topology, topology_path: Path, only: set[str] | None) -> int:
-    specs = services_of(topology, topology_path, only)
+async def up(
+    topology: Topology, topology_path: Path, only: set[str] | None, lb_engine: str | None = None
+) -> int:
+    specs = services_of(topology, topology_path, only, lb_engine=lb_engine)
     env, generated = child_environment(topology, os.environ)
     supervisor = Supervisor(env)
     stop = asyncio.Event()

@@ -26,7 +26,7 @@ def render(
     *,
     bind: str | None = None,
     threads: int | None = None,
-    stats_path: str = "/lb/haproxy-stats",
+    stats_path: str = "/lb/status",
 ) -> str:
     """The configuration text. ``bind`` defaults to the balancer's own host:port."""
     sticky, checks = config.sticky, config.health_check
@@ -53,6 +53,18 @@ def render(
         "frontend edge",
         f"    bind {bind or f'{config.host}:{config.port}'}",
         "    http-request disable-l7-retry unless METH_GET || METH_HEAD",
+        "    # as the built-in balancer (and ALB): X-Forwarded-For and X-Forwarded-Proto",
+        "    option forwardfor",
+        "    http-request set-header X-Forwarded-Proto http",
+        "    # the balancer's own pages: /lb/health for the launcher, /lb/status as HAProxy's",
+        "    # stats page (HTML; JSON with Accept: application/json)",
+        "    acl serving nbsrv(dispatchers) gt 0",
+        "    http-request return status 200 content-type application/json "
+        'string \'{"status":"serving"}\' if { path /lb/health } serving',
+        "    http-request return status 503 content-type application/json "
+        'string \'{"status":"starting"}\' if { path /lb/health }',
+        "    http-request set-uri /lb/status;json "
+        "if { path /lb/status } { req.hdr(accept) -m sub application/json }",
         f"    stats enable\n    stats uri {stats_path}\n    stats refresh 2s",
         "    default_backend dispatchers",
         "",

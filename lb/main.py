@@ -7,36 +7,78 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
+import shutil
 import signal
 import socket
+import subprocess
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import uvloop
 from aiohttp import web
 
+from core.files import write_atomic
 from core.logs import configure_logging
 from core.service import BACKLOG, PortInUseError
 from core.topology import Topology, TopologyError
 from lb.app import create_admin_app, create_balancer
 from lb.cookies import load_cookie_key
 from lb.frontend import ClientConnection
+from lb.haproxy_config import render
 from lb.proxy import Proxy
 from lb.state import Balancer
+from lb.targets import backends_of
 
 logger = logging.getLogger(__name__)
 
 
-def run(topology: Topology, environ: Mapping[str, str], log_level: str) -> None:
-    """Serve the balancer until SIGTERM; CookieKeyError or TopologyError for bad set-up."""
+def run(
+    topology: Topology, environ: Mapping[str, str], log_level: str, *, engine: str | None = None
+) -> None:
+    """Serve the balancer until SIGTERM; CookieKeyError, TopologyError or EngineError for bad
+    set-up. With the ``haproxy`` engine this process becomes ``haproxy`` (exec), so that the
+    launcher supervises and stops it as any other service."""
     config = topology.lb
     if config is None:
         raise TopologyError("lb: the topology has no lb section")
+    if (engine or config.engine) == "haproxy":
+        _exec_haproxy(topology)
     key = load_cookie_key(
         config.sticky.key_env, Path(topology.token.state_dir) / "lb-cookie.key", environ
     )
     configure_logging("lb", log_level)
     uvloop.run(serve_balancer(create_balancer(topology, key), host=config.host, port=config.port))
+
+
+class EngineError(Exception):
+    """The haproxy engine was asked for but haproxy is not installed."""
+
+
+def emit_haproxy(topology: Topology) -> str:
+    """The HAProxy configuration equivalent to the built-in balancer for ``topology``."""
+    config = topology.lb
+    if config is None:
+        raise TopologyError("lb: the topology has no lb section")
+    return render(config, backends_of(topology))
+
+
+def _exec_haproxy(topology: Topology) -> NoReturn:
+    binary = shutil.which("haproxy")
+    if binary is None:
+        raise EngineError("lb.engine: haproxy is not installed (apt-get install haproxy)")
+    folder = Path(topology.token.state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "haproxy.cfg"
+    write_atomic(path, emit_haproxy(topology).encode())
+    checked = subprocess.run(  # noqa: S603 (our binary, our file)
+        [binary, "-c", "-q", "-f", str(path)], capture_output=True, text=True, check=False
+    )
+    if checked.returncode != 0:
+        raise EngineError(f"haproxy refused {path}: {checked.stdout.strip()}")
+    print(f"lb: running haproxy with {path}", flush=True)
+    os.execv(binary, [binary, "-db", "-f", str(path)])  # noqa: S606 (our binary)
 
 
 async def serve_balancer(balancer: Balancer, *, host: str, port: int) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from core.topology import HealthCheckConfig, LbConfig
+from core.topology import HealthCheckConfig, LbConfig, load_topology
 from lb.cookies import CookieKeyError, StickyCookieCodec, load_cookie_key
 from lb.haproxy_config import render
 from lb.proxy import cookie_value
@@ -142,6 +143,35 @@ def test_the_haproxy_equivalent_is_a_valid_configuration(tmp_path: Path) -> None
     assert "cookie AWSALB insert indirect nocache httponly" in text
     assert "option redispatch" in text
     assert "default-server inter 30000ms fall 2 rise 5" in text
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(text)
+    result = subprocess.run(
+        ["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_emit_haproxy_prints_the_configuration_for_topology_yaml(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lb",
+            "--topology",
+            str(root / "topology.yaml"),
+            "--emit",
+            "haproxy",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = done.stdout
+    for dispatcher in load_topology(root / "topology.yaml").dispatchers:
+        assert f"server {dispatcher.id} {dispatcher.host}:{dispatcher.port} check" in text
+    assert "option forwardfor" in text  # the dispatchers tell LB traffic from direct callers
     path = tmp_path / "haproxy.cfg"
     path.write_text(text)
     result = subprocess.run(

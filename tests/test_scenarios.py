@@ -4,6 +4,8 @@ timeline and the invariants, at a small scale (10 users, 4 s tokens)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -123,3 +125,28 @@ async def test_a_scenario_runs_against_an_estate_already_running(tmp_path: Path)
         if drain is not None:
             await drain
     assert estate.returncode == 0
+
+
+@pytest.mark.timeout(150)
+async def test_the_same_scenario_gives_the_same_verdicts_behind_haproxy(tmp_path: Path) -> None:
+    """The estate behind a real haproxy (lb.engine: haproxy, the configuration of
+    ``python -m lb --emit haproxy``) and behind the built-in balancer: same invariants, same
+    verdicts, for the scenario where the balancer matters most (a publisher dies)."""
+    if shutil.which("haproxy") is None:
+        if os.environ.get("TOKENSIM_REQUIRE_HAPROXY"):
+            pytest.fail("haproxy is not installed (apt-get install haproxy)")
+        pytest.skip("haproxy is not installed")
+    verdicts = {}
+    for engine in ("builtin", "haproxy"):
+        options = LoadOptions(
+            users=10, lifetime=4, out=tmp_path / engine, free_ports=True, lb_engine=engine
+        )
+        verdicts[engine] = await run_scenario(
+            ROOT / "topology.yaml", SCENARIOS["publisher-loss"], options
+        )
+    assert verdicts["haproxy"].passed, verdicts["haproxy"].text()
+    assert [(name, ok) for name, ok, _ in verdicts["haproxy"].rows] == [
+        (name, ok) for name, ok, _ in verdicts["builtin"].rows
+    ]
+    config = (verdicts["haproxy"].folder / "state" / "haproxy.cfg").read_text()
+    assert "cookie AWSALB insert" in config  # it really was haproxy in front
