@@ -13,6 +13,7 @@ from harness.compare import compare
 from harness.demo import demo
 from harness.designs import STRATEGIES, DesignError, parse_designs
 from harness.estate import NotOurEstate
+from harness.hosts import HostsUnavailable
 from harness.load import LoadOptions, run_scenario
 from harness.processes import StartupError
 from harness.report import table
@@ -32,6 +33,12 @@ def main() -> None:
     up_cmd.add_argument(
         "--lb", choices=["builtin", "haproxy"], help="the load balancer's engine (lb.engine)"
     )
+    up_cmd.add_argument(
+        "--hosts",
+        action="store_true",
+        help="each publisher and its dispatcher on a host of its own (a network namespace; "
+        "needs root)",
+    )
     demo_cmd = commands.add_parser("demo", help="show a node across several token lifetimes")
     demo_cmd.add_argument("--lifetimes", type=float, default=3.0)
     demo_cmd.add_argument("--node", default="p1")
@@ -47,6 +54,12 @@ def main() -> None:
     load_cmd.add_argument("--strategy", choices=list(STRATEGIES), help="override token.strategy")
     load_cmd.add_argument(
         "--lb", choices=["builtin", "haproxy"], help="the load balancer's engine (lb.engine)"
+    )
+    load_cmd.add_argument(
+        "--hosts",
+        action="store_true",
+        help="publishers on hosts of their own (network namespaces; needs root); the "
+        "partition scenario needs it",
     )
     load_cmd.add_argument(
         "--running",
@@ -77,7 +90,9 @@ def main() -> None:
     try:
         if args.command == "up":
             only = set(args.only.split(",")) if args.only else None
-            status = asyncio.run(up(topology, args.topology, only, lb_engine=args.lb))
+            status = asyncio.run(
+                up(topology, args.topology, only, lb_engine=args.lb, on_hosts=args.hosts)
+            )
         elif args.command == "load":
             status = asyncio.run(load_command(args))
         elif args.command == "compare" and args.virtual:
@@ -88,13 +103,17 @@ def main() -> None:
             status = asyncio.run(
                 demo(topology, args.topology, lifetimes=args.lifetimes, node_id=args.node)
             )
-    except (StartupError, NotOurEstate) as exc:
+    except (StartupError, NotOurEstate, HostsUnavailable) as exc:
         fail(PROG, str(exc), status=1)
     raise SystemExit(status)
 
 
 async def load_command(args: argparse.Namespace) -> int:
-    names = sorted(SCENARIOS) if args.all else [args.scenario]
+    names = (
+        [n for n in sorted(SCENARIOS) if args.hosts or not SCENARIOS[n].needs_hosts]
+        if args.all
+        else [args.scenario]
+    )
     verdicts = []
     for name in names:
         scenario = SCENARIOS[name]
@@ -107,6 +126,7 @@ async def load_command(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             running=args.running,
             lb_engine=args.lb,
+            hosts=args.hosts,
         )
         print(
             f"{name}: {scenario.summary} ({scenario.lifetimes:g} lifetimes of {options.lifetime}s, "

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from harness.hosts import NetworkHosts
 from harness.processes import ServiceSpec, Supervisor
 
 
@@ -25,10 +26,12 @@ class EstateControl:
         specs: Mapping[str, ServiceSpec],
         http: aiohttp.ClientSession,
         supervisor: Supervisor | None = None,
+        hosts: NetworkHosts | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.http = http
         self._supervisor = supervisor
+        self._hosts = hosts
         self.events: dict[str, float] = {}
         self.measured: dict[str, float] = {}
 
@@ -56,6 +59,17 @@ class EstateControl:
     async def revoke(self) -> None:
         async with self.http.post(f"{self.url('ims')}/admin/revoke") as r:
             r.raise_for_status()
+
+    def partition(self, node_id: str, service: str, *, cut: bool = True) -> None:
+        """Cut ``node_id``'s host off from ``service`` (ims or analytics), or heal the cut."""
+        if self._hosts is None:
+            raise NotOurEstate("a partition needs the estate on hosts of its own (--hosts)")
+        plan = self._hosts.plan
+        address = {"ims": plan.ims, "analytics": plan.analytics}[service]
+        if cut:
+            self._hosts.partition(node_id, address)
+        else:
+            self._hosts.heal(node_id, address)
 
     async def kill(self, node_id: str) -> None:
         """A crash: SIGKILL, no draining."""

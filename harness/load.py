@@ -27,6 +27,7 @@ import yaml
 from core.topology import load_topology
 from harness.designs import REPLICATION_LAG, Design
 from harness.estate import EstateControl, NotOurEstate
+from harness.hosts import HostPlan, NetworkHosts, place_on_hosts
 from harness.locust_run import run_locust
 from harness.processes import Supervisor, child_environment, free_ports, services_of
 from harness.scenarios import RunData, Scenario, Step
@@ -49,6 +50,7 @@ class LoadOptions:
     sticky: bool = True
     running: bool = False  # use the estate already running at the topology's ports
     lb_engine: str | None = None  # overrides lb.engine: builtin or haproxy
+    hosts: bool = False  # publishers on hosts (network namespaces) of their own; needs root
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,10 @@ def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
     }
     if options.free_ports:
         _move_to_free_ports(data)
+    if options.hosts:
+        place_on_hosts(data, HostPlan.for_this_run())
+        # A partitioned node's token call must give up within the run's time scale.
+        data["ims"]["timeout"] = min(10.0, life / 4)
     path = folder / "topology.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -132,6 +138,8 @@ def _move_to_free_ports(data: dict[str, Any]) -> None:
 
 
 async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> Verdict:
+    if scenario.needs_hosts and not options.hosts:
+        raise NotOurEstate(f"{scenario.name} cuts a host off the network: run it with --hosts")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     label = "-".join(
         [
@@ -163,15 +171,22 @@ async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder
     topology = load_topology(topology_path)
     env, _ = child_environment(topology, os.environ)
     duration = scenario.lifetimes * options.lifetime
+    hosts = NetworkHosts(HostPlan.for_this_run(), [p.id for p in topology.publishers])
     with (folder / "estate.log").open("w") as log:
         supervisor = Supervisor(env, log=log)
         try:
-            await supervisor.start_all(services_of(topology, topology_path), timeout=30)
+            if options.hosts:
+                hosts.create()
+            specs = services_of(topology, topology_path, hosts=hosts if options.hosts else None)
+            await supervisor.start_all(specs, timeout=30)
             async with aiohttp.ClientSession() as http:
-                control = EstateControl(supervisor.specs, http, supervisor)
+                control = EstateControl(
+                    supervisor.specs, http, supervisor, hosts if options.hosts else None
+                )
                 return await _load(control, scenario, options, folder, duration)
         finally:
             await supervisor.stop_all()
+            hosts.remove()
 
 
 async def _load_running(
@@ -179,6 +194,8 @@ async def _load_running(
 ) -> RunData:
     """The estate already running (``harness up``) at the topology's ports, as it is: its
     token lifetime, its counters since it started. Faults are put back afterwards."""
+    if scenario.needs_hosts:
+        raise NotOurEstate(f"{scenario.name} cuts a host off the network: run it with --hosts")
     if scenario.needs_own_estate:
         raise NotOurEstate(
             f"{scenario.name} kills and restarts a publisher: run it without --running"

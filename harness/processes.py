@@ -25,6 +25,7 @@ from typing import TextIO
 import aiohttp
 
 from core.topology import Topology
+from harness.hosts import NetworkHosts
 
 PR_SET_PDEATHSIG = 1
 
@@ -39,6 +40,7 @@ class ServiceSpec:
     host: str
     port: int
     health_path: str = "/health"
+    prefix: tuple[str, ...] = ()  # runs it elsewhere, e.g. ("ip", "netns", "exec", "ns")
 
     @property
     def url(self) -> str:
@@ -59,6 +61,7 @@ def services_of(
     only: set[str] | None = None,
     *,
     lb_engine: str | None = None,
+    hosts: NetworkHosts | None = None,
 ) -> list[ServiceSpec]:
     """The services topology.yaml describes, in start order: upstream, publishers,
     dispatchers, load balancer (each waits on what it fronts being there)."""
@@ -70,12 +73,18 @@ def services_of(
             "analytics", "upstream.analytics", common, sim.analytics.host, sim.analytics.port
         ),
     ]
+
+    def on(host: str) -> tuple[str, ...]:
+        return hosts.prefix(host) if hosts is not None else ()
+
     specs += [
-        ServiceSpec(p.id, "node", (*common, "--id", p.id), p.host, p.port)
+        ServiceSpec(p.id, "node", (*common, "--id", p.id), p.host, p.port, prefix=on(p.id))
         for p in topology.publishers
     ]
     specs += [
-        ServiceSpec(d.id, "lb.dispatcher", (*common, "--id", d.id), d.host, d.port)
+        ServiceSpec(
+            d.id, "lb.dispatcher", (*common, "--id", d.id), d.host, d.port, prefix=on(d.publisher)
+        )
         for d in topology.dispatchers
     ]
     if topology.lb is not None:
@@ -110,6 +119,8 @@ def free_ports(count: int) -> list[int]:
 def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
     """Fail fast, naming the service, when a port is already taken."""
     for spec in specs:
+        if spec.prefix:
+            continue  # on a host (namespace) of its own, just made: nothing listens there
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -156,6 +167,7 @@ class Supervisor:
 
     async def start(self, spec: ServiceSpec) -> None:
         proc = await asyncio.create_subprocess_exec(
+            *spec.prefix,
             sys.executable,
             "-m",
             spec.module,

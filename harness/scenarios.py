@@ -83,6 +83,7 @@ class Scenario:
     shape: str | None = None
     allowed_moves_from: frozenset[str] = field(default_factory=frozenset)
     needs_own_estate: bool = False  # it kills and restarts processes
+    needs_hosts: bool = False  # it cuts a host off the network: publishers on hosts (--hosts)
 
 
 # --- invariants ------------------------------------------------------------------------------
@@ -208,6 +209,27 @@ def served_stale_reports(d: RunData) -> tuple[bool, str]:
     return stale > 0, f"{stale} stale reports served instead of errors"
 
 
+CUT, HEALED = "p2 cut off from IMS", "p2 reaches IMS again"
+
+
+def no_token_call_while_cut_off(d: RunData) -> tuple[bool, str]:
+    """The partition really held: IMS issued p2 nothing while p2 could not reach it."""
+    cut, healed = d.events.get(CUT, math.inf), d.events.get(HEALED, math.inf)
+    during = d.tokens_issued("p2", after=cut) - d.tokens_issued("p2", after=healed)
+    return during == 0, f"{during} tokens issued to p2 while it was cut off"
+
+
+def what_the_cut_off_node_served(d: RunData) -> tuple[bool, str]:
+    """Not a pass/fail line: what each design gives p2's users (they still reach p2)."""
+    stale = d.measured.get("p2 stale reports while cut off", math.nan)
+    state = {0.0: "invalid", 1.0: "valid"}.get(d.measured.get("p2 token valid at heal", -1), "?")
+    failed = d.measured.get("p2 failed token calls while cut off", math.nan)
+    return True, (
+        f"p2 served {stale:g} stale reports while cut off, made {failed:g} failed token "
+        f"calls, and its token was {state} when IMS came back"
+    )
+
+
 def _stay(allowed: frozenset[str] = frozenset()) -> Invariant:
     return Invariant("sessions stay on their publisher", lambda d: sessions_stay(d, allowed))
 
@@ -242,6 +264,27 @@ async def restore_ims_and_time_recovery(c: EstateControl) -> None:
     counts = await c.refresh_counts()
     await c.faults("ims", outage=False)
     c.measured["recovery seconds"] = await c.wait_until_all_refreshed(counts, limit=60)
+
+
+async def cut_p2_off_from_ims(c: EstateControl) -> None:
+    status = await c.get_json(f"{c.url('p2')}/status")
+    c.measured["p2 stale reports before the cut"] = float(status["reports"].get("stale", 0))
+    c.measured["p2 failed calls before the cut"] = float(status["token"]["failed_refreshes"])
+    c.partition("p2", "ims")
+
+
+async def heal_p2(c: EstateControl) -> None:
+    status = await c.get_json(f"{c.url('p2')}/status")
+    c.partition("p2", "ims", cut=False)
+    stale = float(status["reports"].get("stale", 0))
+    failed = float(status["token"]["failed_refreshes"])
+    c.measured["p2 stale reports while cut off"] = stale - c.measured.pop(
+        "p2 stale reports before the cut", 0.0
+    )
+    c.measured["p2 failed token calls while cut off"] = failed - c.measured.pop(
+        "p2 failed calls before the cut", 0.0
+    )
+    c.measured["p2 token valid at heal"] = float(status["token"]["state"] != "invalid")
 
 
 def kill(node: str) -> Action:
@@ -335,6 +378,19 @@ SCENARIOS: dict[str, Scenario] = {
                 Invariant(
                     "restarted node reuses its sealed token", restarted_node_reused_its_token
                 ),
+            ),
+        ),
+        Scenario(
+            "partition",
+            "p2 cannot reach IMS for 1.6 lifetimes; its users still reach it",
+            lifetimes=3,
+            needs_hosts=True,
+            timeline=(Step(0.4, CUT, cut_p2_off_from_ims), Step(2.0, HEALED, heal_p2)),
+            invariants=(
+                *COMMON,
+                _stay(),
+                Invariant("no token call got through the partition", no_token_call_while_cut_off),
+                Invariant("what p2's users got", what_the_cut_off_node_served),
             ),
         ),
         Scenario(

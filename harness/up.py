@@ -3,33 +3,70 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
-from core.topology import Topology
+import yaml
+
+from core.topology import Topology, load_topology
+from harness.hosts import HostPlan, NetworkHosts, place_on_hosts
 from harness.processes import Supervisor, child_environment, services_of
 
 
 async def up(
-    topology: Topology, topology_path: Path, only: set[str] | None, lb_engine: str | None = None
+    topology: Topology,
+    topology_path: Path,
+    only: set[str] | None,
+    lb_engine: str | None = None,
+    *,
+    on_hosts: bool = False,
 ) -> int:
-    specs = services_of(topology, topology_path, only, lb_engine=lb_engine)
-    env, generated = child_environment(topology, os.environ)
-    supervisor = Supervisor(env)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await supervisor.start_all(specs)
-        if generated:
-            print("harness: generated a client secret for this simulation run", flush=True)
-        pids = supervisor.pids
-        for spec in specs:
-            print(f"{spec.id:>10}  {spec.url}  pid {pids[spec.id]}", flush=True)
-        print("harness: all services healthy; Ctrl-C stops them", flush=True)
-        await stop.wait()
-    finally:
-        await supervisor.stop_all()
+    with _hosts(topology, topology_path, on_hosts) as (topology, topology_path, hosts):
+        specs = services_of(topology, topology_path, only, lb_engine=lb_engine, hosts=hosts)
+        env, generated = child_environment(topology, os.environ)
+        supervisor = Supervisor(env)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await supervisor.start_all(specs)
+            if generated:
+                print("harness: generated a client secret for this simulation run", flush=True)
+            pids = supervisor.pids
+            for spec in specs:
+                print(f"{spec.id:>10}  {spec.url}  pid {pids[spec.id]}", flush=True)
+            if hosts is not None:
+                names = ", ".join(hosts.plan.namespace(h) for h in hosts.hosts)
+                print(f"harness: publishers on hosts of their own (namespaces {names})", flush=True)
+            print("harness: all services healthy; Ctrl-C stops them", flush=True)
+            await stop.wait()
+        finally:
+            await supervisor.stop_all()
     return 0
+
+
+@contextlib.contextmanager
+def _hosts(
+    topology: Topology, topology_path: Path, on_hosts: bool
+) -> Iterator[tuple[Topology, Path, NetworkHosts | None]]:
+    """With ``--hosts``: the namespaces made, and topology.yaml rewritten for them (next to
+    the state); removed again at the end. HostsUnavailable where they cannot be made."""
+    if not on_hosts:
+        yield topology, topology_path, None
+        return
+    plan = HostPlan.for_this_run()
+    hosts = NetworkHosts(plan, [p.id for p in topology.publishers])
+    try:
+        hosts.create()
+        data = place_on_hosts(topology.model_dump(mode="json"), plan)
+        folder = Path(topology.token.state_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "topology-on-hosts.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        yield load_topology(path), path, hosts
+    finally:
+        hosts.remove()
