@@ -188,6 +188,7 @@ def _coordinator(
         lag=token.replication.lag,
         loss=token.replication.loss,
         fallback=token.replication.fallback,
+        leader_grace=token.wait_timeout / 2,  # so that waiting requests still get its token
     )
     if node_id == leader:
         return ReplicationLeader(

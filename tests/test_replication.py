@@ -143,3 +143,19 @@ async def test_a_push_not_sealed_with_the_cluster_keys_is_refused(
     # Between publishers only: the dispatcher's default allow-list never lets it through.
     allow = world.topology().dispatcher.allow
     assert not PathFilter(allow).allows(PATH)
+
+
+async def test_at_a_cold_start_followers_wait_for_the_leader_instead_of_calling_ims(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    world.ims_faults(latency=2.0)  # the leader's first token takes a while
+    topology = replicated(world, lag=0.0, loss=0.0)
+    nodes = [
+        await world.start_node(topology, n, seed=i, port=topology.publisher(n).port)
+        for i, n in enumerate(NODES, start=1)
+    ]
+    # Every node has requests waiting for a token at once; none has one yet.
+    tokens = await asyncio.gather(*(node.tokens.get() for node in nodes))
+    assert dict(world.ims_stats.issued_by_caller) == {"p1": 1}
+    assert len({t.fingerprint for t in tokens}) == 1  # the followers got the leader's

@@ -54,6 +54,10 @@ class ReplicationSettings:
     lag: float = 0.0
     loss: float = 0.0
     fallback: str = "fetch"  # or "wait"
+    # How long a follower waits for a leader that answers but has no token yet (it is getting
+    # one: a cold start) before fetching its own; a node uses half its requests' wait_timeout,
+    # so that a request waiting at a cold start still gets the fallback's token.
+    leader_grace: float = 10.0
 
 
 def seal_for_replication(keyring: Keyring, token: SavedToken) -> bytes:
@@ -164,6 +168,7 @@ class ReplicaFollower:
         self._wall_clock = wall_clock
         self._newest: SavedToken | None = None
         self._refused: SavedToken | None = None  # the token Analytics refused: never again
+        self._leader_empty_since: float | None = None  # the leader answered: no token yet
         self._listeners: list[Callable[[], None]] = []
         self.received: Counter[str] = Counter()  # pushed, pulled, rejected
 
@@ -194,10 +199,15 @@ class ReplicaFollower:
 
     async def claim(self) -> bool:
         """May this follower call the token endpoint itself? Only as the configured fallback,
-        once the newest replicated token is inside its margin (or there is none)."""
-        if self._settings.fallback != "fetch":
+        once the newest replicated token is inside its margin (or there is none), and not
+        while a leader that has no token yet is getting one (for ``leader_grace``): at a cold
+        start every follower would otherwise call IMS alongside the leader."""
+        if self._settings.fallback != "fetch" or self._usable(self._newest):
             return False
-        return not self._usable(self._newest)
+        empty_since = self._leader_empty_since
+        return empty_since is None or (
+            self._wall_clock() - empty_since >= self._settings.leader_grace
+        )
 
     async def publish(self, token: SavedToken) -> None:
         await self._keep(token)  # a token it fetched itself, by fallback
@@ -225,9 +235,13 @@ class ReplicaFollower:
             blob = await self._transport.pull(self._leader)
         except ReplicationError as exc:
             logger.info("could not ask the leader %s for its token: %s", self._leader, exc)
+            self._leader_empty_since = None  # no leader to wait for: the fallback applies
             return
         if blob is None:
+            if self._leader_empty_since is None:
+                self._leader_empty_since = self._wall_clock()
             return
+        self._leader_empty_since = None
         try:
             token = open_replicated(self._keyring, blob)
         except SealedDataError as exc:
