@@ -25,20 +25,25 @@ from harness.virtual_run import VirtualSettings
 PROG = "python -m harness"
 
 
+def add_estate_options(command: argparse.ArgumentParser) -> None:
+    """How the estate runs: ``--lb`` (its balancer's engine) and ``--hosts``."""
+    command.add_argument(
+        "--lb", choices=["builtin", "haproxy"], help="the load balancer's engine (lb.engine)"
+    )
+    command.add_argument(
+        "--hosts",
+        action="store_true",
+        help="each publisher and its dispatcher on a host (network namespace) of its own; "
+        "needs root; the partition scenario needs it",
+    )
+
+
 def main() -> None:
     parser = base_parser(PROG, "Run the tokensim estate.")
     commands = parser.add_subparsers(dest="command", required=True)
     up_cmd = commands.add_parser("up", help="start every service and wait for Ctrl-C")
     up_cmd.add_argument("--only", help="comma-separated service ids, e.g. ims,analytics,p1")
-    up_cmd.add_argument(
-        "--lb", choices=["builtin", "haproxy"], help="the load balancer's engine (lb.engine)"
-    )
-    up_cmd.add_argument(
-        "--hosts",
-        action="store_true",
-        help="each publisher and its dispatcher on a host of its own (a network namespace; "
-        "needs root)",
-    )
+    add_estate_options(up_cmd)
     demo_cmd = commands.add_parser("demo", help="show a node across several token lifetimes")
     demo_cmd.add_argument("--lifetimes", type=float, default=3.0)
     demo_cmd.add_argument("--node", default="p1")
@@ -52,15 +57,7 @@ def main() -> None:
     load_cmd.add_argument("--out", type=Path, default=Path("reports"))
     load_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
     load_cmd.add_argument("--strategy", choices=list(STRATEGIES), help="override token.strategy")
-    load_cmd.add_argument(
-        "--lb", choices=["builtin", "haproxy"], help="the load balancer's engine (lb.engine)"
-    )
-    load_cmd.add_argument(
-        "--hosts",
-        action="store_true",
-        help="publishers on hosts of their own (network namespaces; needs root); the "
-        "partition scenario needs it",
-    )
+    add_estate_options(load_cmd)
     load_cmd.add_argument(
         "--running",
         action="store_true",
