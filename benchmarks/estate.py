@@ -36,7 +36,6 @@ from benchmarks.processes import (
     MEASURED_CPU,
     PIN,
     ROOT,
-    free_port,
     memory_mb,
     pin,
     pinned,
@@ -44,6 +43,7 @@ from benchmarks.processes import (
     wait_ready,
 )
 from benchmarks.wrk import WrkResult, run_wrk
+from harness.processes import free_ports
 
 CONNECTIONS = 64
 NODE_REPEATS = 4
@@ -59,7 +59,7 @@ class Estate:
 
 
 def topology_data(work: Path, *, dispatcher_cache: str) -> dict[str, Any]:
-    ports = iter([free_port() for _ in range(9)])
+    ports = iter(free_ports(9))
     return {
         "ims": {
             "token_url": f"http://127.0.0.1:{(ims := next(ports))}/ims/token/v3",
@@ -152,7 +152,7 @@ def run(seconds: float) -> tuple[list[Figure], dict[str, Any]]:
                     for name in ("Cache-Control", "X-Publisher")
                 ]
             (work / "body.json").write_bytes(body)
-            port = free_port()
+            (port,) = free_ports(1)
             bare = pinned(
                 MEASURED_CPU,
                 [

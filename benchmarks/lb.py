@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 
 from benchmarks.figures import Figure
-from benchmarks.processes import LOAD_CPU, MEASURED_CPU, PIN, free_port, pinned, process
+from benchmarks.processes import LOAD_CPU, MEASURED_CPU, PIN, pinned, process
 from benchmarks.static_backends import backend_config
 from benchmarks.wrk import WrkResult, run_wrk
 from core.topology import Topology
+from harness.processes import free_ports
 from lb.haproxy_config import render
 from lb.targets import Backend
 
@@ -72,9 +73,8 @@ def run(haproxy: str, seconds: float) -> tuple[list[Figure], list[Run]]:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        backends = [free_port() for _ in range(3)]
+        *backends, lb_port, hp_port, naive_port = free_ports(6)
         (work / "backends.cfg").write_text(backend_config(backends))
-        lb_port, hp_port, naive_port = free_port(), free_port(), free_port()
         topology = topology_for(backends, lb_port, work / "state")
         assert topology.lb is not None
         topology_file = work / "topology.yaml"

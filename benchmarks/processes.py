@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,12 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # On 2 cores: the thing measured alone on core 0, the load generator and the rest on core 1.
 PIN = os.environ.get("BENCH_PIN", "1") == "1" and (os.cpu_count() or 1) >= 2
 MEASURED_CPU, LOAD_CPU = 0, 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pinned(cpu: int, command: list[str]) -> list[str]:

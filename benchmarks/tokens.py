@@ -30,9 +30,10 @@ import aiohttp
 import yaml
 
 from benchmarks.figures import Figure
-from benchmarks.processes import free_port, process
+from benchmarks.processes import process
 from core.secrets import Secret
 from core.topology import Topology
+from harness.processes import free_ports
 from node.app import NodeDeps, build_provider
 from node.token import Keyring
 from node.token.ims_client import ImsTokenClient
@@ -62,7 +63,7 @@ def topology_data(state: Path, ims_port: int, strategy: str) -> dict[str, Any]:
 def run() -> tuple[list[Figure], dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        ims_port = free_port()
+        (ims_port,) = free_ports(1)
         path = work / "topology.yaml"
         path.write_text(yaml.safe_dump(topology_data(work, ims_port, "per-node")))
         env = {**os.environ, SECRET_ENV: os.urandom(16).hex()}

@@ -7,9 +7,11 @@ Every service's ``run(...)`` ends here. Tests do not use it: they start the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -33,6 +35,17 @@ class PortInUseError(Exception):
     """The service's port is taken by another process."""
 
 
+@contextlib.contextmanager
+def port_in_use_named(host: str, port: int) -> Iterator[None]:
+    """Turn "address already in use" while starting to listen into PortInUseError."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"{host}:{port} is already in use by another process") from None
+        raise
+
+
 def lifecycle_of(app: web.Application) -> Lifecycle:
     """The app's lifecycle, created on first use."""
     if LIFECYCLE not in app:
@@ -53,11 +66,10 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=BACKLOG)
     try:
-        await site.start()
-    except OSError as exc:
+        with port_in_use_named(host, port):
+            await site.start()
+    except Exception:
         await runner.cleanup()
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(f"{host}:{port} is already in use by another process") from None
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -138,7 +138,7 @@ def _move_to_free_ports(data: dict[str, Any]) -> None:
 
 
 async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> Verdict:
-    if scenario.needs_hosts and not options.hosts:
+    if scenario.needs_hosts and (options.running or not options.hosts):
         raise NotOurEstate(f"{scenario.name} cuts a host off the network: run it with --hosts")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     label = "-".join(
@@ -171,22 +171,26 @@ async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder
     topology = load_topology(topology_path)
     env, _ = child_environment(topology, os.environ)
     duration = scenario.lifetimes * options.lifetime
-    hosts = NetworkHosts(HostPlan.for_this_run(), [p.id for p in topology.publishers])
+    hosts = (
+        NetworkHosts(HostPlan.for_this_run(), [p.id for p in topology.publishers])
+        if options.hosts
+        else None
+    )
     with (folder / "estate.log").open("w") as log:
         supervisor = Supervisor(env, log=log)
         try:
-            if options.hosts:
+            if hosts is not None:
                 hosts.create()
-            specs = services_of(topology, topology_path, hosts=hosts if options.hosts else None)
-            await supervisor.start_all(specs, timeout=30)
+            await supervisor.start_all(
+                services_of(topology, topology_path, hosts=hosts), timeout=30
+            )
             async with aiohttp.ClientSession() as http:
-                control = EstateControl(
-                    supervisor.specs, http, supervisor, hosts if options.hosts else None
-                )
+                control = EstateControl(supervisor.specs, http, supervisor, hosts)
                 return await _load(control, scenario, options, folder, duration)
         finally:
             await supervisor.stop_all()
-            hosts.remove()
+            if hosts is not None:
+                hosts.remove()
 
 
 async def _load_running(
@@ -194,8 +198,6 @@ async def _load_running(
 ) -> RunData:
     """The estate already running (``harness up``) at the topology's ports, as it is: its
     token lifetime, its counters since it started. Faults are put back afterwards."""
-    if scenario.needs_hosts:
-        raise NotOurEstate(f"{scenario.name} cuts a host off the network: run it with --hosts")
     if scenario.needs_own_estate:
         raise NotOurEstate(
             f"{scenario.name} kills and restarts a publisher: run it without --running"

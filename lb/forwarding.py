@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from multidict import CIMultiDict, CIMultiDictProxy
 
 # RFC 9110 7.6.1, plus the ones aiohttp recomputes itself.
@@ -22,15 +20,11 @@ HOP_BY_HOP = frozenset(
         "Content-Length",
     )
 )
-IDEMPOTENT = frozenset({"GET", "HEAD"})
 
 
-def forwardable(
-    headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: Iterable[str] = ()
-) -> CIMultiDict[str]:
-    """A copy of ``headers`` without hop-by-hop headers (and without ``drop``)."""
-    dropped = HOP_BY_HOP | {d.lower() for d in drop}
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in dropped)
+def forwardable(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
+    """A copy of ``headers`` without hop-by-hop headers."""
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP)
 
 
 def with_forwarded_for(headers: CIMultiDict[str], client: str | None) -> CIMultiDict[str]:

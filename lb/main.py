@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -21,7 +20,7 @@ from aiohttp import web
 
 from core.files import write_atomic
 from core.logs import configure_logging
-from core.service import BACKLOG, PortInUseError
+from core.service import BACKLOG, port_in_use_named
 from core.topology import Topology, TopologyError
 from lb.app import create_admin_app, create_balancer
 from lb.cookies import load_cookie_key
@@ -105,7 +104,7 @@ async def balancer_listening(balancer: Balancer, *, host: str, port: int) -> Asy
         await web.SockSite(admin, admin_socket).start()
         proxy = Proxy(balancer, admin=("127.0.0.1", admin_port))
         connections: set[ClientConnection] = set()
-        try:
+        with port_in_use_named(host, port):
             server = await asyncio.get_running_loop().create_server(
                 lambda: ClientConnection(proxy.handle, connections),
                 host,
@@ -113,12 +112,6 @@ async def balancer_listening(balancer: Balancer, *, host: str, port: int) -> Asy
                 reuse_address=True,
                 backlog=BACKLOG,
             )
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(
-                    f"{host}:{port} is already in use by another process"
-                ) from None
-            raise
         try:
             yield server.sockets[0].getsockname()[1]
         finally:

@@ -77,10 +77,11 @@ class TopPagesService:
         return None
 
     async def get(self) -> TopPages:
+        fresh = self.fresh()
+        if fresh is not None:
+            return fresh
         now = self._clock.monotonic()
         last = self._last
-        if last is not None and now - self._last_at < self._cache_ttl:
-            return last
         if last is not None and now < self._hold_until:
             self.outcomes["stale"] += 1
             return replace(last, stale=True)

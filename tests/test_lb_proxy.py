@@ -124,6 +124,12 @@ async def balancer_for(tmp_path: Path, ports: list[int], **lb: Any) -> AsyncIter
         yield url
 
 
+async def lb_status(http: aiohttp.ClientSession, url: str) -> Any:
+    async with http.get(f"{url}/lb/status", headers={"Accept": "application/json"}) as r:
+        assert r.status == 200
+        return await r.json()
+
+
 def browser() -> aiohttp.ClientSession:
     """A client with its own cookie jar, which keeps cookies from 127.0.0.1 too."""
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -186,8 +192,7 @@ async def test_a_get_that_a_dispatcher_cannot_serve_is_retried_once_elsewhere(
         for _ in range(3):  # new sessions: round robin starts one of them on d1
             async with browser() as client, client.get(f"{url}/") as r:
                 statuses.append(r.status)
-        async with http.get(f"{url}/lb/status", headers={"Accept": "application/json"}) as r:
-            status = await r.json()
+        status = await lb_status(http, url)
     assert statuses == [200, 200, 200]
     states = {t["id"]: t["state"] for t in status["targets"]}
     assert states == {"d1": "unhealthy", "d2": "healthy", "d3": "healthy"}  # passive check
@@ -223,8 +228,7 @@ async def test_a_target_that_refuses_connections_is_skipped_for_a_get(
             moved_to = r.headers["X-Publisher"]
         async with http.get(f"{url}/") as r:
             stays_on = r.headers["X-Publisher"]  # the new cookie names the new target
-        async with http.get(f"{url}/lb/status", headers={"Accept": "application/json"}) as r:
-            status = await r.json()
+        status = await lb_status(http, url)
     assert moved_to != first
     assert stays_on == moved_to
     states = {t["publisher"]: t["state"] for t in status["targets"]}
@@ -276,8 +280,7 @@ async def test_a_reused_connection_the_target_had_closed_is_replaced_without_an_
             for _ in range(4):
                 async with http.get(f"{url}/") as r:
                     statuses.append((r.status, await r.text()))
-            async with http.get(f"{url}/lb/status", headers={"Accept": "application/json"}) as r:
-                status = await r.json()
+            status = await lb_status(http, url)
     finally:
         for server in servers:
             server.close()
@@ -327,9 +330,8 @@ async def test_the_balancers_own_pages_are_served_and_never_reach_a_target(
         balancer_in_front_of(tmp_path, stand_ins) as (url, _),
         browser() as http,
     ):
-        async with http.get(f"{url}/lb/status", headers={"Accept": "application/json"}) as r:
-            assert r.status == 200
-            assert {t["id"] for t in (await r.json())["targets"]} == {"d1", "d2", "d3"}
+        status = await lb_status(http, url)  # asserts the 200
+        assert {t["id"] for t in status["targets"]} == {"d1", "d2", "d3"}
         async with http.get(f"{url}/lb/metrics") as r:
             assert r.status == 200
             assert "tokensim_lb_target_requests" in await r.text()
