@@ -76,8 +76,11 @@ class Verdict:
         return "\n".join([head, *lines])
 
 
-def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
-    """The topology of one run: base topology.yaml with the run's lifetime and periods."""
+def derive_topology(
+    base: Path, folder: Path, options: LoadOptions, plan: HostPlan | None = None
+) -> Path:
+    """The topology of one run: base topology.yaml with the run's lifetime and periods, and
+    with ``plan``, its publishers on the hosts of that plan."""
     data: dict[str, Any] = yaml.safe_load(base.read_text())
     life = options.lifetime
     sim = data.setdefault("simulation", {})
@@ -113,8 +116,8 @@ def derive_topology(base: Path, folder: Path, options: LoadOptions) -> Path:
     }
     if options.free_ports:
         _move_to_free_ports(data)
-    if options.hosts:
-        place_on_hosts(data, HostPlan.for_this_run())
+    if plan is not None:
+        place_on_hosts(data, plan)
         # A partitioned node's token call must give up within the run's time scale.
         data["ims"]["timeout"] = min(10.0, life / 4)
     path = folder / "topology.yaml"
@@ -167,15 +170,12 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
 
 async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder: Path) -> RunData:
     """A fresh estate, started for this run and stopped after it."""
-    topology_path = derive_topology(base, folder, options)
+    plan = HostPlan.new() if options.hosts else None
+    topology_path = derive_topology(base, folder, options, plan)
     topology = load_topology(topology_path)
     env, _ = child_environment(topology, os.environ)
     duration = scenario.lifetimes * options.lifetime
-    hosts = (
-        NetworkHosts(HostPlan.for_this_run(), [p.id for p in topology.publishers])
-        if options.hosts
-        else None
-    )
+    hosts = None if plan is None else NetworkHosts(plan, [p.id for p in topology.publishers])
     with (folder / "estate.log").open("w") as log:
         supervisor = Supervisor(env, log=log)
         try:

@@ -58,7 +58,7 @@ def _hosts(
     if not on_hosts:
         yield topology, topology_path, None
         return
-    plan = HostPlan.for_this_run()
+    plan = HostPlan.new()
     hosts = NetworkHosts(plan, [p.id for p in topology.publishers])
     try:
         hosts.create()

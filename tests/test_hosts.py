@@ -6,13 +6,15 @@ and the mode itself says so and exits (checked below without needing the privile
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from harness.hosts import HostPlan, HostsUnavailable, NetworkHosts
+from harness.hosts import HostPlan, HostsUnavailable, NetworkHosts, ours_listed
 from harness.load import LoadOptions, run_scenario
 from harness.scenarios import SCENARIOS
 
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def namespaces_allowed() -> bool:
-    probe = NetworkHosts(HostPlan.for_this_run(), ["probe"])
+    probe = NetworkHosts(HostPlan.new(), ["probe"])
     try:
         probe.create()
     except HostsUnavailable:
@@ -37,7 +39,7 @@ needs_namespaces = pytest.mark.skipif(
 
 @needs_namespaces
 def test_hosts_are_made_and_removed_and_a_cut_drops_packets() -> None:
-    plan = HostPlan.for_this_run()
+    plan = HostPlan.new()
     hosts = NetworkHosts(plan, ["p1"])
     hosts.create()
     try:
@@ -52,6 +54,67 @@ def test_hosts_are_made_and_removed_and_a_cut_drops_packets() -> None:
         hosts.remove()
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert plan.namespace("p1") not in names.stdout
+    links = subprocess.run(["ip", "link"], capture_output=True, text=True, check=True)
+    assert plan.tag not in links.stdout  # the outside end of the veth pair went too
+
+
+def test_every_run_gets_names_of_its_own() -> None:
+    plans = [HostPlan.new() for _ in range(50)]
+    assert len({p.tag for p in plans}) == 50
+    for plan in plans:
+        assert all(len(name) <= 15 for name in (plan.bridge, *plan.veth(99)))  # IFNAMSIZ - 1
+
+
+CRASHING_RUN = textwrap.dedent(
+    """
+    import os, signal
+    from harness.hosts import HostPlan, NetworkHosts
+    hosts = NetworkHosts(HostPlan.new(), ["p1", "p2"])
+    hosts.create()
+    print(hosts.plan.tag, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # a harness killed before it could clean up
+    """
+)
+
+
+def crash_a_hosts_run() -> str:
+    """Make hosts in a process that is then killed with SIGKILL; the tag it left behind."""
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_RUN], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert crashed.returncode == -9, crashed.stderr
+    return crashed.stdout.strip()
+
+
+def ip_link() -> str:
+    return subprocess.run(["ip", "link"], capture_output=True, text=True, check=True).stdout
+
+
+@needs_namespaces
+@pytest.mark.timeout(180)
+async def test_hosts_runs_back_to_back_and_after_a_crash_leave_nothing_behind(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def run(n: int) -> LoadOptions:
+        return LoadOptions(users=4, lifetime=2, out=tmp_path / str(n), free_ports=True, hosts=True)
+
+    for n in (1, 2):  # one process, two runs: the second must not trip over the first
+        verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], run(n))
+        assert verdict.passed, verdict.text()
+        assert ours_listed() == ([], [])
+    tag = crash_a_hosts_run()
+    links, spaces = ours_listed()
+    assert {f"{tag}br", f"{tag}0a", f"{tag}1a"} <= set(links)  # left behind on purpose
+    assert {f"{tag}-p1", f"{tag}-p2"} <= set(spaces)
+    with caplog.at_level(logging.WARNING, logger="harness.hosts"):
+        verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], run(3))
+    assert verdict.passed, verdict.text()
+    said = [r.getMessage() for r in caplog.records if r.name == "harness.hosts"]
+    assert said == [
+        f"removed what 1 earlier --hosts run(s) left behind ({tag}): 3 link(s), 2 namespace(s)"
+    ]
+    assert ours_listed() == ([], [])
+    assert tag not in ip_link()
 
 
 @needs_namespaces
