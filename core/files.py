@@ -42,7 +42,7 @@ def create_exclusive(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
 
 def _write_temp(path: Path, data: bytes, mode: int) -> str:
     """A fully written, fsynced temporary file beside ``path``, created with ``mode``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder of secrets: private
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)

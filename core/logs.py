@@ -17,9 +17,11 @@ SENSITIVE_FIELDS = ("access_token", "client_secret", "refresh_token", "id_token"
 MASK = "**********"
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)(?<=bearer )[^\s\"',;]+")
-_FIELDS = "|".join(SENSITIVE_FIELDS)
-_FIELD = re.compile(rf"(?i)((?<![A-Za-z_])(?:{_FIELDS})[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}}]+")
+_BEARER = re.compile(r"(?i)(\bbearer[ \t]+)[^\s\"',;]+")
+# Each field also as camelCase or with a hyphen (accessToken, client-secret): ``_?`` and
+# ``-?`` between the words, case-insensitive.
+_FIELDS = "|".join(f.replace("_", "[_-]?") for f in SENSITIVE_FIELDS)
+_FIELD = re.compile(rf"(?i)((?<![A-Za-z0-9_])(?:{_FIELDS})[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}}]+")
 
 
 def redact(text: str, secrets: Iterable[Secret] = ()) -> str:
@@ -29,7 +31,7 @@ def redact(text: str, secrets: Iterable[Secret] = ()) -> str:
         if len(value) >= 6:
             text = text.replace(value, MASK)
     text = _JWT.sub(MASK, text)
-    text = _BEARER.sub(MASK, text)
+    text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
     return _FIELD.sub(lambda m: m.group(1) + MASK, text)
 
 

@@ -13,6 +13,7 @@ in this file: it names the environment variables or key files that hold them.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from pydantic import (
 
 from core.durations import parse_duration
 from core.secrets import ENV_NAME
+from core.sizes import parse_size
 
 DEFAULT_PATH = Path("topology.yaml")
 
@@ -62,6 +64,19 @@ Duration = Annotated[
                 {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d)?$"},
             ],
             "description": "A duration: 30s, 5m, 24h, 250ms; a bare number is seconds.",
+        }
+    ),
+]
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": r"^\d+\s*([KkMm][Ii]?)?[Bb]?$"},
+            ],
+            "description": "A size: 16KB, 64KiB, 1MB; a bare number is bytes.",
         }
     ),
 ]
@@ -289,6 +304,10 @@ class DispatcherSettings(Model):
     login_cookie: str = "login-token"
     timeout: Duration = 10.0
     health_timeout: Duration = 2.0
+    flush_clients: tuple[str, ...] = Field(
+        default=("127.0.0.1", "::1"),
+        description="Addresses allowed to invalidate the cache (AEM /allowedClients).",
+    )
 
 
 CookieName = Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
@@ -329,9 +348,80 @@ class HealthCheckConfig(Model):
         return self
 
 
+class AdminListenerConfig(Model):
+    """The balancer's control plane (status, metrics, register/deregister) on a listener of its
+    own. An ALB has no such thing on its listener: it is never on the public port, and only on
+    a loopback or private address."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8081
+
+    @field_validator("host")
+    @classmethod
+    def _not_public(cls, host: str) -> str:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError("an IP address (loopback or private), not a name") from None
+        if address.is_unspecified or not (address.is_loopback or address.is_private):
+            raise ValueError(
+                "the control plane listens only on a loopback or private address"
+            ) from None
+        return host
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class ClientLimitsConfig(Model):
+    """What the edge accepts from one client (AWS ALB's quotas; edge-defaults.md)."""
+
+    request_line: Size = Field(
+        default=16 * 1024, description="Longest request line (ALB: 16 KB); longer: 414."
+    )
+    header: Size = Field(default=16 * 1024, description="Longest header (ALB: 16 KB); 431.")
+    head: Size = Field(
+        default=64 * 1024, description="Largest request head (ALB: 64 KB); larger: 431."
+    )
+    body: Size = Field(
+        default=1024 * 1024,
+        description="Largest request body the balancer reads (it reads bodies whole); 413.",
+    )
+    pipelined: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=8,
+        description="Requests read ahead on one connection while earlier ones are answered; "
+        "with body, bounds what one connection can make the balancer hold.",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ClientLimitsConfig:
+        for name in ("request_line", "header"):
+            if getattr(self, name) > self.head:
+                raise KeyPathError(
+                    f"lb.limits.{name}", f"must not exceed lb.limits.head ({self.head})"
+                )
+        if self.body * self.pipelined > PER_CONNECTION_CEILING:
+            raise KeyPathError(
+                "lb.limits.pipelined",
+                f"body x pipelined is {self.body * self.pipelined} bytes per connection; keep it "
+                f"under {PER_CONNECTION_CEILING // 1024**2} MiB",
+            )
+        return self
+
+    @property
+    def per_connection(self) -> int:
+        """The most one client connection can make the balancer buffer."""
+        return (self.pipelined + 1) * (self.body + self.head)
+
+
+PER_CONNECTION_CEILING = 64 * 1024 * 1024
+
+
 class LbConfig(Model):
     host: str = "127.0.0.1"
     port: Port = 8080
+    admin: AdminListenerConfig = AdminListenerConfig()
     algorithm: Literal["round_robin", "least_outstanding"] = "round_robin"
     engine: Literal["builtin", "haproxy"] = Field(
         default="builtin",
@@ -348,6 +438,19 @@ class LbConfig(Model):
         default=True,
         description="Retry a GET/HEAD once on another target when the first cannot serve it.",
     )
+    header_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default=10.0,
+        description="A request (head and body) must arrive within this, else 408 and close "
+        "(HAProxy's timeout http-request: the slowloris defence).",
+    )
+    idle_timeout: Annotated[Duration, Field(ge=1.0, le=4000.0)] = Field(
+        default=60.0, description="Close a client connection idle this long (ALB: 60 s)."
+    )
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=10_000,
+        description="Client connections at once; beyond it, 503 and close (HAProxy maxconn).",
+    )
+    limits: ClientLimitsConfig = ClientLimitsConfig()
 
     @property
     def url(self) -> str:
@@ -492,6 +595,7 @@ def _listeners(topo: Topology) -> Iterator[tuple[str, str, int]]:
         yield f"dispatchers[{i}].port", d.host, d.port
     if topo.lb is not None:
         yield "lb.port", topo.lb.host, topo.lb.port
+        yield "lb.admin.port", topo.lb.admin.host, topo.lb.admin.port
 
 
 def _check_references(topo: Topology) -> None:

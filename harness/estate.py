@@ -44,6 +44,11 @@ class EstateControl:
     def url(self, service_id: str) -> str:
         return self.specs[service_id].url
 
+    def admin_url(self, service_id: str) -> str:
+        """Where ``service_id``'s control plane listens (its own port, or its admin one)."""
+        spec = self.specs[service_id]
+        return spec.admin_url or spec.url
+
     @property
     def publishers(self) -> list[str]:
         return [s.id for s in self.specs.values() if s.module == "node"]

@@ -6,17 +6,24 @@ the scenario's token lifetime, retry and health-check periods scaled to it) and 
 folder ``reports/<scenario>-<time>/`` with Locust's CSV and HTML report, the counters of IMS,
 Analytics, the load balancer and every node, the derived topology, the estate's log and the
 verdict.
+
+The state folder (sealed tokens, the keyring, the balancer's cookie key, the simulated IMS's
+signing key) is never in the report, which people share: it is a private temporary folder,
+removed after the run, or ``keep_state`` when asked for, which must lie outside the reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +58,7 @@ class LoadOptions:
     running: bool = False  # use the estate already running at the topology's ports
     lb_engine: str | None = None  # overrides lb.engine: builtin or haproxy
     hosts: bool = False  # publishers on hosts (network namespaces) of their own; needs root
+    keep_state: Path | None = None  # keep tokens and keys here (never under ``out``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +85,20 @@ class Verdict:
 
 
 def derive_topology(
-    base: Path, folder: Path, options: LoadOptions, plan: HostPlan | None = None
+    base: Path, folder: Path, options: LoadOptions, state: Path, plan: HostPlan | None = None
 ) -> Path:
-    """The topology of one run: base topology.yaml with the run's lifetime and periods, and
-    with ``plan``, its publishers on the hosts of that plan."""
+    """The topology of one run, written to ``folder``: base topology.yaml with the run's
+    lifetime and periods, its secrets under ``state``, and with ``plan``, its publishers on
+    the hosts of that plan."""
     data: dict[str, Any] = yaml.safe_load(base.read_text())
     life = options.lifetime
     sim = data.setdefault("simulation", {})
     sim.setdefault("ims", {})["expires_in"] = life
     sim["ims"].setdefault("faults", {})["latency"] = options.ims_latency
-    sim["state_dir"] = str((folder / "state" / "sim").resolve())
+    sim["state_dir"] = str((state / "sim").resolve())
     token = data.setdefault("token", {})
-    token["state_dir"] = str((folder / "state").resolve())
+    token["state_dir"] = str(state.resolve())
+    token.pop("key_file", None)  # the run's own keyring, generated in its state folder
     if options.strategy:
         token["strategy"] = options.strategy
     token["schedule_interval"] = life / 2  # scheduled: a schedule that fits the short lifetime
@@ -133,6 +143,7 @@ def _move_to_free_ports(data: dict[str, Any]) -> None:
         *data["publishers"],
         *data.get("dispatchers", []),
         data["lb"],
+        data["lb"].setdefault("admin", {}),
     ]
     for service, port in zip(services, free_ports(len(services)), strict=True):
         service["port"] = port
@@ -171,7 +182,35 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
 async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder: Path) -> RunData:
     """A fresh estate, started for this run and stopped after it."""
     plan = HostPlan.new() if options.hosts else None
-    topology_path = derive_topology(base, folder, options, plan)
+    with _state_folder(options) as state:
+        topology_path = derive_topology(base, folder, options, state, plan)
+        return await _run_own(scenario, options, folder, topology_path, plan)
+
+
+@contextlib.contextmanager
+def _state_folder(options: LoadOptions) -> Iterator[Path]:
+    """Where the run's tokens and keys live: private (0700), outside the report folder."""
+    if options.keep_state is not None:
+        kept = options.keep_state.resolve()
+        if kept.is_relative_to(options.out.resolve()):
+            raise NotOurEstate(f"--keep-state {kept}: not under {options.out}, which is shared")
+        kept.mkdir(mode=0o700, parents=True, exist_ok=True)
+        yield kept
+        return
+    state = Path(tempfile.mkdtemp(prefix="tokensim-state-"))
+    try:
+        yield state
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def _run_own(
+    scenario: Scenario,
+    options: LoadOptions,
+    folder: Path,
+    topology_path: Path,
+    plan: HostPlan | None,
+) -> RunData:
     topology = load_topology(topology_path)
     env, _ = child_environment(topology, os.environ)
     duration = scenario.lifetimes * options.lifetime
@@ -258,7 +297,7 @@ async def _load(
         locust=result,
         ims=ims,
         analytics=await control.get_json(f"{control.url('analytics')}/admin/stats"),
-        lb=await control.get_json(f"{lb}/lb/status"),
+        lb=await control.get_json(f"{control.admin_url('lb')}/lb/status"),
         nodes={n: await control.get_json(f"{control.url(n)}/status") for n in control.publishers},
         events=control.events,
         measured=control.measured,

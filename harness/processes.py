@@ -41,6 +41,7 @@ class ServiceSpec:
     port: int
     health_path: str = "/health"
     prefix: tuple[str, ...] = ()  # runs it elsewhere, e.g. ("ip", "netns", "exec", "ns")
+    admin_url: str | None = None  # its control plane, when not on its own port (the balancer)
 
     @property
     def url(self) -> str:
@@ -91,7 +92,13 @@ def services_of(
         engine = ("--engine", lb_engine) if lb_engine else ()
         specs.append(
             ServiceSpec(
-                "lb", "lb", (*common, *engine), topology.lb.host, topology.lb.port, "/lb/health"
+                "lb",
+                "lb",
+                (*common, *engine),
+                topology.lb.host,
+                topology.lb.port,
+                "/lb/health",
+                admin_url=topology.lb.admin.url,
             )
         )
     if only is not None:

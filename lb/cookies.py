@@ -17,7 +17,7 @@ from typing import TypeVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core.files import create_exclusive
+from core.keyfiles import KeyFileError, read_key_file
 
 NONCE_BYTES = 12
 _K = TypeVar("_K")
@@ -93,9 +93,11 @@ def load_cookie_key(key_env: str | None, key_file: Path, environ: Mapping[str, s
             raise CookieKeyError(f"lb.sticky.key_env: environment variable {key_env} is not set")
         source = f"environment variable {key_env}"
     else:
-        create_exclusive(key_file, base64.b64encode(os.urandom(32)) + b"\n")
-        encoded = key_file.read_text()
-        source = str(key_file)
+        try:
+            data = read_key_file(key_file, generate=lambda: base64.b64encode(os.urandom(32)))
+        except KeyFileError as exc:
+            raise CookieKeyError(str(exc)) from None
+        encoded, source = data.decode("ascii", "replace"), str(key_file)
     try:
         key = base64.b64decode(encoded.strip(), validate=True)
     except (ValueError, binascii.Error):

@@ -1,10 +1,12 @@
-"""Run the load balancer from topology.yaml: the data path on ``lb.port``, the admin
-application on a private loopback port behind it, both on one uvloop event loop."""
+"""Run the load balancer from topology.yaml: the data path on ``lb.port``, the control plane
+(status, metrics, register/deregister) on ``lb.admin`` (loopback by default), both on one
+uvloop event loop. The public port answers only ``GET /lb/health`` and the estate."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -20,11 +22,11 @@ from aiohttp import web
 
 from core.files import write_atomic
 from core.logs import configure_logging
-from core.service import BACKLOG, port_in_use_named
+from core.service import BACKLOG, PortInUseError, port_in_use_named
 from core.topology import Topology, TopologyError
 from lb.app import create_admin_app, create_balancer
 from lb.cookies import load_cookie_key
-from lb.frontend import ClientConnection
+from lb.frontend import Edge
 from lb.haproxy_config import render
 from lb.proxy import Proxy
 from lb.state import Balancer
@@ -48,7 +50,7 @@ def run(
         config.sticky.key_env, Path(topology.token.state_dir) / "lb-cookie.key", environ
     )
     configure_logging("lb", log_level)
-    uvloop.run(serve_balancer(create_balancer(topology, key), host=config.host, port=config.port))
+    uvloop.run(serve_balancer(create_balancer(topology, key)))
 
 
 class EngineError(Exception):
@@ -80,44 +82,63 @@ def _exec_haproxy(topology: Topology) -> NoReturn:
     os.execv(binary, [binary, "-db", "-f", str(path)])  # noqa: S606 (our binary)
 
 
-async def serve_balancer(balancer: Balancer, *, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT; PortInUseError if ``port`` is taken."""
-    async with balancer_listening(balancer, host=host, port=port):
+async def serve_balancer(balancer: Balancer) -> None:
+    """Serve until SIGTERM or SIGINT; PortInUseError if a port is taken."""
+    config = balancer.config
+    async with balancer_listening(balancer) as (port, admin_port):
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        logger.info("lb listening on http://%s:%d", host, port)
+        logger.info("lb listening on http://%s:%d", config.host, port)
+        logger.info("lb control plane on http://%s:%d/lb/status", config.admin.host, admin_port)
         await stop.wait()
         logger.info("lb stopping")
 
 
 @contextlib.asynccontextmanager
-async def balancer_listening(balancer: Balancer, *, host: str, port: int) -> AsyncIterator[int]:
-    """The balancer accepting connections on ``host:port`` (0: any free port, yielded)."""
+async def balancer_listening(
+    balancer: Balancer, *, port: int | None = None, admin_port: int | None = None
+) -> AsyncIterator[tuple[int, int]]:
+    """The balancer accepting connections on its port and its control plane on the admin
+    listener; the ports given here (0: any free port) replace topology.yaml's. Yields both."""
+    config = balancer.config
     admin = web.AppRunner(create_admin_app(balancer), access_log=None, handle_signals=False)
     await admin.setup()
     try:
-        admin_socket = socket.socket()
-        admin_socket.bind(("127.0.0.1", 0))  # private: only the data path talks to it
-        admin_port = admin_socket.getsockname()[1]
+        admin_socket = _bound(
+            config.admin.host,
+            config.admin.port if admin_port is None else admin_port,
+            "lb.admin.port",
+        )
         await web.SockSite(admin, admin_socket).start()
-        proxy = Proxy(balancer, admin=("127.0.0.1", admin_port))
-        connections: set[ClientConnection] = set()
+        proxy = Proxy(balancer)
+        edge = Edge(proxy.handle, config, refused=balancer.counters.refused)
+        balancer.counters.connections = lambda: len(edge.connections)
+        host, port = config.host, config.port if port is None else port
         with port_in_use_named(host, port):
             server = await asyncio.get_running_loop().create_server(
-                lambda: ClientConnection(proxy.handle, connections),
-                host,
-                port,
-                reuse_address=True,
-                backlog=BACKLOG,
+                edge.connection, host, port, reuse_address=True, backlog=BACKLOG
             )
         try:
-            yield server.sockets[0].getsockname()[1]
+            yield server.sockets[0].getsockname()[1], admin_socket.getsockname()[1]
         finally:
             server.close()
-            for connection in list(connections):
-                connection.close()
+            edge.close()
             proxy.close()
     finally:
         await admin.cleanup()
+
+
+def _bound(host: str, port: int, name: str) -> socket.socket:
+    """A socket bound to ``host:port`` for aiohttp to listen on; PortInUseError if taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"{name}: port {port} on {host} is already in use") from None
+        raise
+    return sock

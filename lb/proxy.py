@@ -8,13 +8,19 @@ unreachable) is retried once on another target, as HAProxy's ``redispatch`` does
 never are. Like ALB, the ``Host`` header and the ``Cookie`` header (stickiness cookie included)
 go to the target as the browser sent them, with ``X-Forwarded-For`` and ``X-Forwarded-Proto``.
 
-Paths under ``/lb/`` are the balancer's own (status, metrics, health, deregistration): they are
-forwarded to its admin application (:mod:`lb.app`) and never to a target.
+The public port answers one path of its own, ``GET /lb/health`` (what an ALB health page
+would be); everything else goes to the estate. The control plane (status, metrics,
+register/deregister) is on the admin listener (``lb.admin``, loopback), never here.
+
+What goes to a target is framed anew: hop-by-hop headers are dropped (RFC 9110 7.6.1:
+``Connection`` and every header it names, ``Keep-Alive``, ``Proxy-Connection``, ``TE``,
+``Trailer``, ``Transfer-Encoding``, ``Upgrade``), and ``Expect`` too, since the balancer has
+read the body itself; an absolute-form target (``GET http://host/path``) is sent in origin form
+with ``Host`` taken from it (RFC 9112 3.2.2). Replies lose their hop-by-hop headers the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import http
 import logging
 
@@ -27,8 +33,11 @@ from lb.upstream import Deadlines, Reply, UpstreamPool
 
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 IDEMPOTENT = frozenset({b"GET", b"HEAD"})
-ADMIN_PREFIX = b"/lb/"
-_HOP_BY_HOP = frozenset(h.encode() for h in HOP_BY_HOP)
+HEALTH_PATH = b"/lb/health"
+# Not passed on: hop-by-hop (with Host and Content-Length, which are set anew), Expect (the
+# body is already read), Proxy-Connection (a non-standard hop-by-hop header).
+_HOP_BY_HOP = frozenset(h.encode() for h in HOP_BY_HOP) | {b"proxy-connection", b"expect"}
+_CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive"})
 _ERROR_HEADER = ERROR_HEADER.lower().encode()
 _REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -40,11 +49,10 @@ logger = logging.getLogger(__name__)
 class Proxy:
     """Answers every request that reaches the balancer; one per balancer process."""
 
-    def __init__(self, balancer: Balancer, *, admin: tuple[str, int]) -> None:
+    def __init__(self, balancer: Balancer) -> None:
         self.balancer = balancer
         self._deadlines = Deadlines()
         self.pools = {t.id: _pool_for(t.url, self._deadlines) for t in balancer.pool.targets}
-        self._admin = UpstreamPool(*admin, self._deadlines)
         self.timeout = balancer.config.timeout
         sticky = balancer.config.sticky
         self.sticky = sticky.enabled
@@ -54,18 +62,15 @@ class Proxy:
         self._cookie_suffix = (
             f"; Max-Age={int(sticky.duration)}; Path=/; HttpOnly; SameSite=Lax{secure}"
         ).encode()
-        self._admin_requests: set[asyncio.Task[None]] = set()
 
     def close(self) -> None:
-        for pool in (*self.pools.values(), self._admin):
+        for pool in self.pools.values():
             pool.close()
         self._deadlines.close()
 
     def handle(self, request: IncomingRequest, respond: Respond) -> None:
-        if request.target.startswith(ADMIN_PREFIX):
-            task = asyncio.get_running_loop().create_task(self._admin_request(request, respond))
-            self._admin_requests.add(task)
-            task.add_done_callback(self._admin_requests.discard)
+        if request.target == HEALTH_PATH and request.method in IDEMPOTENT:
+            respond(self._health(request))
             return
         balancer = self.balancer
         balancer.counters.requests += 1
@@ -96,15 +101,16 @@ class Proxy:
         )
         return self._cookie_prefix + value.encode() + self._cookie_suffix
 
-    async def _admin_request(self, request: IncomingRequest, respond: Respond) -> None:
-        try:
-            reply = await self._admin.fetch(
-                _outgoing(request), head=request.method == b"HEAD", timeout=10.0
-            )
-        except (OSError, TimeoutError):
-            respond(simple_response(503, "Service Unavailable", "balancer status unavailable\n"))
-        else:
-            respond(_response(reply, request, None))
+    def _health(self, request: IncomingRequest) -> Response:
+        """200 once health checks have run and found a target to send to; 503 before."""
+        serving = self.balancer.serving()
+        body = b'{"status": "serving"}' if serving else b'{"status": "starting"}'
+        reply = Reply(
+            200 if serving else 503,
+            [(b"Content-Type", b"application/json"), (b"Cache-Control", b"no-store")],
+            body,
+        )
+        return _response(reply, request, None)
 
 
 class _Trip:
@@ -228,24 +234,24 @@ def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
 
 def _outgoing(request: IncomingRequest) -> bytes:
     """The request as sent to a target: hop-by-hop headers dropped, X-Forwarded-* added."""
-    lines = [request.method, b" ", request.target, b" HTTP/1.1\r\n"]
+    target, authority = _origin_form(request.target)
+    lines = [request.method, b" ", target, b" HTTP/1.1\r\n"]
     forwarded_for = request.client.encode()
-    has_host = False
+    host = authority
+    named = _named_by_connection(request.headers)
     for name, value in request.headers:
         lower = name.lower()
-        if lower in _HOP_BY_HOP:
-            if lower == b"host":
-                has_host = True
-                lines += (b"Host: ", value, b"\r\n")
+        if lower in _HOP_BY_HOP or lower in named:
+            if lower == b"host" and host is None:
+                host = value
             continue
         if lower == b"x-forwarded-for":
-            forwarded_for = value + b", " + forwarded_for
+            forwarded_for = value + b", " + forwarded_for  # ALB's default: append
             continue
         if lower == b"x-forwarded-proto":
             continue
         lines += (name, b": ", value, b"\r\n")
-    if not has_host:
-        lines.append(b"Host: balancer\r\n")
+    lines += (b"Host: ", host or b"balancer", b"\r\n")
     lines += (b"X-Forwarded-For: ", forwarded_for, b"\r\nX-Forwarded-Proto: http\r\n")
     if request.body or request.method not in IDEMPOTENT:
         lines.append(b"Content-Length: %d\r\n" % len(request.body))
@@ -253,14 +259,36 @@ def _outgoing(request: IncomingRequest) -> bytes:
     return b"".join(lines)
 
 
+def _origin_form(target: bytes) -> tuple[bytes, bytes | None]:
+    """``http://host:port/path?q`` as ``/path?q`` and its authority; other forms unchanged."""
+    if target[:1] == b"/" or b"://" not in target[:10]:
+        return target, None
+    _, _, rest = target.partition(b"://")
+    authority, slash, path = rest.partition(b"/")
+    path, _, _ = (slash + path).partition(b"#")
+    return (path or b"/"), authority.rpartition(b"@")[2] or None
+
+
+def _named_by_connection(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """The headers a ``Connection`` header names as hop-by-hop (RFC 9110 7.6.1)."""
+    named: set[bytes] = set()
+    for name, value in headers:
+        if len(name) == 10 and name.lower() == b"connection":
+            named.update(t.strip().lower() for t in value.split(b","))
+    return frozenset(named - _CONNECTION_OPTIONS) if named else frozenset()
+
+
 def _response(reply: Reply, request: IncomingRequest, cookie: bytes | None) -> Response:
     """The reply as sent to the browser, with the session cookie and our own framing."""
     status = reply.status
     keeps_length = request.method == b"HEAD" or status == 304  # the length of a body not sent
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+    named = _named_by_connection(reply.headers)
     for name, value in reply.headers:
         lower = name.lower()
-        if lower in _HOP_BY_HOP and not (keeps_length and lower == b"content-length"):
+        if (lower in _HOP_BY_HOP or lower in named) and not (
+            keeps_length and lower == b"content-length"
+        ):
             continue
         lines += (name, b": ", value, b"\r\n")
     if cookie is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ class Counters:
     retries: int = 0
     sessions_moved: int = 0
     no_target: int = 0
+    refused: collections.Counter[int] = field(default_factory=collections.Counter)  # by status
+    connections: Callable[[], int] = lambda: 0  # client connections open now
 
 
 @dataclass(slots=True)
@@ -28,6 +31,10 @@ class Balancer:
     clock: Callable[[], float]
     counters: Counters = field(default_factory=Counters)
     health_rounds: Callable[[], int] = lambda: 0
+
+    def serving(self) -> bool:
+        """Health checks have run and found a target to send to."""
+        return self.health_rounds() > 0 and any(self.pool.usable(t) for t in self.pool.targets)
 
 
 BALANCER = web.AppKey("balancer", Balancer)

@@ -32,6 +32,8 @@ def snapshot(balancer: Balancer) -> dict[str, Any]:
         "requests": balancer.counters.requests,
         "retries": balancer.counters.retries,
         "sessions_moved": balancer.counters.sessions_moved,
+        "client_connections": balancer.counters.connections(),
+        "refused": {str(k): v for k, v in sorted(balancer.counters.refused.items())},
         "fail_open": balancer.pool.fail_open,
         "targets": [
             {
@@ -52,10 +54,7 @@ def snapshot(balancer: Balancer) -> dict[str, Any]:
 
 async def health(request: web.Request) -> web.Response:
     """200 once health checks have run and found a healthy target."""
-    balancer = request.app[BALANCER]
-    ready = balancer.health_rounds() > 0 and any(
-        balancer.pool.usable(t) for t in balancer.pool.targets
-    )
+    ready = request.app[BALANCER].serving()
     return web.json_response(
         {"status": "serving" if ready else "starting"}, status=200 if ready else 503
     )
@@ -150,7 +149,19 @@ class _Collector(Collector):
         retries = CounterMetricFamily(
             "tokensim_lb_retries", "Requests retried on another target", value=data["retries"]
         )
-        return [requests, sessions, healthy, in_flight, retries]
+        refused = CounterMetricFamily(
+            "tokensim_lb_refused_requests",
+            "Client requests or connections the edge refused, by status",
+            labels=["status"],
+        )
+        for status, count in data["refused"].items():
+            refused.add_metric([status], count)
+        connections = GaugeMetricFamily(
+            "tokensim_lb_client_connections",
+            "Client connections open",
+            value=data["client_connections"],
+        )
+        return [requests, sessions, healthy, in_flight, retries, refused, connections]
 
 
 async def deregister(request: web.Request) -> web.Response:

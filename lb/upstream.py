@@ -47,7 +47,14 @@ ReplyCallback = Callable[[Reply | None, Exception | None], None]
 
 
 class UpstreamConnection(asyncio.Protocol):
-    """One connection to a target; one request at a time."""
+    """One connection to a target; one request at a time.
+
+    A reply is handed on only once the bytes that carried it have all been parsed: if they
+    held more than that one reply (a target answering twice, a 1xx followed by the final
+    reply, anything unsolicited), the connection is closed instead of going back to the pool,
+    so no byte meant for one request can be read as the reply to the next (a desync).
+    Interim 1xx replies are skipped: only the final reply answers a request (RFC 9110 15.2).
+    """
 
     def __init__(self, pool: UpstreamPool) -> None:
         self._pool = pool
@@ -58,6 +65,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._replied = False
+        self._headers_done = False
+        self._reply: Reply | None = None  # complete, handed on after the bytes are parsed
+        self._reusable = False
         self.deadline = 0.0  # loop time by which the reply must have come
         self.closed = False
 
@@ -67,11 +77,18 @@ class UpstreamConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        if self._done is None:  # nobody asked: an idle connection must stay silent
+            self._fail(UpstreamClosed("unsolicited bytes from target", replied=True))
+            return
         self._replied = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
+            self._reply = None
             self._fail(UpstreamClosed(f"malformed reply from target ({exc})", replied=True))
+            return
+        if self._reply is not None:
+            self._hand_on()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -81,19 +98,32 @@ class UpstreamConnection(asyncio.Protocol):
 
     # --- httptools callbacks ---------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._reply is not None:  # a second reply in the same bytes: never reuse this
+            self._reusable = False
+        self._headers, self._body, self._headers_done = [], [], False
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        if not self._headers_done:  # trailers of a chunked reply are dropped
+            self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        if self._head:  # a reply to HEAD has no body, whatever its Content-Length says
+        self._headers_done = True
+        if self._head and not self._interim():
+            # A reply to HEAD has no body, whatever its Content-Length says; the parser does
+            # not know that, so this connection is not used again.
             self._complete(reusable=False)
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        if not self._head:
+        if self._interim():
+            return  # 100 Continue, 103 Early Hints...: the final reply is still to come
+        if not self._head and self._reply is None:
             self._complete(reusable=self._parser.should_keep_alive())
+        else:
+            self._reusable = False
 
     # --- use -------------------------------------------------------------------------------
 
@@ -105,6 +135,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.deadline = self._pool.deadlines.watch(self, timeout)
         self._head = head
         self._headers, self._body, self._replied = [], [], False
+        self._reply, self._reusable = None, False
         self._transport.write(request)
 
     def close(self) -> None:
@@ -112,12 +143,23 @@ class UpstreamConnection(asyncio.Protocol):
             self.closed = True
             self._transport.close()
 
+    def _interim(self) -> bool:
+        status: int = self._parser.get_status_code()
+        return 100 <= status < 200 and status != 101
+
     def _complete(self, *, reusable: bool) -> None:
-        done = self._finish()
-        if done is None:
+        self._reply = Reply(self._parser.get_status_code(), self._headers, b"".join(self._body))
+        self._reusable = reusable
+
+    def _hand_on(self) -> None:
+        reply, self._reply = self._reply, None
+        if reply is not None and reply.status == 101:  # nobody asked to switch protocols
+            self._fail(UpstreamClosed("target switched protocols unasked", replied=True))
             return
-        reply = Reply(self._parser.get_status_code(), self._headers, b"".join(self._body))
-        if reusable and not self._head:
+        done = self._finish()
+        if done is None or reply is None:
+            return
+        if self._reusable:
             self._pool.release(self)  # first, so that ``done`` may already use it again
         else:
             self.close()

@@ -8,13 +8,13 @@ adds later are ignored.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from core.jsonsafe import parse_json_object
 from node.token import AccessToken
 
 MAX_REPLY_BYTES = 4 * 1024 * 1024
@@ -118,7 +118,7 @@ def report_request(query: ReportQuery, now_wall: float) -> dict[str, Any]:
 def parse_report(raw: bytes, top: int) -> tuple[PageVisits, ...]:
     """Pages and visits from a report reply, most visited first (re-sorted to be sure)."""
     try:
-        document = json.loads(raw)
+        document = parse_json_object(raw, max_bytes=MAX_REPLY_BYTES)
         rows = document["rows"]
         pages = [PageVisits(str(row["value"]), _number(row["data"][0])) for row in rows]
     except (ValueError, KeyError, IndexError, TypeError):
@@ -136,7 +136,7 @@ def _number(value: object) -> float:
 def _error_detail(raw: bytes) -> str:
     """Adobe's error envelope, shortened: ``errorCode: errorDescription``."""
     try:
-        document = json.loads(raw)
+        document = parse_json_object(raw, max_bytes=MAX_REPLY_BYTES)
         code = document.get("errorCode") or document.get("error_code") or ""
         text = document.get("errorDescription") or document.get("message") or ""
         return f"{code}: {str(text)[:120]}".strip(": ")

@@ -194,10 +194,12 @@ def _coordinator(
         return ReplicationLeader(
             own,
             deps.keyring,
+            node_id=node_id,
             followers=[p.id for p in topology.publishers if p.id != node_id],
             transport=transport,
             settings=settings,
             rng=deps.rng,
+            wall_clock=deps.clock.wall,
         )
     return ReplicaFollower(
         own,

@@ -7,7 +7,7 @@ each node re-seals its file with the new key the next time it starts or gets a t
 from __future__ import annotations
 
 from core.cli import base_parser, fail, load_or_exit
-from node.token.keyring import KeyringError, load_or_create_keyring, rotate_keyring_file
+from node.token.keyring import KeyringError, load_keyring_file, rotate_keyring_file
 
 PROG = "python -m node.keys"
 
@@ -20,9 +20,12 @@ def main() -> None:
     if topology.token.key_env:
         fail(PROG, f"the keyring is in ${topology.token.key_env}; rotate it where it is kept")
     path = topology.token.keyring_path
+    create = topology.token.key_file is None  # only the default path is ever generated
     try:
         keyring = (
-            rotate_keyring_file(path) if args.action == "rotate" else load_or_create_keyring(path)
+            rotate_keyring_file(path, create=create)
+            if args.action == "rotate"
+            else load_keyring_file(path, create=create)
         )
     except KeyringError as exc:
         fail(PROG, str(exc))

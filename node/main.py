@@ -12,7 +12,7 @@ from core.service import PortInUseError, serve
 from core.topology import Topology, TopologyError
 from node.app import NodeDeps, create_app
 from node.token import Keyring, KeyringError
-from node.token.keyring import load_keyring_env, load_or_create_keyring
+from node.token.keyring import load_keyring_env, load_keyring_file
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def load_keyring(topology: Topology, environ: Mapping[str, str]) -> Keyring:
     token = topology.token
     if token.key_env:
         return load_keyring_env(token.key_env, environ)
-    return load_or_create_keyring(token.keyring_path)
+    return load_keyring_file(token.keyring_path, create=token.key_file is None)
 
 
 def run(topology: Topology, node_id: str, environ: Mapping[str, str], log_level: str) -> None:

@@ -21,6 +21,7 @@ import pytest
 import yaml
 import yarl
 
+from core.topology import load_topology
 from harness.processes import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,13 +32,14 @@ SECRET_ENV = {"TOKENSIM_TEST_SECRET": "edge-test-secret"}
 @dataclass
 class Estate:
     lb: str
+    admin: str  # the balancer's control plane
     pids: dict[str, int]
     process: subprocess.Popen[str]
     reader: threading.Thread
 
 
 def edge_topology(tmp_path: Path, *, cache_ttl: str = "2s") -> Path:
-    ports = free_ports(9)
+    ports = free_ports(10)
     data: dict[str, Any] = {
         "ims": {
             "token_url": f"http://127.0.0.1:{ports[0]}/ims/token/v3",
@@ -59,6 +61,7 @@ def edge_topology(tmp_path: Path, *, cache_ttl: str = "2s") -> Path:
         "dispatcher": {"cache_ttl": cache_ttl, "health_timeout": "250ms"},
         "lb": {
             "port": ports[8],
+            "admin": {"port": ports[9]},
             "health_check": {
                 "interval": "300ms",
                 "timeout": "250ms",
@@ -96,7 +99,15 @@ def start_estate(path: Path) -> Estate:
         if "all services healthy" in line or time.monotonic() > deadline:
             break
     assert lb, "the estate did not start"
-    return Estate(lb=lb, pids=pids, process=process, reader=_drain_in_background(process))
+    topology = load_topology(path)
+    assert topology.lb is not None
+    return Estate(
+        lb=lb,
+        admin=topology.lb.admin.url,
+        pids=pids,
+        process=process,
+        reader=_drain_in_background(process),
+    )
 
 
 def _drain_in_background(process: subprocess.Popen[str]) -> threading.Thread:
@@ -180,7 +191,7 @@ async def test_a_tampered_or_foreign_cookie_starts_a_new_session(estate: Estate)
 
 async def sessions_started(http: aiohttp.ClientSession, estate: Estate) -> int:
     headers = {"Accept": "application/json"}
-    async with http.get(f"{estate.lb}/lb/status", headers=headers) as r:
+    async with http.get(f"{estate.admin}/lb/status", headers=headers) as r:
         return sum(t["sessions"] for t in (await r.json())["targets"])
 
 
@@ -257,7 +268,7 @@ async def _load_with_a_publisher_killed(estate: Estate, victim: str) -> tuple[in
     await asyncio.sleep(3.0)
     stop.set()
     await asyncio.gather(*tasks)
-    status_url = f"{estate.lb}/lb/status"
+    status_url = f"{estate.admin}/lb/status"
     async with (
         aiohttp.ClientSession() as http,
         http.get(status_url, headers={"Accept": "application/json"}) as r,

@@ -2,7 +2,8 @@
 
 The edge tests (test_edge.py) run the whole estate as processes; these look closely at what
 the proxy does with each request: what reaches the target, what comes back, which failures
-are retried and which are not, and what becomes of connections.
+are retried and which are not, and what becomes of connections. Hostile clients have their own
+file (test_edge_hostile.py).
 """
 
 from __future__ import annotations
@@ -10,129 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 import yarl
-from aiohttp import web
 
-from core.topology import Topology
-from harness.processes import free_ports
-from lb.app import create_balancer
-from lb.dispatcher.app import ERROR_HEADER
-from lb.main import balancer_listening
-from tests.conftest import topology_dict
-
-COOKIE_KEY = bytes(range(32))
-
-
-class StandIn:
-    """A dispatcher stand-in: echoes what it received, or fails as told."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.seen: list[dict[str, Any]] = []
-        self.mode = "ok"  # ok | publisher-down | hang
-        self.release = asyncio.Event()
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/health", self.health)
-        app.router.add_route("*", "/{tail:.*}", self.page)
-        return app
-
-    async def health(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def page(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.seen.append(
-            {
-                "method": request.method,
-                "path": request.raw_path,
-                "headers": dict(request.headers),
-                "body": body.decode(),
-            }
-        )
-        if self.mode == "publisher-down":
-            return web.Response(status=502, text="down", headers={ERROR_HEADER: "unreachable"})
-        if self.mode == "hang":
-            await self.release.wait()
-        return web.json_response(
-            {"served_by": self.name, "path": request.raw_path, "body": body.decode()},
-            headers={"X-Publisher": self.name, "Cache-Control": "no-store"},
-        )
-
-
-@contextlib.asynccontextmanager
-async def balancer_in_front_of(
-    tmp_path: Path, stand_ins: list[StandIn], **lb: Any
-) -> AsyncIterator[tuple[str, list[web.AppRunner]]]:
-    """The balancer's URL, and the stand-ins' runners (a test may stop one)."""
-    async with contextlib.AsyncExitStack() as stack:
-        ports, runners = [], []
-        for s in stand_ins:
-            runner = web.AppRunner(s.app(), access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            stack.push_async_callback(runner.cleanup)  # idempotent: a test may stop it first
-            ports.append(int(site.name.rsplit(":", 1)[1]))
-            runners.append(runner)
-        url = await stack.enter_async_context(balancer_for(tmp_path, ports, **lb))
-        yield url, runners
-
-
-@contextlib.asynccontextmanager
-async def balancer_for(tmp_path: Path, ports: list[int], **lb: Any) -> AsyncIterator[str]:
-    """A balancer in front of three targets on ``ports``, once it has found them healthy."""
-    *unused, lb_port = free_ports(4)  # the publishers' ports are never used here
-    data = topology_dict(
-        tmp_path,
-        "http://127.0.0.1:1",
-        "http://127.0.0.1:2",
-        publishers=[{"id": f"p{i}", "port": p} for i, p in enumerate(unused, start=1)],
-        dispatchers=[
-            {"id": f"d{i}", "port": port, "publisher": f"p{i}"}
-            for i, port in enumerate(ports, start=1)
-        ],
-        lb={
-            "port": lb_port,
-            "health_check": {
-                "interval": "100ms",
-                "timeout": "50ms",
-                "healthy_threshold": 2,
-                "unhealthy_threshold": 2,
-            },
-            **lb,
-        },
-    )
-    balancer = create_balancer(Topology.from_dict(data), COOKIE_KEY)
-    async with balancer_listening(balancer, host="127.0.0.1", port=0) as port:
-        url = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
-            for _ in range(100):  # bounded: health checks every 100 ms
-                async with http.get(f"{url}/lb/health") as r:
-                    if r.status == 200:
-                        break
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the balancer never found a healthy target")
-        yield url
-
-
-async def lb_status(http: aiohttp.ClientSession, url: str) -> Any:
-    async with http.get(f"{url}/lb/status", headers={"Accept": "application/json"}) as r:
-        assert r.status == 200
-        return await r.json()
-
-
-def browser() -> aiohttp.ClientSession:
-    """A client with its own cookie jar, which keeps cookies from 127.0.0.1 too."""
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+from tests.lb_support import (
+    StandIn,
+    balancer_for,
+    balancer_in_front_of,
+    browser,
+    lb_status,
+    raw_exchange,
+)
 
 
 @pytest.fixture
@@ -144,10 +35,10 @@ async def test_a_request_reaches_its_target_whole_and_the_reply_comes_back_whole
     tmp_path: Path, stand_ins: list[StandIn]
 ) -> None:
     async with (
-        balancer_in_front_of(tmp_path, stand_ins) as (url, _),
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
         browser() as http,
         http.post(
-            yarl.URL(f"{url}/api/form?x=%2F1", encoded=True),
+            yarl.URL(f"{lb.url}/api/form?x=%2F1", encoded=True),
             data="a=1&b=2",
             headers={"X-Forwarded-For": "203.0.113.9", "Host": "www.example.com"},
         ) as r,
@@ -170,12 +61,12 @@ async def test_a_request_reaches_its_target_whole_and_the_reply_comes_back_whole
 
 async def test_a_session_stays_on_its_target(tmp_path: Path, stand_ins: list[StandIn]) -> None:
     async with (
-        balancer_in_front_of(tmp_path, stand_ins) as (url, _),
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
         browser() as http,
     ):
         served = set()
         for _ in range(10):
-            async with http.get(f"{url}/") as r:
+            async with http.get(f"{lb.url}/") as r:
                 served.add(r.headers["X-Publisher"])
     assert len(served) == 1
 
@@ -184,15 +75,15 @@ async def test_a_get_that_a_dispatcher_cannot_serve_is_retried_once_elsewhere(
     tmp_path: Path, stand_ins: list[StandIn]
 ) -> None:
     async with (
-        balancer_in_front_of(tmp_path, stand_ins) as (url, _),
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
         browser() as http,
     ):
         stand_ins[0].mode = "publisher-down"  # d1's publisher is unreachable
         statuses = []
         for _ in range(3):  # new sessions: round robin starts one of them on d1
-            async with browser() as client, client.get(f"{url}/") as r:
+            async with browser() as client, client.get(f"{lb.url}/") as r:
                 statuses.append(r.status)
-        status = await lb_status(http, url)
+        status = await lb_status(http, lb)
     assert statuses == [200, 200, 200]
     states = {t["id"]: t["state"] for t in status["targets"]}
     assert states == {"d1": "unhealthy", "d2": "healthy", "d3": "healthy"}  # passive check
@@ -201,10 +92,10 @@ async def test_a_get_that_a_dispatcher_cannot_serve_is_retried_once_elsewhere(
 
 
 async def test_a_post_is_never_retried(tmp_path: Path, stand_ins: list[StandIn]) -> None:
-    async with balancer_in_front_of(tmp_path, stand_ins) as (url, _):
+    async with balancer_in_front_of(tmp_path, stand_ins) as (lb, _):
         for s in stand_ins:
             s.mode = "publisher-down"
-        async with browser() as client, client.post(f"{url}/", data="x") as r:
+        async with browser() as client, client.post(f"{lb.url}/", data="x") as r:
             assert r.status == 502
             assert await r.text() == "down"  # the dispatcher's own reply, passed on
     assert sum(len(s.seen) for s in stand_ins) == 1
@@ -216,19 +107,19 @@ async def test_a_target_that_refuses_connections_is_skipped_for_a_get(
     # Active checks only at start-up: what takes the target out here is the failed request.
     checks = {"interval": "1h", "timeout": "1s"}
     async with (
-        balancer_in_front_of(tmp_path, stand_ins, health_check=checks) as (url, runners),
+        balancer_in_front_of(tmp_path, stand_ins, health_check=checks) as (lb, runners),
         browser() as http,
     ):
-        async with http.get(f"{url}/") as r:
+        async with http.get(f"{lb.url}/") as r:
             first = r.headers["X-Publisher"]
         # Stop that target: its pooled connection closes, and its port refuses new ones.
         await runners[[s.name for s in stand_ins].index(first)].cleanup()
-        async with http.get(f"{url}/") as r:
+        async with http.get(f"{lb.url}/") as r:
             assert r.status == 200
             moved_to = r.headers["X-Publisher"]
-        async with http.get(f"{url}/") as r:
+        async with http.get(f"{lb.url}/") as r:
             stays_on = r.headers["X-Publisher"]  # the new cookie names the new target
-        status = await lb_status(http, url)
+        status = await lb_status(http, lb)
     assert moved_to != first
     assert stays_on == moved_to
     states = {t["publisher"]: t["state"] for t in status["targets"]}
@@ -239,11 +130,11 @@ async def test_a_target_that_refuses_connections_is_skipped_for_a_get(
 async def test_a_target_that_does_not_reply_in_time_gives_504_without_a_retry(
     tmp_path: Path, stand_ins: list[StandIn]
 ) -> None:
-    async with balancer_in_front_of(tmp_path, stand_ins, timeout="300ms") as (url, _):
+    async with balancer_in_front_of(tmp_path, stand_ins, timeout="300ms") as (lb, _):
         for s in stand_ins:
             s.mode = "hang"
         try:
-            async with browser() as client, client.get(f"{url}/") as r:
+            async with browser() as client, client.get(f"{lb.url}/") as r:
                 assert r.status == 504
         finally:
             for s in stand_ins:
@@ -274,13 +165,13 @@ async def test_a_reused_connection_the_target_had_closed_is_replaced_without_an_
     ports = [server.sockets[0].getsockname()[1] for server in servers]
     checks = {"interval": "1h", "timeout": "1s"}  # checks at start-up only
     try:
-        async with balancer_for(tmp_path, ports, health_check=checks) as url, browser() as http:
+        async with balancer_for(tmp_path, ports, health_check=checks) as lb, browser() as http:
             accepted_before = accepted
             statuses = []
             for _ in range(4):
-                async with http.get(f"{url}/") as r:
+                async with http.get(f"{lb.url}/") as r:
                     statuses.append((r.status, await r.text()))
-            status = await lb_status(http, url)
+            status = await lb_status(http, lb)
     finally:
         for server in servers:
             server.close()
@@ -290,23 +181,12 @@ async def test_a_reused_connection_the_target_had_closed_is_replaced_without_an_
     assert all(t["state"] == "healthy" for t in status["targets"])
 
 
-async def raw_exchange(url: str, data: bytes) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(data)
-    await writer.drain()
-    try:
-        return await asyncio.wait_for(reader.read(), 5)  # until the balancer closes
-    finally:
-        writer.close()
-
-
 async def test_pipelined_requests_are_answered_in_order_then_a_malformed_one_closes(
     tmp_path: Path, stand_ins: list[StandIn]
 ) -> None:
-    async with balancer_in_front_of(tmp_path, stand_ins) as (url, _):
+    async with balancer_in_front_of(tmp_path, stand_ins) as (lb, _):
         reply = await raw_exchange(
-            url,
+            lb.url,
             b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
             b"HEAD /two HTTP/1.1\r\nHost: x\r\n\r\n"
             b"GET /three HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -323,16 +203,34 @@ async def test_pipelined_requests_are_answered_in_order_then_a_malformed_one_clo
     assert sorted(e["path"] for s in stand_ins for e in s.seen) == ["/one", "/three", "/two"]
 
 
-async def test_the_balancers_own_pages_are_served_and_never_reach_a_target(
+async def test_the_control_plane_is_on_its_own_listener_and_not_on_the_public_port(
     tmp_path: Path, stand_ins: list[StandIn]
 ) -> None:
     async with (
-        balancer_in_front_of(tmp_path, stand_ins) as (url, _),
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
         browser() as http,
     ):
-        status = await lb_status(http, url)  # asserts the 200
+        status = await lb_status(http, lb)  # asserts the 200
         assert {t["id"] for t in status["targets"]} == {"d1", "d2", "d3"}
-        async with http.get(f"{url}/lb/metrics") as r:
+        async with http.get(f"{lb.admin}/lb/metrics") as r:
             assert r.status == 200
             assert "tokensim_lb_target_requests" in await r.text()
-    assert all(not s.seen for s in stand_ins)
+        async with http.get(f"{lb.url}/lb/health") as r:  # the one page of its own in public
+            assert r.status == 200
+            assert await r.json() == {"status": "serving"}
+        assert all(not s.seen for s in stand_ins)
+        for method, path in (
+            ("GET", "/lb/status"),
+            ("GET", "/lb/metrics"),
+            ("POST", "/lb/targets/d1/deregister"),
+            ("POST", "/lb/targets/d2/deregister"),
+        ):
+            async with http.request(method, f"{lb.url}{path}") as r:
+                assert "served_by" in await r.json()  # the estate's answer, not the LB's
+        status = await lb_status(http, lb)
+    # Like any other path, they went to the estate (whose dispatchers 404 them)...
+    assert sorted(e["path"] for s in stand_ins for e in s.seen) == sorted(
+        ["/lb/status", "/lb/metrics", "/lb/targets/d1/deregister", "/lb/targets/d2/deregister"]
+    )
+    # ...and took no target out.
+    assert {t["state"] for t in status["targets"]} == {"healthy"}

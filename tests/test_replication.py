@@ -16,7 +16,7 @@ from harness.processes import free_ports
 from lb.dispatcher.filters import PathFilter
 from node.replication_http import LEADER, PATH
 from node.token import Keyring, SavedToken, TokenUnavailable
-from node.token.replication import seal_for_replication
+from node.token.replication import Push, seal_for_replication
 from tests.conftest import DAY, Node, World, start_world
 
 pytestmark = pytest.mark.looptime
@@ -132,9 +132,8 @@ async def test_a_push_not_sealed_with_the_cluster_keys_is_refused(
     nodes = await start_cluster(world, replicated(world))
     before = (await nodes[1].tokens.get()).fingerprint
     later = world.clock.wall() + 10
-    forged = seal_for_replication(
-        Keyring.generate(), SavedToken(Secret("forged-token"), later, DAY)
-    )
+    push = Push(SavedToken(Secret("forged-token"), later, DAY), 2**60, later)
+    forged = seal_for_replication(Keyring.generate(), "p1", push)
     async with http.put(nodes[1].url + PATH, data=forged) as response:
         assert response.status == 400
     async with http.put(nodes[1].url + PATH, data=b"not even sealed") as response:
@@ -143,6 +142,47 @@ async def test_a_push_not_sealed_with_the_cluster_keys_is_refused(
     # Between publishers only: the dispatcher's default allow-list never lets it through.
     allow = world.topology().dispatcher.allow
     assert not PathFilter(allow).allows(PATH)
+
+
+async def test_a_captured_push_cannot_be_replayed(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = replicated(world)
+    nodes = await start_cluster(world, topology)
+    keyring = world.keyring  # what the cluster seals with (an attacker can only copy blobs)
+    token = SavedToken(Secret("an-old-token"), world.clock.wall(), DAY)
+    now = world.clock.wall()
+    captured = seal_for_replication(keyring, "p1", Push(token, int(now * 1000), now))
+    async with http.put(nodes[1].url + PATH, data=captured) as response:
+        assert response.status == 204  # delivered in time: taken
+    async with http.put(nodes[1].url + PATH, data=captured) as response:
+        assert response.status == 400  # the same push again: not after the last one
+    # Hours later, to a follower that has never taken a push (its memory is empty, as after
+    # a restart with an empty disk), the captured push is stale.
+    await asyncio.sleep(3600)
+    async with http.put(nodes[2].url + PATH, data=captured) as response:
+        assert response.status == 400
+    # A blob sealed as another node's push is not the leader's.
+    fresh = world.clock.wall()
+    as_p3 = seal_for_replication(keyring, "p3", Push(token, int(fresh * 1000), fresh))
+    async with http.put(nodes[1].url + PATH, data=as_p3) as response:
+        assert response.status == 400
+    assert (await nodes[2].tokens.get()).value.reveal() != "an-old-token"
+
+
+async def test_hostile_bodies_on_the_replication_port_are_a_400_not_a_crash(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    nodes = await start_cluster(world, replicated(world))
+    before = (await nodes[1].tokens.get()).fingerprint
+    for body in (b"[" * 60_000, b"{" * 60_000, bytes(range(256)) * 100, b"", b"null", b"[]"):
+        async with http.put(nodes[1].url + PATH, data=body) as response:
+            assert response.status == 400, body[:10]
+    async with http.put(nodes[1].url + PATH, data=b"[" * 200_000) as response:
+        assert response.status == 413  # over the 64 KB a sealed token can be
+    assert (await nodes[1].tokens.get()).fingerprint == before
 
 
 async def test_at_a_cold_start_followers_wait_for_the_leader_instead_of_calling_ims(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import sys
@@ -40,6 +41,18 @@ async def test_scenario_invariants_hold(name: str, tmp_path: Path) -> None:
         "topology.yaml",
     ):
         assert (folder / artefact).exists(), artefact
+    assert_no_secrets_in(folder)
+
+
+# What must never travel with a report: keyrings, key files, sealed tokens, the sim's keys.
+SECRET_FILES = re.compile(r"keyring|\.key$|\.pem$|\.token$|\.sealed$|signing-key|lease")
+
+
+def assert_no_secrets_in(folder: Path) -> None:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files, folder
+    assert [p.name for p in files if SECRET_FILES.search(p.name)] == []
+    assert not (folder / "state").exists()
 
 
 @pytest.mark.timeout(120)
@@ -92,7 +105,10 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
 @pytest.mark.timeout(120)
 async def test_a_scenario_runs_against_an_estate_already_running(tmp_path: Path) -> None:
     topology = derive_topology(
-        ROOT / "topology.yaml", tmp_path, LoadOptions(lifetime=4, free_ports=True)
+        ROOT / "topology.yaml",
+        tmp_path,
+        LoadOptions(lifetime=4, free_ports=True),
+        state=tmp_path / "state",
     )
     estate = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -13,7 +13,7 @@ import pytest
 
 from core.secrets import Secret
 from node.token import EncryptedTokenFile, Keyring, KeyringError, SavedToken, SealedDataError
-from node.token.keyring import load_or_create_keyring, rotate_keyring_file
+from node.token.keyring import load_keyring_file, rotate_keyring_file
 from node.token.sealing import open_sealed, seal
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl"
@@ -37,7 +37,9 @@ def test_round_trip_and_file_properties(tmp_path: Path) -> None:
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     raw = store.path.read_bytes()
     assert TOKEN.encode() not in raw
-    assert b"eyJ" not in raw.replace(b'"ctx"', b"")  # no part of the JWT in clear
+    # No part of the JWT in clear. (Not "no b'eyJ' in it": base64 ciphertext contains those
+    # three letters by chance once in ~370 seals.)
+    assert not any(part.encode() in raw for part in TOKEN.split("."))
     loaded = store.load()
     assert loaded is not None
     assert loaded.value.reveal() == TOKEN
@@ -77,6 +79,33 @@ def test_garbage_file_is_a_cache_miss(tmp_path: Path) -> None:
     assert store.load() is not None
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 200_000,  # json.loads: RecursionError, not a ValueError
+        b"{" * 60_000,
+        b"x" * 5_000_000,  # huge
+        bytes(range(256)) * 64,  # binary
+        b"[]",
+        b'"a string"',
+        b'{"v": 1, "alg": "AES-256-GCM", "kid": "k", "ctx": {}, "nonce": 5, "ct": []}',
+        b"",
+    ],
+    ids=["recursion", "deep-object", "huge", "binary", "list", "string", "shape", "empty"],
+)
+def test_a_hostile_token_file_is_a_cache_miss_with_one_warning(
+    tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = EncryptedTokenFile(tmp_path / "p1.token", Keyring.generate(), owner="p1")
+    store.path.write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        assert store.load() is None
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "discarding token file" in warnings[0].getMessage()
+    assert not store.path.exists()  # replaced by the next token
+
+
 def test_another_nodes_file_is_rejected(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     keyring = Keyring.generate()
     p2 = EncryptedTokenFile(tmp_path / "p2.token", keyring, owner="p2")
@@ -98,10 +127,10 @@ def test_context_cannot_be_relabelled() -> None:
 
 def test_rotation_keeps_old_files_readable_and_reseals_them(tmp_path: Path) -> None:
     path = tmp_path / "keyring.json"
-    old = load_or_create_keyring(path)
+    old = load_keyring_file(path, create=True)
     store = EncryptedTokenFile(tmp_path / "p1.token", old, owner="p1")
     store.save(saved())
-    new = rotate_keyring_file(path)
+    new = rotate_keyring_file(path, create=False)
     assert new.primary != old.primary
     assert set(new.keys) == {old.primary, new.primary}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -119,7 +148,7 @@ def test_keyring_is_generated_once_even_by_concurrent_starters(tmp_path: Path) -
     path = tmp_path / "state" / "keyring.json"
     results: list[Keyring] = []
     threads = [
-        threading.Thread(target=lambda: results.append(load_or_create_keyring(path)))
+        threading.Thread(target=lambda: results.append(load_keyring_file(path, create=True)))
         for _ in range(8)
     ]
     for t in threads:
@@ -133,13 +162,50 @@ def test_keyring_is_generated_once_even_by_concurrent_starters(tmp_path: Path) -
 def test_bad_keyrings_are_clear_errors(tmp_path: Path) -> None:
     path = tmp_path / "keyring.json"
     path.write_text("not json")
+    path.chmod(0o600)
     with pytest.raises(KeyringError, match="not a keyring"):
-        load_or_create_keyring(path)
+        load_keyring_file(path, create=True)
     path.write_text(
         json.dumps({"primary": "k2", "keys": {"k1": base64.b64encode(bytes(32)).decode()}})
     )
     with pytest.raises(KeyringError, match="primary key 'k2' is not in the keyring"):
-        load_or_create_keyring(path)
+        load_keyring_file(path, create=True)
+    path.write_bytes(b"[" * 200_000)
+    with pytest.raises(KeyringError, match=r"not a keyring|not a key file"):
+        load_keyring_file(path, create=True)
+
+
+def test_a_configured_keyring_that_is_missing_is_an_error_not_a_new_key(tmp_path: Path) -> None:
+    path = tmp_path / "etc" / "keyring.json"
+    with pytest.raises(KeyringError, match=f"{path}: key file not found"):
+        load_keyring_file(path, create=False)
+    assert not path.exists()  # nothing generated in its place
+    with pytest.raises(KeyringError, match="key file not found"):
+        rotate_keyring_file(path, create=False)
+    assert not path.exists()
+
+
+def test_a_keyring_other_users_can_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    load_keyring_file(path, create=True)
+    path.chmod(0o644)
+    with pytest.raises(KeyringError, match=r"mode 0644 lets other users read it; chmod 600"):
+        load_keyring_file(path, create=True)
+
+
+def test_rotations_at_once_keep_every_key(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    first = load_keyring_file(path, create=True)
+    threads = [
+        threading.Thread(target=lambda: rotate_keyring_file(path, create=False)) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = load_keyring_file(path, create=False)
+    assert len(final.keys) == 1 + 8  # no rotation lost another's key
+    assert first.primary in final.keys
 
 
 def test_reprs_never_show_secrets() -> None:

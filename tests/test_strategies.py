@@ -152,6 +152,29 @@ async def test_a_tampered_shared_store_is_ignored_and_replaced(
     assert token.value.reveal().split(".")[1].encode() not in replaced  # nor its claims
 
 
+@pytest.mark.parametrize(
+    "content", [b"[" * 200_000, b"\x00\xff" * 40_000, b"[]"], ids=["recursion", "binary", "list"]
+)
+async def test_a_hostile_shared_store_value_is_ignored_with_one_warning(
+    stack: contextlib.AsyncExitStack,
+    tmp_path: Path,
+    store_kind: dict[str, Any],
+    content: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = three_publishers(world, "shared", **store_kind)
+    store = open_store(topology, world)
+    stack.push_async_callback(store.close)
+    await store.put(content)
+    node = await world.start_node(topology, "p1")  # starts: the value is not trusted
+    token = await node.tokens.get()
+    assert world.tokens_issued == 1
+    ignored = [r for r in caplog.records if "ignoring the shared token" in r.getMessage()]
+    assert len(ignored) == 1
+    assert token.value.reveal().encode() not in (await store.get() or b"")  # sealed again
+
+
 async def test_naive_provider_stampedes_at_expiry(
     stack: contextlib.AsyncExitStack, tmp_path: Path
 ) -> None:

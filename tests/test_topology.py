@@ -11,6 +11,7 @@ import pytest
 
 from core.durations import format_duration, parse_duration
 from core.topology import TopologyError, json_schema, load_topology
+from node.token import Keyring
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,10 +205,33 @@ def test_node_with_a_broken_keyring_exits_2(tmp_path: Path) -> None:
     (tmp_path / ".state" / "keyring.json").write_text(
         '{"primary": "k1", "keys": {"k1": "c2hvcnQ="}}'
     )
+    (tmp_path / ".state" / "keyring.json").chmod(0o600)
     result = run_module("node", "--topology", str(path), "--id", "p1", env={"S": "x"}, cwd=tmp_path)
     assert result.returncode == 2
     assert "key 'k1' is 5 bytes, expected 32" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_configured_key_file_that_is_missing_or_open_to_others_stops_the_node(
+    tmp_path: Path,
+) -> None:
+    keyring = tmp_path / "keys" / "cluster-keyring.json"
+    path = write(tmp_path, VALID + f"token:\n  key_file: {keyring}\n")
+    missing = run_module(
+        "node", "--topology", str(path), "--id", "p1", env={"S": "x"}, cwd=tmp_path
+    )
+    assert missing.returncode == 2
+    assert f"{keyring}: key file not found" in missing.stderr
+    assert not keyring.exists()  # never generated in its place: the cluster's key is elsewhere
+    keyring.parent.mkdir()
+    keyring.write_text(Keyring.generate().to_json().decode())
+    keyring.chmod(0o640)
+    too_open = run_module(
+        "node", "--topology", str(path), "--id", "p1", env={"S": "x"}, cwd=tmp_path
+    )
+    assert too_open.returncode == 2
+    assert f"{keyring}: key file mode 0640 lets other users read it; chmod 600" in too_open.stderr
+    assert "Traceback" not in missing.stderr + too_open.stderr
 
 
 def run_module(

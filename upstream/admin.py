@@ -5,12 +5,12 @@ Simulation only; it listens on 127.0.0.1 with the service. Not part of the real 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
+from core.jsonsafe import parse_json_object
 from upstream.faults import FaultInjector
 
 
@@ -22,11 +22,9 @@ def add_admin_routes(
 
     async def put_faults(request: web.Request) -> web.Response:
         try:
-            changes = await request.json()
-            if not isinstance(changes, dict):
-                raise ValueError("expected a JSON object of fault settings")
+            changes = parse_json_object(await request.read(), max_bytes=64 * 1024)
             config = faults.update(changes)
-        except (ValueError, json.JSONDecodeError) as exc:
+        except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(config.model_dump())
 

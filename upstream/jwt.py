@@ -9,6 +9,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from core.jsonsafe import parse_json_object
+
 
 class InvalidToken(Exception):
     """The token is malformed, signed with an unknown key, or expired."""
@@ -33,8 +35,8 @@ def decode(token: str, *, key_for: Callable[[str], bytes | None], now: float) ->
     """Verify the signature with the key named by the header's ``kid``, then ``exp``."""
     try:
         header_b64, claims_b64, signature_b64 = token.split(".")
-        header = json.loads(_unb64(header_b64))
-        claims = json.loads(_unb64(claims_b64))
+        header = parse_json_object(_unb64(header_b64), max_bytes=8192)
+        claims = parse_json_object(_unb64(claims_b64), max_bytes=8192)
         signature = _unb64(signature_b64)
     except (ValueError, UnicodeDecodeError):
         raise InvalidToken("malformed token") from None

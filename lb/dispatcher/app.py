@@ -2,10 +2,13 @@
 
 * Every path goes through the /filter allow-list; anything else is 404, whatever the tricks.
 * Cacheable replies (GET, 200, no query string, no ``Authorization``, no login cookie, no
-  ``no-store``/``no-cache``/``private`` from the publisher) are cached for ``cache_ttl`` and
-  marked ``X-Cache: HIT`` or ``MISS``.
+  ``no-store``/``no-cache``/``private`` and no ``Set-Cookie`` from the publisher) are cached
+  for ``cache_ttl`` and marked ``X-Cache: HIT`` or ``MISS``; a HEAD may be answered from a
+  cached GET, never stored itself.
 * ``POST /dispatcher/invalidate.cache`` with ``CQ-Handle: /path`` (or none for everything) is the
-  flush agent's invalidation; it is refused when the request came through the load balancer.
+  flush agent's invalidation, as AEM's ``/allowedClients`` allows it: only from an address in
+  ``dispatcher.flush_clients`` (loopback by default) and never through a proxy (any
+  ``X-Forwarded-*``, ``Forwarded`` or ``Via`` header: the load balancer always adds one).
 * ``GET /health`` reflects the publisher's health (ALB-style checks hit the dispatcher and test
   the publisher behind it). When the publisher cannot be reached a reply says so with
   ``X-Dispatcher-Error``, so the load balancer knows it may retry elsewhere.
@@ -77,10 +80,10 @@ async def forward(request: web.Request) -> web.Response:
     if not app[FILTER].allows(request.raw_path.split("?", 1)[0]):
         return _not_found()
     cache = app[CACHE]
-    key = request.path
+    method, path = request.method, request.path
     cacheable = cache.enabled and _cacheable_request(request, app[SETTINGS].login_cookie)
-    if cacheable and (hit := cache.get(key)) is not None:
-        return _reply(hit.status, hit.headers, hit.body, "HIT", head=request.method == "HEAD")
+    if cacheable and (hit := cache.get(method, path)) is not None:
+        return _reply(hit.status, hit.headers, hit.body, "HIT", head=method == "HEAD")
     try:
         status, headers, body = await _ask_publisher(request)
     except aiohttp.ClientConnectionError:
@@ -88,8 +91,8 @@ async def forward(request: web.Request) -> web.Response:
     except TimeoutError:
         return _upstream_error(504, "publisher-timeout")
     if cacheable and status == 200 and not _forbids_caching(headers):
-        cache.put(key, status, headers, body)
-    return _reply(status, headers, body, "MISS", head=request.method == "HEAD")
+        cache.put(method, path, status, headers, body)
+    return _reply(status, headers, body, "MISS", head=method == "HEAD")
 
 
 async def _ask_publisher(request: web.Request) -> tuple[int, CIMultiDict[str], bytes]:
@@ -158,9 +161,13 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "Via")
+
+
 async def invalidate(request: web.Request) -> web.Response:
-    """The flush agent's call. Only direct callers: never through the load balancer."""
-    if "X-Forwarded-For" in request.headers:
+    """The flush agent's call: from an allowed client, directly, never through a proxy."""
+    proxied = any(name in request.headers for name in PROXY_HEADERS)
+    if proxied or request.remote not in request.app[SETTINGS].flush_clients:
         return _not_found()
     handle = request.headers.get("CQ-Handle")
     dropped = request.app[CACHE].invalidate(handle or None)

@@ -108,6 +108,7 @@ class SharedToken:
         self._owner = owner
         self._lease_ttl = lease_ttl
         self._store_down = False
+        self._refused_blob: bytes | None = None  # the last value that could not be trusted
 
     async def load(self) -> SavedToken | None:
         try:
@@ -122,7 +123,9 @@ class SharedToken:
             plaintext, _ = open_sealed(self._keyring, blob, CLUSTER_CONTEXT)
             return parse_saved(plaintext)
         except SealedDataError as exc:
-            logger.warning("ignoring the shared token: %s", exc)
+            if blob != self._refused_blob:  # one line per bad value, not one per look at it
+                logger.warning("ignoring the shared token: %s", exc)
+                self._refused_blob = blob
             return None
 
     async def claim(self) -> bool:

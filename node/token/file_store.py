@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.files import write_atomic
+from core.jsonsafe import parse_json_object
+from node.token.sealing import MAX_SEALED
 
 
 class FileStore:
@@ -37,7 +39,8 @@ class FileStore:
 
     async def get(self) -> bytes | None:
         try:
-            return self._token.read_bytes()
+            with self._token.open("rb") as handle:
+                return handle.read(MAX_SEALED + 1)  # enough to tell: never a huge read
         except FileNotFoundError:
             return None
 
@@ -69,7 +72,7 @@ class FileStore:
 
     def _holder(self) -> tuple[str, float] | None:
         try:
-            document = json.loads(self._lease.read_bytes())
+            document = parse_json_object(self._lease.read_bytes(), max_bytes=4096)
             return str(document["owner"]), float(document["expires"])
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None

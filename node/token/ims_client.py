@@ -6,13 +6,13 @@ nothing the server sends can crash the caller. See ../shared/reference/wire-form
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
+from core.jsonsafe import parse_json_object
 from core.logs import redact
 from core.secrets import Secret
 from node.token.backoff import parse_retry_after
@@ -124,10 +124,9 @@ def _oauth_error(body: bytes) -> tuple[str | None, str | None]:
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return parse_json_object(body, max_bytes=MAX_REPLY_BYTES)
+    except ValueError:
         return None
-    return document if isinstance(document, dict) else None
 
 
 def _shown(value: object) -> str:

@@ -4,29 +4,33 @@ A keyring is ``{"version": 1, "primary": "<kid>", "keys": {"<kid>": "<base64 32 
 New data is sealed with the primary key; any key in the ring opens data, so a new key can be
 added (``python -m node.keys rotate``) while files sealed with the old one still decrypt.
 
-It lives in a key file (mode 0600; generated on first start when none is configured, so the
-default set-up needs no secret handling) or in an environment variable.
+It lives in a key file (mode 0600; generated on first start only at the default path, so the
+default set-up needs no secret handling; a configured file that is missing, or one that other
+users can read, stops the node with a message naming it) or in an environment variable.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import json
 import logging
 import os
 import secrets
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from core.files import create_exclusive, write_atomic
+from core.files import write_atomic
+from core.keyfiles import KeyFileError, read_key_file
+from core.jsonsafe import parse_json_object
 
 logger = logging.getLogger(__name__)
 
 KEY_BYTES = 32  # AES-256
+MAX_KEYRING = 64 * 1024  # hundreds of keys; a larger file is not a keyring
 
 
 class KeyringError(Exception):
@@ -65,7 +69,7 @@ class Keyring:
     @classmethod
     def from_json(cls, data: bytes | str, *, source: str) -> Keyring:
         try:
-            document = json.loads(data)
+            document = parse_json_object(data, max_bytes=MAX_KEYRING)
             keys = {kid: base64.b64decode(v, validate=True) for kid, v in document["keys"].items()}
             return cls(primary=document["primary"], keys=keys)
         except KeyringError as exc:
@@ -87,23 +91,32 @@ def load_keyring_env(name: str, environ: Mapping[str, str]) -> Keyring:
     return Keyring.from_json(value, source=f"environment variable {name}")
 
 
-def load_or_create_keyring(path: Path) -> Keyring:
-    """Read the keyring at ``path``; create one (0600) if there is none yet."""
-    if not path.exists() and create_exclusive(path, Keyring.generate().to_json()):
-        logger.info("generated a new encryption keyring at %s (mode 0600)", path)
+def load_keyring_file(path: Path, *, create: bool) -> Keyring:
+    """Read the keyring at ``path``. With ``create`` (the default path, which nobody
+    configured) a missing one is generated (0600); a configured one that is missing, or any
+    keyring file other users can read, is a KeyringError naming the path."""
+    generate = Keyring.generate().to_json if create else None
+    existed = path.exists()
     try:
-        mode = path.stat().st_mode
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeyringError(f"{path}: cannot read the keyring ({exc.strerror})") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        logger.warning("keyring %s is readable by other users; chmod 600 it", path)
+        data = read_key_file(path, generate=generate)
+    except KeyFileError as exc:
+        raise KeyringError(str(exc)) from None
+    if not existed:
+        logger.info("generated a new encryption keyring at %s (mode 0600)", path)
     return Keyring.from_json(data, source=str(path))
 
 
-def rotate_keyring_file(path: Path) -> Keyring:
-    """Add a new primary key to the keyring file, keeping the old keys for decryption."""
-    rotated = load_or_create_keyring(path).with_new_primary()
-    write_atomic(path, rotated.to_json(), mode=0o600)
-    os.chmod(path, 0o600)
+def rotate_keyring_file(path: Path, *, create: bool) -> Keyring:
+    """Add a new primary key to the keyring file, keeping the old keys for decryption. Under
+    an exclusive lock: two rotations at once would otherwise both read the old ring and the
+    second write would drop the first one's key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rotated = load_keyring_file(path, create=create).with_new_primary()
+        write_atomic(path, rotated.to_json(), mode=0o600)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
     return rotated

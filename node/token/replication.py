@@ -12,12 +12,20 @@ A follower that has no token at all (just started with none saved, or its token 
 asks the leader for its current one once, as a new instance syncs its content; otherwise it
 relies on pushes, and adopts each pushed token as it arrives.
 
+A push is bound to its leader and to the moment it was sent: the leader's id is part of the
+sealing context, and the sealed payload carries a sequence number (the leader's wall clock in
+milliseconds, strictly increasing, so it survives a leader restart) and the time it was sent.
+A follower refuses a push from another node, one not newer than the last it took, and one sent
+longer ago than ``lag`` + :data:`FRESHNESS`: a captured push cannot be replayed later, not even
+to a follower that has no token yet (the only kind a bare "newer than mine" check would let in).
+
 Both coordinators also keep the node's own sealed file, so a restart reuses a valid token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections import Counter
@@ -25,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.jsonsafe import parse_json_object
 from node.token.coordination import OwnFile
 from node.token.errors import SealedDataError
 from node.token.keyring import Keyring
@@ -33,7 +42,7 @@ from node.token.store import SavedToken, parse_saved, serialize_saved
 
 logger = logging.getLogger(__name__)
 
-REPLICATION_CONTEXT = {"scope": "cluster", "purpose": "replicated-token"}
+FRESHNESS = 300.0  # seconds a push may take beyond the configured lag (clock skew, retries)
 
 
 class ReplicationError(Exception):
@@ -60,14 +69,37 @@ class ReplicationSettings:
     leader_grace: float = 10.0
 
 
-def seal_for_replication(keyring: Keyring, token: SavedToken) -> bytes:
-    return seal(keyring, serialize_saved(token), REPLICATION_CONTEXT)
+@dataclass(frozen=True, slots=True)
+class Push:
+    """What a push carries: the token, the leader's sequence number, when it was sent."""
+
+    token: SavedToken
+    seq: int
+    sent_at: float
 
 
-def open_replicated(keyring: Keyring, blob: bytes) -> SavedToken:
-    """The token in a pushed or pulled blob; raises SealedDataError if it cannot be trusted."""
-    plaintext, _ = open_sealed(keyring, blob, REPLICATION_CONTEXT)
-    return parse_saved(plaintext)
+def _context(leader: str) -> dict[str, str]:
+    return {"scope": "cluster", "purpose": "replicated-token", "from": leader}
+
+
+def seal_for_replication(keyring: Keyring, leader: str, push: Push) -> bytes:
+    saved = json.loads(serialize_saved(push.token))
+    payload = {**saved, "seq": push.seq, "sent_at": push.sent_at}
+    return seal(keyring, json.dumps(payload).encode(), _context(leader))
+
+
+def open_replicated(keyring: Keyring, leader: str, blob: bytes) -> Push:
+    """The push in a blob from ``leader``; SealedDataError if it cannot be trusted."""
+    plaintext, _ = open_sealed(keyring, blob, _context(leader))
+    token = parse_saved(plaintext)
+    try:
+        document = parse_json_object(plaintext, max_bytes=len(plaintext))
+        seq, sent_at = document["seq"], document["sent_at"]
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            raise TypeError("seq")
+        return Push(token, seq, float(sent_at))
+    except (ValueError, KeyError, TypeError):
+        raise SealedDataError("decrypted, but not a push (no sequence number)") from None
 
 
 class ReplicationLeader:
@@ -80,25 +112,30 @@ class ReplicationLeader:
         own: OwnFile,
         keyring: Keyring,
         *,
+        node_id: str,
         followers: Sequence[str],
         transport: ReplicationTransport,
         settings: ReplicationSettings,
         rng: random.Random,
+        wall_clock: Callable[[], float],
     ) -> None:
         self._own = own
         self._keyring = keyring
+        self._id = node_id
         self._followers = tuple(followers)
         self._transport = transport
         self._settings = settings
         self._rng = rng
-        self._current: bytes | None = None
+        self._wall_clock = wall_clock
+        self._seq = 0
+        self._current: SavedToken | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
         self.pushes: Counter[str] = Counter()  # sent, delivered, lost, failed
 
     async def load(self) -> SavedToken | None:
         saved = await self._own.load()
         if saved is not None and self._current is None:
-            self._current = seal_for_replication(self._keyring, saved)
+            self._current = saved
         return saved
 
     async def claim(self) -> bool:
@@ -106,13 +143,14 @@ class ReplicationLeader:
 
     async def publish(self, token: SavedToken) -> None:
         await self._own.publish(token)
-        self._current = seal_for_replication(self._keyring, token)
+        self._current = token
+        blob = self._sealed(token)
         for follower in self._followers:
             self.pushes["sent"] += 1
             if self._rng.random() < self._settings.loss:
                 self.pushes["lost"] += 1
                 continue
-            task = asyncio.create_task(self._deliver(follower, self._current))
+            task = asyncio.create_task(self._deliver(follower, blob))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
 
@@ -123,8 +161,13 @@ class ReplicationLeader:
         await self._own.discard(token)
 
     def current(self) -> bytes | None:
-        """The sealed current token, for a follower that asks (never the plain token)."""
-        return self._current
+        """The current token sealed now, for a follower that asks (never the plain token)."""
+        return None if self._current is None else self._sealed(self._current)
+
+    def _sealed(self, token: SavedToken) -> bytes:
+        now = self._wall_clock()
+        self._seq = max(self._seq + 1, int(now * 1000))
+        return seal_for_replication(self._keyring, self._id, Push(token, self._seq, now))
 
     async def close(self) -> None:
         for task in list(self._deliveries):
@@ -169,6 +212,7 @@ class ReplicaFollower:
         self._newest: SavedToken | None = None
         self._refused: SavedToken | None = None  # the token Analytics refused: never again
         self._leader_empty_since: float | None = None  # the leader answered: no token yet
+        self._last_seq = 0  # of the newest push taken from the leader
         self._listeners: list[Callable[[], None]] = []
         self.received: Counter[str] = Counter()  # pushed, pulled, rejected
 
@@ -177,9 +221,10 @@ class ReplicaFollower:
         self._listeners.append(listener)
 
     async def receive(self, blob: bytes) -> bool:
-        """A push from the leader. A blob that does not open with the cluster keys is refused."""
+        """A push from the leader. Refused when it does not open with the cluster keys as the
+        leader's, or is a replay: not newer than the last taken, or sent too long ago."""
         try:
-            token = open_replicated(self._keyring, blob)
+            token = self._open(blob, pushed=True)
         except SealedDataError as exc:
             self.received["rejected"] += 1
             logger.warning("refused a replicated token: %s", exc)
@@ -243,13 +288,25 @@ class ReplicaFollower:
             return
         self._leader_empty_since = None
         try:
-            token = open_replicated(self._keyring, blob)
+            token = self._open(blob, pushed=False)
         except SealedDataError as exc:
             self.received["rejected"] += 1
             logger.warning("refused the leader's token: %s", exc)
             return
         self.received["pulled"] += 1
         await self._keep(token)
+
+    def _open(self, blob: bytes, *, pushed: bool) -> SavedToken:
+        """The token in a push (or in the answer to our own pull), if it is no replay."""
+        push = open_replicated(self._keyring, self._leader, blob)
+        age = self._wall_clock() - push.sent_at
+        if not -FRESHNESS <= age <= self._settings.lag + FRESHNESS:
+            raise SealedDataError(f"sent {age:.0f}s ago: a replay, or clocks far apart")
+        if pushed:
+            if push.seq <= self._last_seq:
+                raise SealedDataError(f"sequence {push.seq} not after {self._last_seq}: a replay")
+            self._last_seq = push.seq
+        return push.token
 
     async def _keep(self, token: SavedToken) -> bool:
         if self._refused is not None and token.value == self._refused.value:

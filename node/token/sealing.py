@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from core.jsonsafe import parse_json_object
 from node.token.errors import SealedDataError
 from node.token.keyring import Keyring
 
 VERSION = 1
 ALGORITHM = "AES-256-GCM"
 NONCE_BYTES = 12
+MAX_SEALED = 64 * 1024  # a sealed token is under 2 KB; anything far larger is not one
 
 
 def seal(keyring: Keyring, plaintext: bytes, context: Mapping[str, str]) -> bytes:
@@ -75,10 +77,9 @@ class _Envelope:
 
 def _envelope(data: bytes) -> _Envelope:
     try:
-        document = json.loads(data)
+        document = parse_json_object(data, max_bytes=MAX_SEALED)
         ok = (
-            isinstance(document, dict)
-            and document.get("v") == VERSION
+            document.get("v") == VERSION
             and document.get("alg") == ALGORITHM
             and isinstance(document.get("kid"), str)
             and isinstance(document.get("ctx"), dict)

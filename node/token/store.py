@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.files import write_atomic
+from core.jsonsafe import parse_json_object
 from core.secrets import Secret
 from node.token.errors import SealedDataError
 from node.token.keyring import Keyring
-from node.token.sealing import open_sealed, seal
+from node.token.sealing import MAX_SEALED, open_sealed, seal
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class EncryptedTokenFile:
     def load(self) -> SavedToken | None:
         """The saved token, or None when there is none or it cannot be trusted."""
         try:
-            data = self.path.read_bytes()
+            with self.path.open("rb") as handle:
+                data = handle.read(MAX_SEALED + 1)  # enough to tell: never a huge read
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -84,7 +86,7 @@ def serialize_saved(token: SavedToken) -> bytes:
 
 def parse_saved(plaintext: bytes) -> SavedToken:
     try:
-        document = json.loads(plaintext)
+        document = parse_json_object(plaintext, max_bytes=len(plaintext))
         return SavedToken(
             value=Secret(str(document["access_token"])),
             obtained_wall=float(document["obtained_at"]),

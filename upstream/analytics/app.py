@@ -11,7 +11,6 @@ Admin: ``/admin/faults`` and ``/admin/stats`` (requests by outcome and by caller
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import uuid
 from collections import Counter
@@ -21,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from core.clock import Clock
+from core.jsonsafe import parse_json_object
 from core.topology import SimulatedAnalyticsConfig
 from upstream import jwt
 from upstream.admin import add_admin_routes, caller_of
@@ -139,7 +139,7 @@ class ReportQuery:
 
 def _parse_request(raw: bytes) -> ReportQuery:
     try:
-        body = json.loads(raw)
+        body = parse_json_object(raw, max_bytes=64 * 1024)
         rsid = body["rsid"]
         dimension = body["dimension"]
         metrics = body["metricContainer"]["metrics"]

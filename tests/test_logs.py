@@ -1,0 +1,84 @@
+"""Log redaction: the second line of defence, should a token or secret reach a log line."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from core.logs import MASK, RedactingFormatter, configure_logging, redact
+from core.secrets import Secret
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJjbGllbnRfaWQiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
+OPAQUE = "0a1b2c3d4e5f-opaque-credential"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"Authorization: Bearer {OPAQUE}",
+        f"Authorization: Bearer  {OPAQUE}",  # two spaces
+        f"Authorization: Bearer\t{OPAQUE}",
+        f"authorization: bearer {OPAQUE}",
+        f'{{"access_token": "{OPAQUE}", "expires_in": 86399}}',
+        f'{{"accessToken": "{OPAQUE}"}}',
+        f"AccessToken={OPAQUE}",
+        f"access-token: {OPAQUE}",
+        f"client_secret={OPAQUE}&client_id=x",
+        f"clientSecret: '{OPAQUE}'",
+        f"refreshToken={OPAQUE}",
+        f"id_token={OPAQUE}",
+        f"grant_type=client_credentials&client_secret={OPAQUE}",
+        f"token {TOKEN} refused",
+        f"got {TOKEN}",
+    ],
+)
+def test_a_credential_in_a_line_is_masked(line: str) -> None:
+    out = redact(line)
+    assert OPAQUE not in out
+    assert TOKEN not in out
+    assert MASK in out
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["5 token calls in 3 lifetimes", "refresh_count=3", "tokens_issued: 4", "p1: token fp 3f2a"],
+)
+def test_ordinary_lines_are_left_alone(line: str) -> None:
+    assert redact(line) == line
+
+
+def test_a_configured_secret_is_masked_wherever_it_appears() -> None:
+    secret = Secret("s3cret-value-9")
+    assert redact("oops: s3cret-value-9 leaked", [secret]) == f"oops: {MASK} leaked"
+
+
+def test_every_logger_of_a_service_is_redacted_tracebacks_included(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("p1", "DEBUG", [Secret(OPAQUE)])
+        for name in ("node.token.refreshing", "aiohttp.client", "lb.proxy", "upstream.ims"):
+            logging.getLogger(name).warning("sent Authorization: Bearer  %s", TOKEN)
+        try:
+            raise ValueError(f"reply was {{'accessToken': '{OPAQUE}'}}")
+        except ValueError:
+            logging.getLogger("node.app").exception("call failed")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    text = stream.getvalue()
+    assert text.count("sent Authorization: Bearer") == 4
+    assert "Traceback" in text
+    assert TOKEN not in text
+    assert OPAQUE not in text
+
+
+def test_the_formatter_masks_arguments_as_well_as_the_message() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s", (TOKEN,), None)
+    assert TOKEN not in RedactingFormatter("%(message)s").format(record)
