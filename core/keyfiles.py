@@ -32,8 +32,10 @@ def read_key_file(path: Path, *, generate: Callable[[], bytes] | None) -> bytes:
         with path.open("rb") as handle:
             data = handle.read(MAX_KEY_FILE + 1)
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: key file not found (it is configured, so it is not "
-                           "generated: copy the cluster's key file there)") from None
+        raise KeyFileError(
+            f"{path}: key file not found (it is configured, so it is not "
+            "generated: copy the cluster's key file there)"
+        ) from None
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read the key file ({exc.strerror})") from None
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -24,8 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from core.files import write_atomic
-from core.keyfiles import KeyFileError, read_key_file
 from core.jsonsafe import parse_json_object
+from core.keyfiles import KeyFileError, read_key_file
 
 logger = logging.getLogger(__name__)
 
