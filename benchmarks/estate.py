@@ -59,7 +59,7 @@ class Estate:
 
 
 def topology_data(work: Path, *, dispatcher_cache: str) -> dict[str, Any]:
-    ports = iter(free_ports(9))
+    ports = iter(free_ports(10))
     return {
         "ims": {
             "token_url": f"http://127.0.0.1:{(ims := next(ports))}/ims/token/v3",
@@ -81,6 +81,7 @@ def topology_data(work: Path, *, dispatcher_cache: str) -> dict[str, Any]:
         "dispatcher": {"cache_ttl": dispatcher_cache},
         "lb": {
             "port": next(ports),
+            "admin": {"port": next(ports)},
             "health_check": {"interval": "1s", "timeout": "500ms", "healthy_threshold": 2},
         },
         "simulation": {

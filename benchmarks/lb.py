@@ -45,7 +45,7 @@ def measure(name: str, url: str, seconds: float) -> Run:
     return Run(name, throughput, latency)
 
 
-def topology_for(backends: list[int], lb_port: int, state: Path) -> Topology:
+def topology_for(backends: list[int], lb_port: int, admin_port: int, state: Path) -> Topology:
     data: dict[str, Any] = {
         "ims": {
             "token_url": "http://127.0.0.1:1/t",
@@ -62,6 +62,7 @@ def topology_for(backends: list[int], lb_port: int, state: Path) -> Topology:
         ],
         "lb": {
             "port": lb_port,
+            "admin": {"port": admin_port},
             "health_check": {"interval": "1s", "timeout": "500ms", "healthy_threshold": 2},
         },
         "simulation": {"ims": {"port": 30011}, "analytics": {"port": 30012}},
@@ -73,9 +74,9 @@ def run(haproxy: str, seconds: float) -> tuple[list[Figure], list[Run]]:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        *backends, lb_port, hp_port, naive_port = free_ports(6)
+        *backends, lb_port, admin_port, hp_port, hp_admin_port, naive_port = free_ports(8)
         (work / "backends.cfg").write_text(backend_config(backends))
-        topology = topology_for(backends, lb_port, work / "state")
+        topology = topology_for(backends, lb_port, admin_port, work / "state")
         assert topology.lb is not None
         topology_file = work / "topology.yaml"
         topology_file.write_text(yaml.safe_dump(topology.model_dump(mode="json")))
@@ -83,7 +84,13 @@ def run(haproxy: str, seconds: float) -> tuple[list[Figure], list[Run]]:
             Backend(f"d{i}", "127.0.0.1", p, f"p{i}") for i, p in enumerate(backends, start=1)
         ]
         (work / "haproxy.cfg").write_text(
-            render(topology.lb, servers, bind=f"127.0.0.1:{hp_port}", threads=1 if PIN else None)
+            render(
+                topology.lb,
+                servers,
+                bind=f"127.0.0.1:{hp_port}",
+                admin_bind=f"127.0.0.1:{hp_admin_port}",
+                threads=1 if PIN else None,
+            )
         )
         haproxy_lb = pinned(MEASURED_CPU, [haproxy, "-f", str(work / "haproxy.cfg")])
         built_in = pinned(

@@ -314,7 +314,7 @@ CookieName = Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
 
 
 class StickyConfig(Model):
-    """Duration-based stickiness, as ALB's ``AWSALB`` cookie (edge-defaults.md)."""
+    """Duration-based stickiness, as ALB's ``AWSALB`` cookie (docs/edge.md)."""
 
     enabled: bool = True
     cookie: CookieName = "AWSALB"
@@ -375,7 +375,7 @@ class AdminListenerConfig(Model):
 
 
 class ClientLimitsConfig(Model):
-    """What the edge accepts from one client (AWS ALB's quotas; edge-defaults.md)."""
+    """What the edge accepts from one client (AWS ALB's quotas; docs/edge.md)."""
 
     request_line: Size = Field(
         default=16 * 1024, description="Longest request line (ALB: 16 KB); longer: 414."
@@ -411,8 +411,9 @@ class ClientLimitsConfig(Model):
 
     @property
     def per_connection(self) -> int:
-        """The most one client connection can make the balancer buffer."""
-        return (self.pipelined + 1) * (self.body + self.head)
+        """The most one client connection can make the balancer buffer: the requests read
+        ahead, and the unparsed bytes it keeps (64 KiB) plus one socket read (256 KiB)."""
+        return (self.pipelined + 1) * (self.body + self.head) + 512 * 1024
 
 
 PER_CONNECTION_CEILING = 64 * 1024 * 1024
@@ -447,7 +448,7 @@ class LbConfig(Model):
         default=60.0, description="Close a client connection idle this long (ALB: 60 s)."
     )
     max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
-        default=10_000,
+        default=4000,
         description="Client connections at once; beyond it, 503 and close (HAProxy maxconn).",
     )
     limits: ClientLimitsConfig = ClientLimitsConfig()

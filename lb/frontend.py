@@ -5,7 +5,7 @@ Content-Length, obs-fold and bare LF), read whole, and answered in order on each
 What to answer is the handler's job (:mod:`lb.proxy`): it is called with the request and a
 ``respond`` callback, and calls it once, now or when the target has replied. This module owns
 the framing and what one client may cost, as an edge must (AWS ALB's quotas, HAProxy's
-timeouts; edge-defaults.md):
+timeouts; docs/edge.md):
 
 * Heads: request line over ``limits.request_line`` -> 414; a header over ``limits.header`` or a
   head over ``limits.head`` -> 431; a body over ``limits.body`` -> 413 (as soon as its
@@ -16,8 +16,9 @@ timeouts; edge-defaults.md):
   checked on a 250 ms tick, not a timer per request.
 * Count: beyond ``max_connections`` a new connection gets 503 and is closed.
 * Pipelining: at most ``limits.pipelined`` requests are read ahead; past that, bytes wait
-  unparsed (a bounded read-ahead) and reading pauses, so one connection holds at most about
-  (pipelined + 1) x (body + head).
+  unparsed (:data:`READ_AHEAD`, plus what one socket read brought) and reading pauses, so one
+  connection holds at most ``limits.per_connection``: (pipelined + 1) x (body + head), plus
+  512 KiB of read-ahead.
 * ``Expect: 100-continue``: the balancer reads the body itself, so it answers ``100 Continue``
   when it is ready to (nothing else pending on the connection), and never forwards ``Expect``.
 * ``Upgrade`` (and CONNECT) is refused with 501 before anything is forwarded; trailers of a
@@ -201,6 +202,12 @@ class ClientConnection(asyncio.Protocol):
         self._edge.connections.discard(self)
         self._queue.clear()
         self._unparsed.clear()
+
+    def held(self) -> int:
+        """Bytes of requests this connection holds now: queued, being read, not yet parsed."""
+        queued = sum(len(r.body) + len(r.target) for r in self._queue)
+        current = len(self._current.body) if self._current is not None else 0
+        return queued + current + self._body_size + self._head_fed + len(self._unparsed)
 
     def pause_writing(self) -> None:
         self._writing_paused = True  # the client does not read: answer nothing more for now

@@ -7,7 +7,7 @@ request line and body through ``http-request deny``, ``timeout http-request`` fo
 ``timeout http-keep-alive`` for idle ones, ``maxconn``); ``/lb/health`` on the public port and
 the stats page on the admin listener only, as the built-in balancer's control plane. The one
 thing HAProxy cannot match is the cookie value: it is the server's name in clear, which a
-client can read and choose (edge-defaults.md); the built-in balancer's cookie is sealed.
+client can read and choose (docs/edge.md); the built-in balancer's cookie is sealed.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ def render(
         "defaults",
         "    mode http",
         "    option http-keep-alive",
-        "    option http-buffer-request",
         "    timeout connect 5s",
         f"    timeout client {_ms(config.idle_timeout)}",
         f"    timeout server {_ms(config.timeout)}",
@@ -67,6 +66,9 @@ def render(
         f'string "request line too long" if {{ url_len gt {limits.request_line} }}',
         "    http-request return status 413 content-type text/plain "
         f'string "body too large" if {{ req.hdr_val(content-length) gt {limits.body} }}',
+        "    # read the body before forwarding, as the built-in balancer does (after the 413:",
+        "    # option http-buffer-request would wait for a body it is about to refuse)",
+        f"    http-request wait-for-body time {_ms(config.header_timeout)}",
         "    # as the built-in balancer (and ALB): X-Forwarded-For and X-Forwarded-Proto",
         "    option forwardfor",
         "    http-request set-header X-Forwarded-Proto http",

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -85,7 +86,8 @@ def _exec_haproxy(topology: Topology) -> NoReturn:
 async def serve_balancer(balancer: Balancer) -> None:
     """Serve until SIGTERM or SIGINT; PortInUseError if a port is taken."""
     config = balancer.config
-    async with balancer_listening(balancer) as (port, admin_port):
+    async with balancer_listening(balancer) as listening:
+        port, admin_port = listening.port, listening.admin_port
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -96,12 +98,21 @@ async def serve_balancer(balancer: Balancer) -> None:
         logger.info("lb stopping")
 
 
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """A balancer serving: its ports, and its client side (for tests that look inside)."""
+
+    port: int
+    admin_port: int
+    edge: Edge
+
+
 @contextlib.asynccontextmanager
 async def balancer_listening(
     balancer: Balancer, *, port: int | None = None, admin_port: int | None = None
-) -> AsyncIterator[tuple[int, int]]:
+) -> AsyncIterator[Listening]:
     """The balancer accepting connections on its port and its control plane on the admin
-    listener; the ports given here (0: any free port) replace topology.yaml's. Yields both."""
+    listener; the ports given here (0: any free port) replace topology.yaml's."""
     config = balancer.config
     admin = web.AppRunner(create_admin_app(balancer), access_log=None, handle_signals=False)
     await admin.setup()
@@ -121,7 +132,7 @@ async def balancer_listening(
                 edge.connection, host, port, reuse_address=True, backlog=BACKLOG
             )
         try:
-            yield server.sockets[0].getsockname()[1], admin_socket.getsockname()[1]
+            yield Listening(server.sockets[0].getsockname()[1], admin_socket.getsockname()[1], edge)
         finally:
             server.close()
             edge.close()

@@ -1,6 +1,6 @@
 """The balancer's data path: route a request to its session's target, forward it, answer.
 
-Modelled on ALB duration-based stickiness (edge-defaults.md): a new session goes to a healthy
+Modelled on ALB duration-based stickiness (docs/edge.md): a new session goes to a healthy
 target in turn (or the least outstanding one), gets an opaque authenticated cookie, and keeps
 that target while it is healthy; the cookie's expiry is renewed on every reply. Unlike ALB, a
 GET or HEAD that cannot be served (connection failure, or a dispatcher reporting its publisher

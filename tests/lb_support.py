@@ -114,7 +114,8 @@ async def balancer_for(tmp_path: Path, ports: list[int], **lb: Any) -> AsyncIter
         },
     )
     balancer = create_balancer(Topology.from_dict(data), COOKIE_KEY)
-    async with balancer_listening(balancer, port=0, admin_port=0) as (port, admin_port):
+    async with balancer_listening(balancer, port=0, admin_port=0) as listening:
+        port, admin_port = listening.port, listening.admin_port
         url = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
             for _ in range(100):  # bounded: health checks every 100 ms

@@ -59,6 +59,21 @@ async def test_a_request_reaches_its_target_whole_and_the_reply_comes_back_whole
     assert "SameSite=Lax" in cookie
 
 
+async def test_an_absolute_form_target_is_sent_in_origin_form_with_its_host(
+    tmp_path: Path, stand_ins: list[StandIn]
+) -> None:
+    async with balancer_in_front_of(tmp_path, stand_ins) as (lb, _):
+        reply = await raw_exchange(
+            lb.url,
+            b"GET http://shop.example:8443/api/x?q=1 HTTP/1.1\r\nHost: other.example\r\n"
+            b"Connection: close\r\n\r\n",
+        )
+    assert reply.startswith(b"HTTP/1.1 200 ")
+    (seen,) = [e for s in stand_ins for e in s.seen]
+    assert seen["path"] == "/api/x?q=1"
+    assert seen["headers"]["Host"] == "shop.example:8443"  # the target's, not the header's
+
+
 async def test_a_session_stays_on_its_target(tmp_path: Path, stand_ins: list[StandIn]) -> None:
     async with (
         balancer_in_front_of(tmp_path, stand_ins) as (lb, _),

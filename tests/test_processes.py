@@ -164,6 +164,7 @@ async def test_harness_up_starts_a_subset_and_leaves_no_orphans_on_sigterm(
     async with asyncio.timeout(30):
         while "all services healthy" not in "".join(seen):
             seen.append((await proc.stdout.readline()).decode())
+            assert seen[-1], "the estate exited before it was healthy:\n" + "".join(seen)
     output = "".join(seen)
     assert "p1  http://127.0.0.1:" in output
     assert "p2  " not in output
