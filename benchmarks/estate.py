@@ -43,7 +43,7 @@ from benchmarks.processes import (
     wait_ready,
 )
 from benchmarks.wrk import WrkResult, run_wrk
-from harness.processes import free_ports
+from harness.estate.processes import free_ports
 
 CONNECTIONS = 64
 NODE_REPEATS = 4

@@ -23,7 +23,7 @@ from benchmarks.processes import LOAD_CPU, MEASURED_CPU, PIN, pinned, process
 from benchmarks.static_backends import backend_config
 from benchmarks.wrk import WrkResult, run_wrk
 from core.topology import Topology
-from harness.processes import free_ports
+from harness.estate.processes import free_ports
 from lb.haproxy_config import render
 from lb.targets import Backend
 

@@ -33,11 +33,11 @@ from benchmarks.figures import Figure
 from benchmarks.processes import process
 from core.secrets import Secret
 from core.topology import Topology
-from harness.processes import free_ports
-from node.app import NodeDeps, build_provider
+from harness.estate.processes import free_ports
 from node.token import Keyring
 from node.token.ims_client import ImsTokenClient
 from node.token.provider import TokenProvider
+from node.token.strategies import TokenDeps, build_provider
 
 SECRET_ENV = "TOKENSIM_BENCH_SECRET"  # noqa: S105 (the name of a variable, not a secret)
 NODES = ("p1", "p2", "p3")
@@ -129,7 +129,7 @@ async def _providers(
     providers = []
     try:
         for i, node_id in enumerate(NODES):
-            deps = NodeDeps(secrets=(Secret(secret),), keyring=keyring, rng=random.Random(i))
+            deps = TokenDeps(secrets=(Secret(secret),), keyring=keyring, rng=random.Random(i))
             fetcher = ImsTokenClient(
                 session,
                 token_url=topology.ims.token_url,
@@ -139,8 +139,7 @@ async def _providers(
                 user_agent=f"tokensim-node/{node_id}",
                 wall_clock=deps.clock.wall,
             )
-            provider, _ = build_provider(topology, node_id, deps, fetcher)
-            providers.append(provider)
+            providers.append(build_provider(topology, node_id, deps, fetcher).provider)
         yield providers
     finally:
         for provider in providers:

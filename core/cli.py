@@ -1,7 +1,9 @@
 """What every service's ``__main__`` shares: ``--topology``, ``--log-level``, clean exits.
 
-A broken topology.yaml or a missing secret ends the program with one line on stderr and exit
-status 2, never a traceback.
+``--topology`` and ``--log-level`` are accepted before or after a subcommand (``python -m
+harness up --topology t.yaml`` and ``python -m harness --topology t.yaml up`` are the same),
+and every ``--help`` shows them. A broken topology.yaml or a missing secret ends the program
+with one line on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,22 +19,63 @@ from core.topology import DEFAULT_PATH, Topology, TopologyError, load_topology
 EXIT_CONFIG = 2
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_common_options(parser)
+    return parser
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
+    """``--topology`` and ``--log-level``. On a subcommand they default to nothing, so that a
+    value given before the subcommand is kept when none is given after it."""
     parser.add_argument(
         "--topology",
         type=Path,
-        default=DEFAULT_PATH,
+        default=argparse.SUPPRESS if subcommand else DEFAULT_PATH,
         metavar="PATH",
         help="topology file (default: ./topology.yaml)",
     )
     parser.add_argument(
         "--log-level",
-        default="INFO",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level (default: INFO)",
+        type=str.upper,
+        default=argparse.SUPPRESS if subcommand else "INFO",
+        choices=LOG_LEVELS,
+        help="log level of this program and every service it starts (default: INFO)",
     )
-    return parser
+
+
+def subcommand(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse.ArgumentParser:
+    """A subcommand that also takes the common options after its name."""
+    command = commands.add_parser(name, help=help_text, description=help_text)
+    add_common_options(command, subcommand=True)
+    return command
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0 (``--users 0`` says so, naming the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def fail(prog: str, message: str, *, status: int = EXIT_CONFIG) -> NoReturn:

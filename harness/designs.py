@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STRATEGIES = ("per-node", "shared", "replicated", "scheduled", "naive")
+from core.topology import ReplicationConfig, Topology
+from node.token.strategies import STRATEGIES
+
 DEFAULT_SCHEDULE = 0.5  # lifetimes
 REPLICATION_LAG = 0.02  # lifetimes: about 30 min for a 24 h token, a fraction of a second here
 
@@ -37,18 +39,17 @@ class Design:
             return f"replicated@{self.loss:g}"
         return self.strategy
 
-    def token_section(self, lifetime: float) -> dict[str, object]:
-        """The ``token`` keys of topology.yaml that make this design, for ``lifetime`` s tokens."""
-        section: dict[str, object] = {"strategy": self.strategy}
-        if self.strategy == "scheduled":
-            section["schedule_interval"] = self.schedule * lifetime
+    def applied(self, topology: Topology, lifetime: float) -> Topology:
+        """``topology`` running this design, for tokens that live ``lifetime`` seconds."""
+        topology = topology.with_token(
+            strategy=self.strategy, schedule_interval=self.schedule * lifetime
+        )
         if self.strategy == "replicated":
-            section["replication"] = {
-                "lag": REPLICATION_LAG * lifetime,
-                "loss": self.loss,
-                "fallback": "fetch",
-            }
-        return section
+            replication = ReplicationConfig(
+                lag=REPLICATION_LAG * lifetime, loss=self.loss, fallback="fetch"
+            )
+            topology = topology.with_token(replication=replication)
+        return topology
 
     @classmethod
     def parse(cls, spec: str) -> Design:

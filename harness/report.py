@@ -1,7 +1,7 @@
 """The comparison report: one row per run, as a table (Markdown, HTML, CSV, JSON) and plots.
 
-Shared by the comparison on real processes (:mod:`harness.compare`) and the virtual-time one
-(:mod:`harness.virtual_run`).
+Shared by the comparison on real processes (:mod:`harness.load.compare`) and the virtual-time one
+(:mod:`harness.virtual.simulation`).
 """
 
 from __future__ import annotations

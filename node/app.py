@@ -8,18 +8,14 @@ the Analytics client and their HTTP session are created and closed by one cleanu
 from __future__ import annotations
 
 import dataclasses
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
 
-from core.clock import Clock
-from core.secrets import Secret
 from core.service import lifecycle_of
 from core.topology import Topology
 from node import render, replication_http
@@ -33,44 +29,16 @@ from node.replication_http import (
     receive_token,
 )
 from node.reports import ReportUnavailable, TopPagesService
-from node.token import (
-    Backoff,
-    Coordinator,
-    EncryptedTokenFile,
-    ImsTokenClient,
-    Keyring,
-    NaiveTokenProvider,
-    OwnFile,
-    ProviderSettings,
-    RefreshingTokenProvider,
-    RefreshPolicy,
-    SharedToken,
-    TokenFetcher,
-    TokenProvider,
-    TokenState,
-)
-from node.token.coordination import SharedStore
-from node.token.file_store import FileStore
-from node.token.redis_store import RedisStore
-from node.token.replication import (
-    ReplicaFollower,
-    ReplicationLeader,
-    ReplicationSettings,
-    ReplicationTransport,
-)
-from node.token.scheduled import ScheduledTokenProvider
+from node.token import ImsTokenClient, TokenFetcher, TokenProvider, TokenState
+from node.token.strategies import TokenDeps, build_provider, strategy
 
 
 @dataclass(frozen=True, slots=True)
-class NodeDeps:
-    """What a node needs from outside its config; tests inject their own clock and rng."""
+class NodeDeps(TokenDeps):
+    """What a node needs from outside its config: its token code's, and optionally a fetcher
+    of its own (tests); tests inject their own clock and rng."""
 
-    secrets: Sequence[Secret]
-    keyring: Keyring
-    clock: Clock = dataclasses.field(default_factory=Clock.system)
-    rng: random.Random = dataclasses.field(default_factory=random.SystemRandom)
     fetcher: Callable[[aiohttp.ClientSession], TokenFetcher] | None = None
-    store_password: Secret | None = None  # token.store.password_env, read at start
 
 
 NODE_ID = web.AppKey("node_id", str)
@@ -99,7 +67,7 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
         ("GET", "/status", status),
         ("GET", "/metrics", metrics),
     ]
-    if topology.token.strategy == "replicated":
+    if strategy(topology.token.strategy).needs_replication:
         routes += [
             ("PUT", replication_http.PATH, receive_token),
             ("GET", replication_http.PATH, current_token),
@@ -109,122 +77,6 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
     known = {"/", "/api/top-pages", *(path for _, path, _ in routes)}
     app.router.add_route("*", "/{tail:.*}", _served(_not_served(known), "unmatched"))
     return app
-
-
-def build_provider(
-    topology: Topology,
-    node_id: str,
-    deps: NodeDeps,
-    fetcher: TokenFetcher,
-    *,
-    transport: ReplicationTransport | None = None,
-) -> tuple[TokenProvider, Coordinator | None]:
-    """The token provider of ``token.strategy``, all behind the one TokenProvider interface,
-    and the coordinator it uses (None for the strategies that have none)."""
-    token = topology.token
-    if token.strategy == "naive":
-        return NaiveTokenProvider(fetcher=fetcher, secrets=deps.secrets, clock=deps.clock), None
-    leader = token.leader or topology.publishers[0].id
-    if token.strategy == "scheduled":
-        store = SharedToken(
-            _shared_store(topology, deps), deps.keyring, owner=node_id, lease_ttl=token.lease_ttl
-        )
-        scheduled = ScheduledTokenProvider(
-            fetcher=fetcher,
-            secrets=deps.secrets,
-            store=store,
-            clock=deps.clock,
-            rng=deps.rng,
-            leader=node_id == leader,
-            interval=token.schedule_interval,
-            poll=token.peer_poll,
-            wait_timeout=token.wait_timeout,
-            backoff=Backoff(token.retry.base, token.retry.cap),
-        )
-        return scheduled, store
-    policy = RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
-    settings = ProviderSettings(
-        policy=policy,
-        backoff=Backoff(token.retry.base, token.retry.cap),
-        config_error_interval=token.retry.config_error_interval,
-        wait_timeout=token.wait_timeout,
-        peer_poll=token.peer_poll,
-    )
-    coordinator = _coordinator(topology, node_id, deps, policy, leader, transport)
-    provider = RefreshingTokenProvider(
-        fetcher=fetcher,
-        secrets=deps.secrets,
-        settings=settings,
-        clock=deps.clock,
-        rng=deps.rng,
-        coordinator=coordinator,
-    )
-    return provider, coordinator
-
-
-def _coordinator(
-    topology: Topology,
-    node_id: str,
-    deps: NodeDeps,
-    policy: RefreshPolicy,
-    leader: str,
-    transport: ReplicationTransport | None,
-) -> Coordinator:
-    token = topology.token
-    if token.strategy == "shared":
-        return SharedToken(
-            _shared_store(topology, deps), deps.keyring, owner=node_id, lease_ttl=token.lease_ttl
-        )
-    own = OwnFile(
-        EncryptedTokenFile(
-            Path(token.state_dir) / "nodes" / f"{node_id}.token", deps.keyring, owner=node_id
-        )
-    )
-    if token.strategy != "replicated":
-        return own
-    if transport is None:
-        raise ValueError("the replicated strategy needs a transport between nodes")
-    settings = ReplicationSettings(
-        lag=token.replication.lag,
-        loss=token.replication.loss,
-        fallback=token.replication.fallback,
-        leader_grace=token.wait_timeout / 2,  # so that waiting requests still get its token
-    )
-    if node_id == leader:
-        return ReplicationLeader(
-            own,
-            deps.keyring,
-            node_id=node_id,
-            followers=[p.id for p in topology.publishers if p.id != node_id],
-            transport=transport,
-            settings=settings,
-            rng=deps.rng,
-            wall_clock=deps.clock.wall,
-        )
-    return ReplicaFollower(
-        own,
-        deps.keyring,
-        leader=leader,
-        transport=transport,
-        settings=settings,
-        margin=policy.margin,
-        wall_clock=deps.clock.wall,
-    )
-
-
-def _shared_store(topology: Topology, deps: NodeDeps) -> SharedStore:
-    """Where ``shared`` and ``scheduled`` keep the cluster's token: ``token.store``."""
-    config = topology.token.store
-    if config.kind == "redis":
-        assert config.url is not None  # checked when topology.yaml was parsed
-        return RedisStore(
-            config.url,
-            prefix=config.key_prefix,
-            wall_clock=deps.clock.wall,
-            password=deps.store_password,
-            timeout=config.timeout,
-        )
-    return FileStore(Path(topology.token.state_dir) / "shared", wall_clock=deps.clock.wall)
 
 
 def _services(
@@ -253,13 +105,12 @@ def _services(
                 {p.id: p.url for p in topology.publishers},
                 timeout=topology.ims.timeout,
             )
-            provider, coordinator = build_provider(
-                topology, node_id, deps, fetcher, transport=transport
-            )
-            if isinstance(coordinator, ReplicationLeader):
-                app[LEADER] = coordinator
-            elif isinstance(coordinator, ReplicaFollower):
-                app[FOLLOWER] = coordinator
+            built = build_provider(topology, node_id, deps, fetcher, transport=transport)
+            provider = built.provider
+            if built.leader is not None:
+                app[LEADER] = built.leader
+            if built.follower is not None:
+                app[FOLLOWER] = built.follower
             analytics = AnalyticsClient(
                 session,
                 base_url=topology.analytics.base_url,
@@ -279,7 +130,7 @@ def _services(
                 tokens=provider,
                 cache_ttl=topology.analytics.cache_ttl,
                 clock=deps.clock,
-                single_flight=topology.token.strategy != "naive",
+                single_flight=strategy(topology.token.strategy).single_flight,
             )
             app[TOKENS] = provider
             app[REPORTS] = reports

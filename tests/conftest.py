@@ -27,7 +27,7 @@ from aiohttp import web
 from core.clock import Clock
 from core.secrets import Secret
 from core.topology import Topology
-from harness.processes import free_ports
+from harness.estate.processes import free_ports
 from node.app import TOKENS, NodeDeps, create_app
 from node.token import Keyring
 from node.token.redis_store import RedisStore

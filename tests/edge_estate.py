@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from core.topology import Topology
-from harness.processes import free_ports
+from harness.estate.processes import free_ports
 from lb.app import create_balancer
 from lb.dispatcher.app import create_app as create_dispatcher
 from lb.frontend import ClientConnection, Edge

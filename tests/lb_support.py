@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from core.topology import Topology
-from harness.processes import free_ports
+from harness.estate.processes import free_ports
 from lb.app import create_balancer
 from lb.dispatcher.app import ERROR_HEADER
 from lb.main import balancer_listening

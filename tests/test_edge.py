@@ -22,7 +22,7 @@ import yaml
 import yarl
 
 from core.topology import load_topology
-from harness.processes import free_ports
+from harness.estate.processes import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

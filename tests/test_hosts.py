@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.hosts import HostPlan, HostsUnavailable, NetworkHosts, ours_listed
-from harness.load import LoadOptions, run_scenario
-from harness.scenarios import SCENARIOS
+from harness.estate.hosts import HostPlan, HostsUnavailable, NetworkHosts, ours_listed
+from harness.load.run import LoadOptions, run_scenario
+from harness.load.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,7 @@ def test_every_run_gets_names_of_its_own() -> None:
 CRASHING_RUN = textwrap.dedent(
     """
     import os, signal
-    from harness.hosts import HostPlan, NetworkHosts
+    from harness.estate.hosts import HostPlan, NetworkHosts
     hosts = NetworkHosts(HostPlan.new(), ["p1", "p2"])
     hosts.create()
     print(hosts.plan.tag, flush=True)
@@ -106,10 +106,10 @@ async def test_hosts_runs_back_to_back_and_after_a_crash_leave_nothing_behind(
     links, spaces = ours_listed()
     assert {f"{tag}br", f"{tag}0a", f"{tag}1a"} <= set(links)  # left behind on purpose
     assert {f"{tag}-p1", f"{tag}-p2"} <= set(spaces)
-    with caplog.at_level(logging.WARNING, logger="harness.hosts"):
+    with caplog.at_level(logging.WARNING, logger="harness.estate.hosts"):
         verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], run(3))
     assert verdict.passed, verdict.text()
-    said = [r.getMessage() for r in caplog.records if r.name == "harness.hosts"]
+    said = [r.getMessage() for r in caplog.records if r.name == "harness.estate.hosts"]
     assert said == [
         f"removed what 1 earlier --hosts run(s) left behind ({tag}): 3 link(s), 2 namespace(s)"
     ]

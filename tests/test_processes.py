@@ -18,7 +18,13 @@ import pytest
 import yaml
 
 from core.topology import load_topology
-from harness.processes import StartupError, Supervisor, check_ports_free, free_ports, services_of
+from harness.estate.processes import (
+    StartupError,
+    Supervisor,
+    check_ports_free,
+    free_ports,
+    services_of,
+)
 from tests.conftest import get_json
 
 ROOT = Path(__file__).resolve().parent.parent

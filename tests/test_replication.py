@@ -12,7 +12,7 @@ import pytest
 
 from core.secrets import Secret
 from core.topology import Topology
-from harness.processes import free_ports
+from harness.estate.processes import free_ports
 from lb.dispatcher.filters import PathFilter
 from node.replication_http import LEADER, PATH
 from node.token import Keyring, SavedToken, TokenUnavailable

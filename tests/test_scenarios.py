@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.compare import compare
 from harness.designs import parse_designs
-from harness.estate import NotOurEstate
-from harness.load import LoadOptions, derive_topology, run_scenario
-from harness.scenarios import SCENARIOS
+from harness.estate.control import NotOurEstate
+from harness.load.compare import compare
+from harness.load.run import LoadOptions, derive_topology, run_scenario
+from harness.load.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from core.topology import Topology
-from harness.processes import free_ports
+from harness.estate.processes import free_ports
 from node.token import SharedStore, TokenUnavailable
 from node.token.file_store import FileStore
 from node.token.redis_store import RedisStore

@@ -11,7 +11,7 @@ import pytest
 
 from core.topology import load_topology
 from harness.designs import Design
-from harness.virtual_run import LIFETIME, VirtualResult, VirtualSettings, simulate
+from harness.virtual.simulation import LIFETIME, VirtualResult, VirtualSettings, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 DAYS = 4

@@ -9,11 +9,9 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
-
-from core.topology import Topology, load_topology
-from harness.hosts import HostPlan, NetworkHosts, place_on_hosts
-from harness.processes import Supervisor, child_environment, services_of
+from core.topology import Topology, write_topology
+from harness.estate.hosts import HostPlan, NetworkHosts
+from harness.estate.processes import Supervisor, child_environment, services_of
 
 
 async def up(
@@ -23,9 +21,12 @@ async def up(
     lb_engine: str | None = None,
     *,
     on_hosts: bool = False,
+    log_level: str = "INFO",
 ) -> int:
     with _hosts(topology, topology_path, on_hosts) as (topology, topology_path, hosts):
-        specs = services_of(topology, topology_path, only, lb_engine=lb_engine, hosts=hosts)
+        specs = services_of(
+            topology, topology_path, only, lb_engine=lb_engine, hosts=hosts, log_level=log_level
+        )
         env, generated = child_environment(topology, os.environ)
         supervisor = Supervisor(env)
         stop = asyncio.Event()
@@ -62,11 +63,8 @@ def _hosts(
     hosts = NetworkHosts(plan, [p.id for p in topology.publishers])
     try:
         hosts.create()
-        data = place_on_hosts(topology.model_dump(mode="json"), plan)
-        folder = Path(topology.token.state_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "topology-on-hosts.yaml"
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        yield load_topology(path), path, hosts
+        placed = plan.place(topology)
+        path = write_topology(placed, Path(topology.token.state_dir) / "topology-on-hosts.yaml")
+        yield placed, path, hosts
     finally:
         hosts.remove()

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.estate import EstateControl
-from harness.locust_run import LocustResult
+from harness.estate.control import EstateControl
+from harness.load.locust_run import LocustResult
 
 
 @dataclass

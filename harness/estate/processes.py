@@ -25,7 +25,7 @@ from typing import TextIO
 import aiohttp
 
 from core.topology import Topology
-from harness.hosts import NetworkHosts
+from harness.estate.hosts import NetworkHosts
 
 PR_SET_PDEATHSIG = 1
 
@@ -63,10 +63,12 @@ def services_of(
     *,
     lb_engine: str | None = None,
     hosts: NetworkHosts | None = None,
+    log_level: str = "INFO",
 ) -> list[ServiceSpec]:
     """The services topology.yaml describes, in start order: upstream, publishers,
-    dispatchers, load balancer (each waits on what it fronts being there)."""
-    common = ("--topology", str(topology_path))
+    dispatchers, load balancer (each waits on what it fronts being there), each given
+    ``log_level``."""
+    common = ("--topology", str(topology_path), "--log-level", log_level)
     sim = topology.simulation
     specs = [
         ServiceSpec("ims", "upstream.ims", common, sim.ims.host, sim.ims.port),

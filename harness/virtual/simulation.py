@@ -2,9 +2,9 @@
 
 Each design runs on its own event loop whose clock is virtual (looptime): ``asyncio.sleep``
 and every timeout move a simulated clock instead of waiting. The nodes run the real node code
-- :func:`node.app.build_provider` (the same token providers, coordinators, sealed files and
-store) and :class:`node.reports.TopPagesService` (cache, single-flight, stale fallback) -
-against the in-process IMS and Analytics of :mod:`harness.virtual_world`, with the real 86399 s
+- :func:`node.token.strategies.build_provider` (the same token providers, coordinators, sealed
+files and store) and :class:`node.reports.TopPagesService` (cache, single-flight, stale) -
+against the in-process IMS and Analytics of :mod:`harness.virtual.world`, with the real 86399 s
 token lifetime.
 
 Traffic: every ``tick`` (the report cache's lifetime) each node's cached report expires and
@@ -31,13 +31,12 @@ import looptime
 
 from core.clock import Clock
 from core.secrets import Secret
-from core.topology import Topology
+from core.topology import RetryConfig, StoreConfig, Topology
 from harness.designs import Design
-from harness.virtual_world import DirectReplication, VirtualAnalytics, VirtualIms
-from node.app import NodeDeps, build_provider
+from harness.virtual.world import DirectReplication, VirtualAnalytics, VirtualIms
 from node.reports import ReportUnavailable, TopPagesService
 from node.token import Keyring, TokenProvider
-from node.token.replication import ReplicaFollower, ReplicationLeader
+from node.token.strategies import TokenDeps, build_provider, strategy
 
 LIFETIME = 86_399  # what Adobe IMS grants (reference/adobe-ims-token.md)
 WALL_START = 1_795_000_000.0  # 2026-11-18T09:46:40Z: the simulated week's first second
@@ -164,25 +163,26 @@ class Simulation:
         self._fresh_before_back = True
 
     async def start_node(self, node_id: str, seed: int) -> None:
-        deps = NodeDeps(
+        deps = TokenDeps(
             secrets=(Secret("virtual-client-secret"),),
             keyring=self.keyring,
             clock=self.clock,
             rng=random.Random(seed),
         )
-        provider, coordinator = build_provider(
+        built = build_provider(
             self.topology, node_id, deps, self.ims.fetcher(node_id), transport=self.replication
         )
-        if isinstance(coordinator, ReplicationLeader):
-            self.replication.leaders[node_id] = coordinator
-        elif isinstance(coordinator, ReplicaFollower):
-            self.replication.followers[node_id] = coordinator
+        provider = built.provider
+        if built.leader is not None:
+            self.replication.leaders[node_id] = built.leader
+        if built.follower is not None:
+            self.replication.followers[node_id] = built.follower
         reports = TopPagesService(
             analytics=self.analytics.source(node_id),
             tokens=provider,
             cache_ttl=self.settings.tick,
             clock=self.clock,
-            single_flight=self.design.strategy != "naive",
+            single_flight=strategy(self.design.strategy).single_flight,
         )
         self.replication.stopped.discard(node_id)
         await provider.start()
@@ -340,24 +340,18 @@ class Simulation:
 def _topology_for(
     base: Topology, design: Design, settings: VirtualSettings, state: Path
 ) -> Topology:
-    data = base.model_dump(mode="json")
-    token = data["token"]
-    token.update(design.token_section(LIFETIME))
-    token.update(
-        {
-            "state_dir": str(state),
-            "peer_poll": settings.peer_poll,
-            "lease_ttl": 30.0,
-            "wait_timeout": 10.0,
-            "expiry_margin": 300.0,
-            "retry": {"base": 1.0, "cap": 60.0, "config_error_interval": 300.0},
-            "store": {"kind": "file"},
-        }
-    )
-    token.pop("key_env", None)
-    token.pop("key_file", None)
-    data["analytics"]["cache_ttl"] = settings.tick
-    return Topology.from_dict(data)
+    topology = base.with_token(
+        state_dir=str(state),
+        peer_poll=settings.peer_poll,
+        lease_ttl=30.0,
+        wait_timeout=10.0,
+        expiry_margin=300.0,
+        retry=RetryConfig(base=1.0, cap=60.0, config_error_interval=300.0),
+        store=StoreConfig(kind="file"),
+        key_env=None,
+        key_file=None,
+    ).evolve(analytics=base.analytics.evolve(cache_ttl=settings.tick))
+    return design.applied(topology, LIFETIME)
 
 
 def simulate(

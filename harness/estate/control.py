@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from harness.hosts import NetworkHosts
-from harness.processes import ServiceSpec, Supervisor
+from harness.estate.hosts import NetworkHosts
+from harness.estate.processes import ServiceSpec, Supervisor
 
 
 class NotOurEstate(Exception):

@@ -1,8 +1,8 @@
 """``python -m harness compare --virtual 7d``: the designs side by side over a simulated week.
 
-Runs :func:`harness.virtual_run.simulate` for each design (two at a time, in worker processes,
-each with its own virtual-time loop) and writes the same report as the comparison on real
-processes, in ``reports/compare-virtual-<time>/``.
+Runs :func:`harness.virtual.simulation.simulate` for each design (two at a time, in worker
+processes, each with its own virtual-time loop) and writes the same report as the comparison
+on real processes, in ``reports/compare-virtual-<time>/``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from core.durations import format_duration
 from core.topology import Topology
 from harness.designs import Design
 from harness.report import HOW_TO_READ, Row, write_report
-from harness.virtual_run import (
+from harness.virtual.simulation import (
     LIFETIME,
     NODES,
     VirtualResult,

@@ -26,18 +26,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import yaml
 
-from core.topology import load_topology
+from core.topology import (
+    HealthCheckConfig,
+    ReplicationConfig,
+    RetryConfig,
+    Topology,
+    load_topology,
+    write_topology,
+)
 from harness.designs import REPLICATION_LAG, Design
-from harness.estate import EstateControl, NotOurEstate
-from harness.hosts import HostPlan, NetworkHosts, place_on_hosts
-from harness.locust_run import run_locust
-from harness.processes import Supervisor, child_environment, free_ports, services_of
-from harness.scenarios import RunData, Scenario, Step
+from harness.estate.control import EstateControl, NotOurEstate
+from harness.estate.hosts import HostPlan, NetworkHosts
+from harness.estate.processes import Supervisor, child_environment, free_ports, services_of
+from harness.load.locust_run import run_locust
+from harness.load.scenarios import RunData, Scenario, Step
 
 RUNNING_NOTE = (
     "This run used an estate that was already running: its counters (token calls, 401s, "
@@ -59,6 +64,7 @@ class LoadOptions:
     lb_engine: str | None = None  # overrides lb.engine: builtin or haproxy
     hosts: bool = False  # publishers on hosts (network namespaces) of their own; needs root
     keep_state: Path | None = None  # keep tokens and keys here (never under ``out``)
+    log_level: str = "INFO"  # of every service the run starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,68 +93,59 @@ class Verdict:
 def derive_topology(
     base: Path, folder: Path, options: LoadOptions, state: Path, plan: HostPlan | None = None
 ) -> Path:
-    """The topology of one run, written to ``folder``: base topology.yaml with the run's
-    lifetime and periods, its secrets under ``state``, and with ``plan``, its publishers on
-    the hosts of that plan."""
-    data: dict[str, Any] = yaml.safe_load(base.read_text())
-    life = options.lifetime
-    sim = data.setdefault("simulation", {})
-    sim.setdefault("ims", {})["expires_in"] = life
-    sim["ims"].setdefault("faults", {})["latency"] = options.ims_latency
-    sim["state_dir"] = str((state / "sim").resolve())
-    token = data.setdefault("token", {})
-    token["state_dir"] = str(state.resolve())
-    token.pop("key_file", None)  # the run's own keyring, generated in its state folder
-    if options.strategy:
-        token["strategy"] = options.strategy
-    token["schedule_interval"] = life / 2  # scheduled: a schedule that fits the short lifetime
-    token["replication"] = {"lag": life * REPLICATION_LAG}
-    if options.design:
-        token.update(options.design.token_section(life))
-    token["retry"] = {
-        "base": min(1.0, life / 20),
-        "cap": min(5.0, life / 4),
-        "config_error_interval": "30s",
-    }
-    token["wait_timeout"] = min(5.0, life / 4)
-    data.setdefault("analytics", {})["cache_ttl"] = min(5.0, life / 4)
-    data.setdefault("dispatcher", {})["cache_ttl"] = min(2.0, life / 8)
-    interval = min(1.0, life / 8)
-    data.setdefault("lb", {}).setdefault("sticky", {})["enabled"] = options.sticky
-    if options.lb_engine:
-        data["lb"]["engine"] = options.lb_engine
-    data["lb"]["health_check"] = {
-        "path": "/health",
-        "interval": interval,
-        "timeout": interval / 2,
-        "healthy_threshold": 2,
-        "unhealthy_threshold": 2,
-    }
+    """The topology of one run, written once to ``folder`` for the estate's processes: the
+    user's topology.yaml with the run's lifetime and periods, its secrets under ``state``, on
+    free ports if asked, and with ``plan``, its publishers on the hosts of that plan."""
+    topology = for_run(load_topology(base), options, state)
     if options.free_ports:
-        _move_to_free_ports(data)
+        topology = topology.on_ports(free_ports(topology.listeners))
     if plan is not None:
-        place_on_hosts(data, plan)
+        topology = plan.place(topology)
         # A partitioned node's token call must give up within the run's time scale.
-        data["ims"]["timeout"] = min(10.0, life / 4)
-    path = folder / "topology.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+        topology = topology.evolve(ims=topology.ims.evolve(timeout=min(10.0, options.lifetime / 4)))
+    return write_topology(topology, folder / "topology.yaml")
 
 
-def _move_to_free_ports(data: dict[str, Any]) -> None:
-    sim = data["simulation"]
-    services = [
-        sim.setdefault("ims", {}),
-        sim.setdefault("analytics", {}),
-        *data["publishers"],
-        *data.get("dispatchers", []),
-        data["lb"],
-        data["lb"].setdefault("admin", {}),
-    ]
-    for service, port in zip(services, free_ports(len(services)), strict=True):
-        service["port"] = port
-    data["ims"]["token_url"] = f"http://127.0.0.1:{sim['ims']['port']}/ims/token/v3"
-    data["analytics"]["base_url"] = f"http://127.0.0.1:{sim['analytics']['port']}"
+def for_run(base: Topology, options: LoadOptions, state: Path) -> Topology:
+    """``base`` with the run's token lifetime, and every period scaled to it."""
+    life = options.lifetime
+    if base.lb is None:
+        raise NotOurEstate("a load run needs the load balancer: topology.yaml has no lb section")
+    sim = base.simulation
+    interval = min(1.0, life / 8)
+    lb = base.lb.evolve(
+        sticky=base.lb.sticky.evolve(enabled=options.sticky),
+        engine=options.lb_engine or base.lb.engine,
+        health_check=HealthCheckConfig(
+            path="/health",
+            interval=interval,
+            timeout=interval / 2,
+            healthy_threshold=2,
+            unhealthy_threshold=2,
+        ),
+    )
+    topology = base.evolve(
+        simulation=sim.evolve(
+            state_dir=str((state / "sim").resolve()),
+            ims=sim.ims.evolve(
+                expires_in=life, faults=sim.ims.faults.evolve(latency=options.ims_latency)
+            ),
+        ),
+        analytics=base.analytics.evolve(cache_ttl=min(5.0, life / 4)),
+        dispatcher=base.dispatcher.evolve(cache_ttl=min(2.0, life / 8)),
+        lb=lb,
+    ).with_token(
+        state_dir=str(state.resolve()),
+        key_file=None,  # the run's own keyring, generated in its state folder
+        strategy=options.strategy or base.token.strategy,
+        schedule_interval=life / 2,  # scheduled: a schedule that fits the short lifetime
+        replication=ReplicationConfig(lag=life * REPLICATION_LAG),
+        retry=RetryConfig(
+            base=min(1.0, life / 20), cap=min(5.0, life / 4), config_error_interval=30
+        ),
+        wait_timeout=min(5.0, life / 4),
+    )
+    return options.design.applied(topology, life) if options.design else topology
 
 
 async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> Verdict:
@@ -221,7 +218,8 @@ async def _run_own(
             if hosts is not None:
                 hosts.create()
             await supervisor.start_all(
-                services_of(topology, topology_path, hosts=hosts), timeout=30
+                services_of(topology, topology_path, hosts=hosts, log_level=options.log_level),
+                timeout=30,
             )
             async with aiohttp.ClientSession() as http:
                 control = EstateControl(supervisor.specs, http, supervisor, hosts)

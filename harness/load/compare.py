@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.designs import Design
-from harness.load import LoadOptions, Verdict, run_scenario
+from harness.load.run import LoadOptions, Verdict, run_scenario
+from harness.load.scenarios import SCENARIOS
 from harness.report import HOW_TO_READ, Row, write_report
-from harness.scenarios import SCENARIOS
 
 
 def row_of(strategy: str, sticky: bool, verdict: Verdict) -> Row:

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from core.topology import Topology
-from harness.processes import Supervisor, child_environment, services_of
+from harness.estate.processes import Supervisor, child_environment, services_of
 
 POLL_INTERVAL = 1.0
 
@@ -32,11 +32,18 @@ class DemoTally:
     fingerprints: list[str] = field(default_factory=list)
 
 
-async def demo(topology: Topology, topology_path: Path, *, lifetimes: float, node_id: str) -> int:
+async def demo(
+    topology: Topology,
+    topology_path: Path,
+    *,
+    lifetimes: float,
+    node_id: str,
+    log_level: str = "INFO",
+) -> int:
     lifetime = topology.simulation.ims.expires_in
     duration = lifetime * lifetimes
     (Path(topology.token.state_dir) / "nodes" / f"{node_id}.token").unlink(missing_ok=True)
-    specs = services_of(topology, topology_path, {"ims", "analytics", node_id})
+    specs = services_of(topology, topology_path, {"ims", "analytics", node_id}, log_level=log_level)
     env, _ = child_environment(topology, os.environ)
     supervisor = Supervisor(env, log=None)
     node, ims = supervisor_urls(specs, node_id)

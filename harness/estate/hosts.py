@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.topology import Topology
+
 logger = logging.getLogger(__name__)
 
 # Where runs record that they own a tag: /run is a tmpfs, emptied at boot like the links.
@@ -96,6 +98,12 @@ class HostPlan:
 
     def namespace(self, host: str) -> str:
         return f"{self.tag}-{host}"
+
+    def place(self, topology: Topology) -> Topology:
+        """``topology`` with every publisher (and its dispatcher) on a host of its own, IMS and
+        Analytics on their addresses on the bridge; the load balancer stays on loopback."""
+        addresses = {p.id: self.host_address(i) for i, p in enumerate(topology.publishers)}
+        return topology.on_hosts(ims=self.ims, analytics=self.analytics, publishers=addresses)
 
     def veth(self, index: int) -> tuple[str, str]:
         """The two ends of the ``index``-th host's link: on the bridge, and inside the host."""
@@ -297,19 +305,3 @@ def _ip_json(*command: str) -> list[dict[str, Any]]:
 
 def _run(command: list[str], *, check: bool) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=check)  # noqa: S603
-
-
-def place_on_hosts(data: dict[str, Any], plan: HostPlan) -> dict[str, Any]:
-    """topology.yaml's mapping with every publisher (and its dispatcher) on a host of its own,
-    IMS and Analytics on their addresses on the bridge; the load balancer stays on loopback."""
-    sim = data.setdefault("simulation", {})
-    ims, analytics = sim.setdefault("ims", {}), sim.setdefault("analytics", {})
-    ims["host"], analytics["host"] = plan.ims, plan.analytics
-    data["ims"]["token_url"] = f"http://{plan.ims}:{ims.get('port', 8701)}/ims/token/v3"
-    data["analytics"]["base_url"] = f"http://{plan.analytics}:{analytics.get('port', 8702)}"
-    addresses = {}
-    for index, publisher in enumerate(data["publishers"]):
-        publisher["host"] = addresses[publisher["id"]] = plan.host_address(index)
-    for dispatcher in data.get("dispatchers", []):
-        dispatcher["host"] = addresses[dispatcher["publisher"]]
-    return data

@@ -1,0 +1,62 @@
+"""topology.yaml, parsed once into frozen, typed objects that every service imports.
+
+``load_topology(path)`` is the only place the raw file is read (:mod:`.loading`); anything wrong
+with it raises :class:`TopologyError` naming the key paths. The models are in :mod:`.fields`
+(field types, the base model), :mod:`.endpoints`, :mod:`.token`, :mod:`.estate` and
+:mod:`.simulation` (the sections) and :mod:`.model` (the whole file, its consistency checks and
+the copies derived from it). Durations are written ``30s``, ``5m``, ``24h``; sizes ``16KB``.
+Secrets are never in this file: it names the environment variables or key files that hold them.
+"""
+
+from core.topology.endpoints import AnalyticsConfig, ImsConfig
+from core.topology.estate import (
+    AdminListenerConfig,
+    ClientLimitsConfig,
+    DispatcherConfig,
+    DispatcherSettings,
+    HealthCheckConfig,
+    LbConfig,
+    PublisherConfig,
+    StickyConfig,
+)
+from core.topology.fields import KeyPathError, Model, TopologyError
+from core.topology.loading import DEFAULT_PATH, json_schema, load_topology, write_topology
+from core.topology.model import Topology
+from core.topology.simulation import (
+    FaultsConfig,
+    RateLimitConfig,
+    SimulatedAnalyticsConfig,
+    SimulatedImsConfig,
+    SimulationConfig,
+)
+from core.topology.token import ReplicationConfig, RetryConfig, StoreConfig, TokenConfig
+
+__all__ = [
+    "DEFAULT_PATH",
+    "AdminListenerConfig",
+    "AnalyticsConfig",
+    "ClientLimitsConfig",
+    "DispatcherConfig",
+    "DispatcherSettings",
+    "FaultsConfig",
+    "HealthCheckConfig",
+    "ImsConfig",
+    "KeyPathError",
+    "LbConfig",
+    "Model",
+    "PublisherConfig",
+    "RateLimitConfig",
+    "ReplicationConfig",
+    "RetryConfig",
+    "SimulatedAnalyticsConfig",
+    "SimulatedImsConfig",
+    "SimulationConfig",
+    "StickyConfig",
+    "StoreConfig",
+    "TokenConfig",
+    "Topology",
+    "TopologyError",
+    "json_schema",
+    "load_topology",
+    "write_topology",
+]

@@ -1,0 +1,41 @@
+"""The real-world endpoints a node talks to: ``ims`` (the token endpoint) and ``analytics``
+(the Reports API). Adobe's are in docs/wire-formats.md; any OAuth2 client-credentials server
+works for ``ims``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from core.topology.fields import (
+    Duration,
+    EnvNames,
+    HttpUrl,
+    Model,
+)
+
+
+class ImsConfig(Model):
+    """The OAuth2 client-credentials endpoint (Adobe IMS ``/ims/token/v3`` or any other)."""
+
+    token_url: HttpUrl
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret_env: EnvNames = Field(
+        description="Environment variable(s) holding the client secret; several = rotation, "
+        "tried in order on invalid_client."
+    )
+    scope: Annotated[str, Field(min_length=1)]
+    timeout: Duration = 10.0
+
+
+class AnalyticsConfig(Model):
+    """The Analytics 2.0 Reports API the node reads "most visited pages" from."""
+
+    base_url: HttpUrl
+    company_id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    rsid: Annotated[str, Field(min_length=1)]
+    top: Annotated[int, Field(ge=1, le=1000)] = 10
+    cache_ttl: Duration = 60.0
+    timeout: Duration = 5.0
+    date_range_days: Annotated[int, Field(ge=1, le=366)] = 30

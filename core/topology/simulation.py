@@ -1,0 +1,100 @@
+"""The simulated outside world: ``simulation.ims`` and ``simulation.analytics`` (where they
+listen, what they grant, the faults they inject) and their state folder."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from core.topology.fields import (
+    Duration,
+    EnvNames,
+    Model,
+    Port,
+    Probability,
+    _resolve_path,
+)
+
+
+class FaultsConfig(Model):
+    """Faults a simulated service injects; all can be changed at run time via /admin/faults."""
+
+    outage: bool = False
+    error_rate: Probability = 0.0
+    error_status: Annotated[int, Field(ge=500, le=599)] = 503
+    latency: Duration = 0.0
+    throttle_rate: Probability = 0.0
+    retry_after: Duration = 5.0
+    malformed_rate: Probability = 0.0
+
+
+TOKEN_PATH = "/ims/token/v3"  # noqa: S105 (a path: Adobe IMS's server-to-server token endpoint)
+
+
+class SimulatedImsConfig(Model):
+    host: str = "127.0.0.1"
+    port: Port = 8701
+    expires_in: Annotated[int, Field(ge=1)] = Field(
+        default=30, description="Lifetime granted, seconds. The real IMS grants 86399."
+    )
+    client_secret_env: EnvNames | None = Field(
+        default=None,
+        description="Secrets the simulated IMS accepts; default: ims.client_secret_env.",
+    )
+    scopes: tuple[str, ...] = (
+        "openid",
+        "AdobeID",
+        "read_organizations",
+        "additional_info.projectedProductContext",
+        "additional_info.roles",
+    )
+    faults: FaultsConfig = FaultsConfig()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        return self.url + TOKEN_PATH
+
+
+class RateLimitConfig(Model):
+    """Analytics 2.0's rate limit, as Adobe documents it (docs/wire-formats.md): 12 requests
+    every 6 seconds per user, the user being the OAuth client (``x-api-key``), so every node
+    that uses one client shares one budget; over it, 429 with ``{"error_code": "429050"}``
+    and no Retry-After."""
+
+    enabled: bool = True
+    requests: Annotated[int, Field(ge=1)] = 12
+    per: Annotated[Duration, Field(gt=0)] = 6.0
+    scope: Literal["client", "token"] = Field(
+        default="client",
+        description="client: one budget per x-api-key (Adobe's); token: one per access token.",
+    )
+
+
+class SimulatedAnalyticsConfig(Model):
+    host: str = "127.0.0.1"
+    port: Port = 8702
+    pages: Annotated[int, Field(ge=10, le=10000)] = 300
+    daily_visits: Annotated[int, Field(ge=1)] = 50_000
+    drift_period: Duration = Field(
+        default=600.0, description="How fast the ranking of pages drifts (one full cycle)."
+    )
+    seed: int = 1
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    faults: FaultsConfig = FaultsConfig()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class SimulationConfig(Model):
+    state_dir: str = Field(default=".state/sim", validate_default=True)
+    ims: SimulatedImsConfig = SimulatedImsConfig()
+    analytics: SimulatedAnalyticsConfig = SimulatedAnalyticsConfig()
+
+    _paths = field_validator("state_dir")(_resolve_path)

@@ -1,0 +1,76 @@
+"""The ``python -m harness`` command line: its subcommands and their options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.cli import base_parser, positive_int, subcommand
+from harness.load.scenarios import SCENARIOS
+from node.token.strategies import STRATEGIES
+
+PROG = "python -m harness"
+
+
+def add_estate_options(command: argparse.ArgumentParser) -> None:
+    """How the estate runs: ``--lb`` (its balancer's engine) and ``--hosts``."""
+    command.add_argument(
+        "--lb", choices=["builtin", "haproxy"], help="the load balancer's engine (lb.engine)"
+    )
+    command.add_argument(
+        "--hosts",
+        action="store_true",
+        help="each publisher and its dispatcher on a host (network namespace) of its own; "
+        "needs root; the partition scenario needs it",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = base_parser(PROG, "Run the tokensim estate.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_cmd = subcommand(commands, "up", "start every service and wait for Ctrl-C")
+    up_cmd.add_argument("--only", help="comma-separated service ids, e.g. ims,analytics,p1")
+    add_estate_options(up_cmd)
+    demo_cmd = subcommand(commands, "demo", "show a node across several token lifetimes")
+    demo_cmd.add_argument("--lifetimes", type=float, default=3.0)
+    demo_cmd.add_argument("--node", default="p1")
+    load_cmd = subcommand(commands, "load", "run Locust scenarios and judge invariants")
+    which = load_cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--scenario", choices=sorted(SCENARIOS))
+    which.add_argument("--all", action="store_true", help="every scenario, one after another")
+    load_cmd.add_argument("--users", type=positive_int, default=30)
+    load_cmd.add_argument(
+        "--lifetime", type=positive_int, default=20, help="token lifetime, seconds"
+    )
+    load_cmd.add_argument("--duration", type=float, help="run length, seconds (sets --lifetime)")
+    load_cmd.add_argument("--out", type=Path, default=Path("reports"))
+    load_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
+    load_cmd.add_argument("--strategy", choices=list(STRATEGIES), help="override token.strategy")
+    add_estate_options(load_cmd)
+    load_cmd.add_argument(
+        "--running",
+        action="store_true",
+        help="use the estate already running (python -m harness up) instead of a fresh one",
+    )
+    compare_cmd = subcommand(commands, "compare", "the same scenarios for each strategy")
+    compare_cmd.add_argument(
+        "--strategies",
+        default=",".join(STRATEGIES),
+        help="comma-separated; scheduled@N runs every N lifetimes, replicated@P loses pushes "
+        "with probability P",
+    )
+    compare_cmd.add_argument("--sticky", default="on", help="on, off, or on,off")
+    compare_cmd.add_argument("--scenarios", default="steady,expiry-storm,ims-outage")
+    compare_cmd.add_argument("--users", type=positive_int, default=20)
+    compare_cmd.add_argument(
+        "--lifetime", type=positive_int, default=10, help="token lifetime, seconds"
+    )
+    compare_cmd.add_argument("--out", type=Path, default=Path("reports"))
+    compare_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
+    compare_cmd.add_argument(
+        "--virtual",
+        metavar="DURATION",
+        help="simulate DURATION (e.g. 7d) in virtual time with the real 24 h lifetime, instead "
+        "of running Locust against processes",
+    )
+    return parser

@@ -1,0 +1,142 @@
+"""What each ``python -m harness`` command does, given its parsed arguments; the parser is in
+:mod:`harness.cli` and ``__main__`` only dispatches here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from core.cli import fail
+from core.durations import parse_duration
+from core.topology import Topology
+from harness.designs import DesignError, parse_designs
+from harness.estate.demo import demo
+from harness.estate.up import up
+from harness.load.compare import compare
+from harness.load.run import LoadOptions, run_scenario
+from harness.load.scenarios import SCENARIOS
+from harness.report import table
+from harness.virtual.compare import compare_virtual
+from harness.virtual.simulation import VirtualSettings
+
+PROG = "python -m harness"
+
+
+def up_command(args: argparse.Namespace, topology: Topology) -> int:
+    only = set(args.only.split(",")) if args.only else None
+    return asyncio.run(
+        up(
+            topology,
+            args.topology,
+            only,
+            lb_engine=args.lb,
+            on_hosts=args.hosts,
+            log_level=args.log_level,
+        )
+    )
+
+
+def demo_command(args: argparse.Namespace, topology: Topology) -> int:
+    return asyncio.run(
+        demo(
+            topology,
+            args.topology,
+            lifetimes=args.lifetimes,
+            node_id=args.node,
+            log_level=args.log_level,
+        )
+    )
+
+
+def compare_any(args: argparse.Namespace, topology: Topology) -> int:
+    if args.virtual:
+        return virtual_command(args, topology)
+    return asyncio.run(compare_command(args))
+
+
+def load_any(args: argparse.Namespace, topology: Topology) -> int:
+    return asyncio.run(load_command(args))
+
+
+async def load_command(args: argparse.Namespace) -> int:
+    names = (
+        [n for n in sorted(SCENARIOS) if args.hosts or not SCENARIOS[n].needs_hosts]
+        if args.all
+        else [args.scenario]
+    )
+    verdicts = []
+    for name in names:
+        scenario = SCENARIOS[name]
+        lifetime = round(args.duration / scenario.lifetimes) if args.duration else args.lifetime
+        options = LoadOptions(
+            users=args.users,
+            lifetime=max(2, lifetime),
+            out=args.out,
+            free_ports=args.free_ports,
+            strategy=args.strategy,
+            running=args.running,
+            lb_engine=args.lb,
+            hosts=args.hosts,
+            log_level=args.log_level,
+        )
+        print(
+            f"{name}: {scenario.summary} ({scenario.lifetimes:g} lifetimes of {options.lifetime}s, "
+            f"{options.users} users)",
+            flush=True,
+        )
+        verdict = await run_scenario(args.topology, scenario, options)
+        print(verdict.text() + "\n", flush=True)
+        verdicts.append(verdict)
+    failed = [v.scenario for v in verdicts if not v.passed]
+    print(
+        f"{len(verdicts) - len(failed)} of {len(verdicts)} scenarios passed"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+async def compare_command(args: argparse.Namespace) -> int:
+    try:
+        designs = parse_designs(args.strategies)
+    except DesignError as exc:
+        fail(PROG, f"--strategies: {exc}")
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        fail(PROG, f"--scenarios: unknown scenario {unknown[0]!r} (known: {', '.join(SCENARIOS)})")
+    sticky = [mode.strip() == "on" for mode in args.sticky.split(",")]
+    options = LoadOptions(
+        users=args.users,
+        lifetime=max(2, args.lifetime),
+        out=args.out,
+        free_ports=args.free_ports,
+        log_level=args.log_level,
+    )
+    folder, rows, _ = await compare(
+        args.topology,
+        designs=designs,
+        sticky_modes=sticky,
+        scenarios=scenarios,
+        options=options,
+    )
+    print()
+    print(table(rows))
+    print(f"report: {folder / 'report.html'}")
+    return 0
+
+
+def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
+    try:
+        designs = parse_designs(args.strategies)
+        horizon = parse_duration(args.virtual)
+    except DesignError as exc:
+        fail(PROG, f"--strategies: {exc}")
+    except ValueError as exc:
+        fail(PROG, f"--virtual: {exc}")
+    if horizon < 3600:
+        fail(PROG, f"--virtual: at least 1h, got {args.virtual!r}")
+    folder, rows, _ = compare_virtual(topology, designs, VirtualSettings(horizon=horizon), args.out)
+    print()
+    print(table(rows))
+    print(f"report: {folder / 'report.html'}")
+    return 0

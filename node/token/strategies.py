@@ -1,0 +1,270 @@
+"""The token strategies, registered: one entry per strategy says what builds it and what it needs.
+
+Callers ask the registry instead of comparing strategy names: the node's application (which
+routes it needs), the harness and its virtual world (how to build a node's provider), the
+benchmarks. Adding a strategy touches this module (its entry and builder) and its tests.
+
+========== ============================================ ====== =========== ===========
+strategy   who calls IMS                                 store  cluster key replication
+========== ============================================ ====== =========== ===========
+per-node   each node alone, at half-life + jitter       no     no          no
+shared     the holder of the store's lease              yes    yes         no
+replicated the leader; followers only as a fallback     no     yes         yes
+scheduled  the leader, every schedule_interval          yes    yes         no
+naive      every request that finds none (the baseline) no     no          no
+========== ============================================ ====== =========== ===========
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from core.clock import Clock
+from core.secrets import Secret
+from core.topology import Topology
+from node.token.backoff import Backoff
+from node.token.coordination import Coordinator, OwnFile, SharedStore, SharedToken
+from node.token.file_store import FileStore
+from node.token.keyring import Keyring
+from node.token.naive import NaiveTokenProvider
+from node.token.policy import RefreshPolicy
+from node.token.provider import TokenFetcher, TokenProvider
+from node.token.redis_store import RedisStore
+from node.token.refreshing import ProviderSettings, RefreshingTokenProvider
+from node.token.replication import (
+    ReplicaFollower,
+    ReplicationLeader,
+    ReplicationSettings,
+    ReplicationTransport,
+)
+from node.token.scheduled import ScheduledTokenProvider
+from node.token.store import EncryptedTokenFile
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDeps:
+    """What a node's token code needs from outside its config; tests inject a clock and rng."""
+
+    secrets: Sequence[Secret]
+    keyring: Keyring
+    clock: Clock = dataclasses.field(default_factory=Clock.system)
+    rng: random.Random = dataclasses.field(default_factory=random.SystemRandom)
+    store_password: Secret | None = None  # token.store.password_env, read at start
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A node's provider, and the parts of it others talk to."""
+
+    provider: TokenProvider
+    coordinator: Coordinator | None = None  # where the token is kept and who may call IMS
+    leader: ReplicationLeader | None = None  # replicated: the endpoint followers pull from
+    follower: ReplicaFollower | None = None  # replicated: the endpoint the leader pushes to
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """Everything a builder may use."""
+
+    topology: Topology
+    node_id: str
+    deps: TokenDeps
+    fetcher: TokenFetcher
+    transport: ReplicationTransport | None
+
+    @property
+    def leader(self) -> str:
+        return self.topology.token.leader or self.topology.publishers[0].id
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    name: str
+    summary: str
+    build: Callable[[Wiring], Built]
+    needs_store: bool = False  # a shared store (token.store: file or Redis)
+    needs_cluster_key: bool = False  # every node must hold the same keyring
+    needs_replication: bool = False  # the replication routes between publishers
+    single_flight: bool = True  # concurrent callers share one call (naive: each its own)
+
+
+def _naive(w: Wiring) -> Built:
+    return Built(NaiveTokenProvider(fetcher=w.fetcher, secrets=w.deps.secrets, clock=w.deps.clock))
+
+
+def _scheduled(w: Wiring) -> Built:
+    token = w.topology.token
+    store = _shared_token(w)
+    provider = ScheduledTokenProvider(
+        fetcher=w.fetcher,
+        secrets=w.deps.secrets,
+        store=store,
+        clock=w.deps.clock,
+        rng=w.deps.rng,
+        leader=w.node_id == w.leader,
+        interval=token.schedule_interval,
+        poll=token.peer_poll,
+        wait_timeout=token.wait_timeout,
+        backoff=Backoff(token.retry.base, token.retry.cap),
+    )
+    return Built(provider, store)
+
+
+def _refreshing(
+    coordinate: Callable[[Wiring, RefreshPolicy], Coordinator],
+) -> Callable[[Wiring], Built]:
+    """A builder of the refreshing provider with the coordinator ``coordinate`` makes."""
+
+    def build(w: Wiring) -> Built:
+        token = w.topology.token
+        policy = RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
+        settings = ProviderSettings(
+            policy=policy,
+            backoff=Backoff(token.retry.base, token.retry.cap),
+            config_error_interval=token.retry.config_error_interval,
+            wait_timeout=token.wait_timeout,
+            peer_poll=token.peer_poll,
+        )
+        coordinator = coordinate(w, policy)
+        provider = RefreshingTokenProvider(
+            fetcher=w.fetcher,
+            secrets=w.deps.secrets,
+            settings=settings,
+            clock=w.deps.clock,
+            rng=w.deps.rng,
+            coordinator=coordinator,
+        )
+        return Built(
+            provider,
+            coordinator,
+            leader=coordinator if isinstance(coordinator, ReplicationLeader) else None,
+            follower=coordinator if isinstance(coordinator, ReplicaFollower) else None,
+        )
+
+    return build
+
+
+def _own_file(w: Wiring, policy: RefreshPolicy | None = None) -> OwnFile:
+    path = Path(w.topology.token.state_dir) / "nodes" / f"{w.node_id}.token"
+    return OwnFile(EncryptedTokenFile(path, w.deps.keyring, owner=w.node_id))
+
+
+def _shared_token(w: Wiring, policy: RefreshPolicy | None = None) -> SharedToken:
+    return SharedToken(
+        _shared_store(w), w.deps.keyring, owner=w.node_id, lease_ttl=w.topology.token.lease_ttl
+    )
+
+
+def _replicated(w: Wiring, policy: RefreshPolicy) -> Coordinator:
+    token = w.topology.token
+    if w.transport is None:
+        raise ValueError("the replicated strategy needs a transport between nodes")
+    settings = ReplicationSettings(
+        lag=token.replication.lag,
+        loss=token.replication.loss,
+        fallback=token.replication.fallback,
+        leader_grace=token.wait_timeout / 2,  # so that waiting requests still get its token
+    )
+    own = _own_file(w)
+    if w.node_id == w.leader:
+        return ReplicationLeader(
+            own,
+            w.deps.keyring,
+            node_id=w.node_id,
+            followers=[p.id for p in w.topology.publishers if p.id != w.node_id],
+            transport=w.transport,
+            settings=settings,
+            rng=w.deps.rng,
+            wall_clock=w.deps.clock.wall,
+        )
+    return ReplicaFollower(
+        own,
+        w.deps.keyring,
+        leader=w.leader,
+        transport=w.transport,
+        settings=settings,
+        margin=policy.margin,
+        wall_clock=w.deps.clock.wall,
+    )
+
+
+def _shared_store(w: Wiring) -> SharedStore:
+    """Where ``shared`` and ``scheduled`` keep the cluster's token: ``token.store``."""
+    config = w.topology.token.store
+    if config.kind == "redis":
+        assert config.url is not None  # checked when topology.yaml was parsed
+        return RedisStore(
+            config.url,
+            prefix=config.key_prefix,
+            wall_clock=w.deps.clock.wall,
+            password=w.deps.store_password,
+            timeout=config.timeout,
+        )
+    return FileStore(Path(w.topology.token.state_dir) / "shared", wall_clock=w.deps.clock.wall)
+
+
+STRATEGIES: Mapping[str, Strategy] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Strategy(
+                "per-node",
+                "each node keeps its own token, sealed on its disk, and refreshes it alone",
+                _refreshing(_own_file),
+            ),
+            Strategy(
+                "shared",
+                "one token for the cluster in a store; the lease holder refreshes it",
+                _refreshing(_shared_token),
+                needs_store=True,
+                needs_cluster_key=True,
+            ),
+            Strategy(
+                "replicated",
+                "the leader refreshes and pushes the sealed token to the followers",
+                _refreshing(_replicated),
+                needs_cluster_key=True,
+                needs_replication=True,
+            ),
+            Strategy(
+                "scheduled",
+                "the leader refreshes on a fixed interval; every node uses what it published",
+                _scheduled,
+                needs_store=True,
+                needs_cluster_key=True,
+            ),
+            Strategy(
+                "naive",
+                "the baseline: no proactive refresh, no single-flight, no persistence",
+                _naive,
+                single_flight=False,
+            ),
+        )
+    }
+)
+
+
+def strategy(name: str) -> Strategy:
+    """The registered strategy ``name``; ValueError naming the known ones otherwise."""
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})") from None
+
+
+def build_provider(
+    topology: Topology,
+    node_id: str,
+    deps: TokenDeps,
+    fetcher: TokenFetcher,
+    *,
+    transport: ReplicationTransport | None = None,
+) -> Built:
+    """The token provider ``token.strategy`` names, for node ``node_id``."""
+    wiring = Wiring(topology, node_id, deps, fetcher, transport)
+    return strategy(topology.token.strategy).build(wiring)
