@@ -13,13 +13,10 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from core.errors import KeyFileError
 from core.files import create_exclusive
 
 MAX_KEY_FILE = 64 * 1024
-
-
-class KeyFileError(Exception):
-    """A key file is missing, unreadable, too open or too large; the message names the path."""
 
 
 def read_key_file(path: Path, *, generate: Callable[[], bytes] | None) -> bytes:

@@ -6,6 +6,8 @@ import hmac
 import re
 from collections.abc import Mapping, Sequence
 
+from core.errors import MissingSecretError
+
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -40,10 +42,6 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
-
-
-class MissingSecretError(Exception):
-    """None of the environment variables that should hold a secret is set."""
 
 
 def secrets_from_env(

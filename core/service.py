@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from core.errors import PortInUseError
+
 logger = logging.getLogger(__name__)
 
 BACKLOG = 2048  # load tests open hundreds of connections at once; the default is 128
@@ -29,10 +31,6 @@ class Lifecycle:
 
 
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
-
-
-class PortInUseError(Exception):
-    """The service's port is taken by another process."""
 
 
 @contextlib.contextmanager

@@ -8,9 +8,7 @@ from core.cli import fail, load_or_exit
 from core.logs import configure_logging
 from harness.cli import PROG, build_parser
 from harness.commands import compare_any, demo_command, load_any, up_command
-from harness.estate.control import NotOurEstate
-from harness.estate.hosts import HostsUnavailable
-from harness.estate.processes import StartupError
+from harness.errors import HostsUnavailable, NotOurEstate, StartupError
 
 COMMANDS = {"up": up_command, "demo": demo_command, "load": load_any, "compare": compare_any}
 

@@ -9,7 +9,8 @@ import asyncio
 from core.cli import fail
 from core.durations import parse_duration
 from core.topology import Topology
-from harness.designs import DesignError, parse_designs
+from harness.designs import parse_designs
+from harness.errors import DesignError
 from harness.estate.demo import demo
 from harness.estate.up import up
 from harness.load.compare import compare

@@ -15,14 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.topology import ReplicationConfig, Topology
+from harness.errors import DesignError
 from node.token.strategies import STRATEGIES
 
 DEFAULT_SCHEDULE = 0.5  # lifetimes
 REPLICATION_LAG = 0.02  # lifetimes: about 30 min for a 24 h token, a fraction of a second here
-
-
-class DesignError(ValueError):
-    """A design spec that cannot be run; the message says what is accepted."""
 
 
 @dataclass(frozen=True, slots=True)

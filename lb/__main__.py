@@ -7,10 +7,10 @@ import argparse
 import os
 
 from core.cli import service_main
-from core.service import PortInUseError
+from core.errors import PortInUseError
 from core.topology import TopologyError
-from lb.cookies import CookieKeyError
-from lb.main import EngineError, emit_haproxy, run
+from lb.errors import CookieKeyError, EngineError
+from lb.main import emit_haproxy, run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

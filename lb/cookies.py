@@ -17,15 +17,13 @@ from typing import TypeVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core.keyfiles import KeyFileError, read_key_file
+from core.errors import KeyFileError
+from core.keyfiles import read_key_file
+from lb.errors import CookieKeyError
 
 NONCE_BYTES = 12
 _K = TypeVar("_K")
 _V = TypeVar("_V")
-
-
-class CookieKeyError(Exception):
-    """The cookie key is missing or not 32 bytes of base64."""
 
 
 EXPIRY_STEP = 60  # expiries are whole minutes: one sealed value per target per minute

@@ -21,12 +21,14 @@ from typing import NoReturn
 import uvloop
 from aiohttp import web
 
+from core.errors import PortInUseError
 from core.files import write_atomic
 from core.logs import configure_logging
-from core.service import BACKLOG, PortInUseError, port_in_use_named
+from core.service import BACKLOG, port_in_use_named
 from core.topology import Topology, TopologyError
 from lb.app import create_admin_app, create_balancer
 from lb.cookies import load_cookie_key
+from lb.errors import EngineError
 from lb.frontend import Edge
 from lb.haproxy_config import render
 from lb.proxy import Proxy
@@ -52,10 +54,6 @@ def run(
     )
     configure_logging("lb", log_level)
     uvloop.run(serve_balancer(create_balancer(topology, key)))
-
-
-class EngineError(Exception):
-    """The haproxy engine was asked for but haproxy is not installed."""
 
 
 def emit_haproxy(topology: Topology) -> str:

@@ -24,12 +24,11 @@ from __future__ import annotations
 import http
 import logging
 
-from lb.dispatcher.app import ERROR_HEADER
-from lb.forwarding import HOP_BY_HOP
+from core.forwarding import DISPATCHER_ERROR_HEADER, HOP_BY_HOP
+from lb.backend import BackendPool, Deadlines, Reply
 from lb.frontend import IncomingRequest, Respond, Response, simple_response
 from lb.state import Balancer
 from lb.targets import Target
-from lb.upstream import Deadlines, Reply, UpstreamPool
 
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 IDEMPOTENT = frozenset({b"GET", b"HEAD"})
@@ -38,7 +37,7 @@ HEALTH_PATH = b"/lb/health"
 # body is already read), Proxy-Connection (a non-standard hop-by-hop header).
 _HOP_BY_HOP = frozenset(h.encode() for h in HOP_BY_HOP) | {b"proxy-connection", b"expect"}
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive"})
-_ERROR_HEADER = ERROR_HEADER.lower().encode()
+_ERROR_HEADER = DISPATCHER_ERROR_HEADER.lower().encode()
 _REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
 _NO_BODY_STATUSES = frozenset({204, 304})
 _TIMED_OUT = Reply(504, [(b"Content-Type", b"text/plain")], b"504 target timed out\n")
@@ -215,9 +214,9 @@ class _Trip:
         self._respond(_response(reply, self._request, cookie))
 
 
-def _pool_for(url: str, deadlines: Deadlines) -> UpstreamPool:
+def _pool_for(url: str, deadlines: Deadlines) -> BackendPool:
     host, _, port = url.removeprefix("http://").rpartition(":")
-    return UpstreamPool(host, int(port), deadlines)
+    return BackendPool(host, int(port), deadlines)
 
 
 def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:

@@ -6,7 +6,8 @@ import argparse
 import os
 
 from core.cli import service_main
-from node.main import NodeStartupError, run
+from node.errors import NodeStartupError
+from node.main import run
 
 
 def _id(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,11 @@ from typing import Any
 import aiohttp
 
 from core.jsonsafe import parse_json_object
+from node.errors import (
+    AnalyticsBadReply,
+    AnalyticsUnauthorized,
+    AnalyticsUnavailable,
+)
 from node.token import AccessToken
 
 MAX_REPLY_BYTES = 4 * 1024 * 1024
@@ -24,22 +29,6 @@ MAX_REPLY_BYTES = 4 * 1024 * 1024
 class PageVisits:
     page: str
     visits: float
-
-
-class AnalyticsError(Exception):
-    """The report could not be fetched. Messages hold no token."""
-
-
-class AnalyticsUnauthorized(AnalyticsError):
-    """401: the token is invalid, expired or revoked."""
-
-
-class AnalyticsUnavailable(AnalyticsError):
-    """Cannot connect, timed out, throttled (429) or a 5xx reply."""
-
-
-class AnalyticsBadReply(AnalyticsError):
-    """A reply that is not a report, or a 4xx other than 401."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from core.service import lifecycle_of
 from core.topology import Topology
 from node import render, replication_http
 from node.analytics_client import AnalyticsClient, ReportQuery
+from node.errors import ReportUnavailable
 from node.metrics import NodeMetrics
 from node.replication_http import (
     FOLLOWER,
@@ -28,7 +29,7 @@ from node.replication_http import (
     current_token,
     receive_token,
 )
-from node.reports import ReportUnavailable, TopPagesService
+from node.reports import TopPagesService
 from node.token import ImsTokenClient, TokenFetcher, TokenProvider, TokenState
 from node.token.strategies import TokenDeps, build_provider, strategy
 

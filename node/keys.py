@@ -7,7 +7,8 @@ each node re-seals its file with the new key the next time it starts or gets a t
 from __future__ import annotations
 
 from core.cli import base_parser, fail, load_or_exit
-from node.token.keyring import KeyringError, load_keyring_file, rotate_keyring_file
+from node.token.errors import KeyringError
+from node.token.keyring import load_keyring_file, rotate_keyring_file
 
 PROG = "python -m node.keys"
 

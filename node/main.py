@@ -6,19 +6,17 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from core.errors import MissingSecretError, PortInUseError
 from core.logs import configure_logging
-from core.secrets import MissingSecretError, secrets_from_env
-from core.service import PortInUseError, serve
+from core.secrets import secrets_from_env
+from core.service import serve
 from core.topology import Topology, TopologyError
 from node.app import NodeDeps, create_app
+from node.errors import NodeStartupError
 from node.token import Keyring, KeyringError
 from node.token.keyring import load_keyring_env, load_keyring_file
 
 logger = logging.getLogger(__name__)
-
-
-class NodeStartupError(Exception):
-    """The node cannot start: a missing secret, an unusable keyring, a busy port."""
 
 
 def load_keyring(topology: Topology, environ: Mapping[str, str]) -> Keyring:

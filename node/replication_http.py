@@ -14,7 +14,8 @@ from collections.abc import Mapping
 import aiohttp
 from aiohttp import web
 
-from node.token.replication import ReplicaFollower, ReplicationError, ReplicationLeader
+from node.token.errors import ReplicationError
+from node.token.replication import ReplicaFollower, ReplicationLeader
 
 PATH = "/internal/replication/token"
 MAX_BLOB = 64 * 1024

@@ -15,11 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from core.clock import Clock
-from node.analytics_client import (
-    AnalyticsError,
-    AnalyticsUnauthorized,
-    PageVisits,
-)
+from node.analytics_client import PageVisits
+from node.errors import AnalyticsError, AnalyticsUnauthorized, ReportUnavailable
 from node.token import AccessToken, TokenProvider, TokenUnavailable
 
 logger = logging.getLogger(__name__)
@@ -38,10 +35,6 @@ class TopPagesSource(Protocol):
     """Where reports come from: the Analytics client (or the in-process one of the simulation)."""
 
     async def top_pages(self, token: AccessToken) -> tuple[PageVisits, ...]: ...
-
-
-class ReportUnavailable(Exception):
-    """No report can be served: the fetch failed and there is no earlier one."""
 
 
 class TopPagesService:

@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from core.forwarding import DISPATCHER_ERROR_HEADER
 from core.topology import Topology
 from harness.estate.processes import free_ports
 from lb.app import create_balancer
-from lb.dispatcher.app import ERROR_HEADER
 from lb.main import balancer_listening
 from tests.conftest import topology_dict
 
@@ -53,7 +53,9 @@ class StandIn:
             }
         )
         if self.mode == "publisher-down":
-            return web.Response(status=502, text="down", headers={ERROR_HEADER: "unreachable"})
+            return web.Response(
+                status=502, text="down", headers={DISPATCHER_ERROR_HEADER: "unreachable"}
+            )
         if self.mode == "hang":
             await self.release.wait()
         return web.json_response(

@@ -10,10 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.jsonsafe import parse_json_object
-
-
-class InvalidToken(Exception):
-    """The token is malformed, signed with an unknown key, or expired."""
+from upstream.errors import InvalidToken
 
 
 def _b64(data: bytes) -> str:

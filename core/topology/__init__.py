@@ -8,6 +8,7 @@ the copies derived from it). Durations are written ``30s``, ``5m``, ``24h``; siz
 Secrets are never in this file: it names the environment variables or key files that hold them.
 """
 
+from core.errors import TopologyError
 from core.topology.endpoints import AnalyticsConfig, ImsConfig
 from core.topology.estate import (
     AdminListenerConfig,
@@ -19,7 +20,7 @@ from core.topology.estate import (
     PublisherConfig,
     StickyConfig,
 )
-from core.topology.fields import KeyPathError, Model, TopologyError
+from core.topology.fields import KeyPathError, Model
 from core.topology.loading import DEFAULT_PATH, json_schema, load_topology, write_topology
 from core.topology.model import Topology
 from core.topology.simulation import (

@@ -1,11 +1,9 @@
 """The building blocks of topology.yaml's models: the base model, the field types people
 write (durations, sizes, ports, ids, environment variable names) and the errors.
 
-Errors (the tree)::
-
-    TopologyError        the file cannot be used; the message names the key path(s)
-    KeyPathError         (ValueError) a cross-field problem, raised inside validation and
-                         attached to the key path it concerns; becomes part of a TopologyError
+Errors: :class:`core.errors.TopologyError` (in the core's tree) when the file cannot be used;
+:class:`KeyPathError` (a ValueError) for a cross-field problem, raised inside validation and
+attached to the key path it concerns, which becomes part of the TopologyError's message.
 """
 
 from __future__ import annotations
@@ -25,10 +23,6 @@ from pydantic import (
 from core.durations import parse_duration
 from core.secrets import ENV_NAME
 from core.sizes import parse_size
-
-
-class TopologyError(Exception):
-    """topology.yaml cannot be used; the message names the key path and the problem."""
 
 
 class KeyPathError(ValueError):

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from core.topology.fields import TopologyError
+from core.errors import TopologyError
 from core.topology.model import Topology
 
 DEFAULT_PATH = Path("topology.yaml")

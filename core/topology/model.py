@@ -11,10 +11,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, model_validator
 
+from core.errors import TopologyError
 from core.topology.endpoints import AnalyticsConfig, ImsConfig
 from core.topology.errors import describe
 from core.topology.estate import DispatcherConfig, DispatcherSettings, LbConfig, PublisherConfig
-from core.topology.fields import KeyPathError, Model, TopologyError
+from core.topology.fields import KeyPathError, Model
 from core.topology.simulation import SimulationConfig
 from core.topology.token import TokenConfig
 

@@ -10,12 +10,9 @@ from typing import Any
 
 import aiohttp
 
+from harness.errors import NotOurEstate
 from harness.estate.hosts import NetworkHosts
 from harness.estate.processes import ServiceSpec, Supervisor
-
-
-class NotOurEstate(Exception):
-    """A step needs to kill or start processes, but the estate was not started by us."""
 
 
 class EstateControl:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from core.topology import Topology
+from harness.errors import HostsUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,6 @@ RECORDS = Path("/run/tokensim-hosts")
 # A tag, then what names carry it: the bridge (br), the veth ends (<index>a|b), namespaces (-id).
 TAG = re.compile(r"^(ts[0-9a-f]{5})(?:br|\d+[ab]|-.+)$")
 GONE_WITHIN = 5.0  # seconds the kernel gets to forget a removed link or namespace
-
-
-class HostsUnavailable(Exception):
-    """Network namespaces cannot be created here."""
 
 
 @dataclass(frozen=True, slots=True)

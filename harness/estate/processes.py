@@ -25,6 +25,7 @@ from typing import TextIO
 import aiohttp
 
 from core.topology import Topology
+from harness.errors import StartupError
 from harness.estate.hosts import NetworkHosts
 
 PR_SET_PDEATHSIG = 1
@@ -50,10 +51,6 @@ class ServiceSpec:
     @property
     def health_url(self) -> str:
         return f"{self.url}{self.health_path}"
-
-
-class StartupError(Exception):
-    """A service could not start: its port is taken, it exited, or it never became healthy."""
 
 
 def services_of(

@@ -38,7 +38,8 @@ from core.topology import (
     write_topology,
 )
 from harness.designs import REPLICATION_LAG, Design
-from harness.estate.control import EstateControl, NotOurEstate
+from harness.errors import NotOurEstate
+from harness.estate.control import EstateControl
 from harness.estate.hosts import HostPlan, NetworkHosts
 from harness.estate.processes import Supervisor, child_environment, free_ports, services_of
 from harness.load.locust_run import run_locust

@@ -34,7 +34,8 @@ from core.secrets import Secret
 from core.topology import RetryConfig, StoreConfig, Topology
 from harness.designs import Design
 from harness.virtual.world import DirectReplication, VirtualAnalytics, VirtualIms
-from node.reports import ReportUnavailable, TopPagesService
+from node.errors import ReportUnavailable
+from node.reports import TopPagesService
 from node.token import Keyring, TokenProvider
 from node.token.strategies import TokenDeps, build_provider, strategy
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 
 from core.clock import Clock
 from core.secrets import Secret
-from node.analytics_client import AnalyticsUnauthorized, AnalyticsUnavailable, PageVisits
+from node.analytics_client import PageVisits
+from node.errors import AnalyticsUnauthorized, AnalyticsUnavailable
 from node.token import AccessToken, ImsUnavailable, TokenGrant
-from node.token.replication import ReplicaFollower, ReplicationError, ReplicationLeader
+from node.token.errors import ReplicationError
+from node.token.replication import ReplicaFollower, ReplicationLeader
 
 PAGES = tuple(
     PageVisits(page=f"/content/site/en/page-{i}.html", visits=float(10_000 // i))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.cli import service_main
-from core.service import PortInUseError
+from core.errors import PortInUseError
 from core.topology import TopologyError
 from lb.dispatcher.main import run
 

@@ -23,14 +23,13 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+from core.forwarding import DISPATCHER_ERROR_HEADER, forwardable, with_forwarded_for
 from core.service import lifecycle_of
 from core.topology import DispatcherSettings, Topology
 from lb.dispatcher.cache import ReplyCache
 from lb.dispatcher.filters import PathFilter
-from lb.forwarding import forwardable, with_forwarded_for
 
 NO_STORE = ("no-store", "no-cache", "private")
-ERROR_HEADER = "X-Dispatcher-Error"
 
 DISPATCHER_ID = web.AppKey("dispatcher_id", str)
 PUBLISHER_URL = web.AppKey("publisher_url", str)
@@ -136,7 +135,7 @@ def _upstream_error(status: int, reason: str) -> web.Response:
     return web.Response(
         status=status,
         text=f"{status} the publisher is not available\n",
-        headers={ERROR_HEADER: reason, "Cache-Control": "no-store"},
+        headers={DISPATCHER_ERROR_HEADER: reason, "Cache-Control": "no-store"},
     )
 
 

@@ -12,6 +12,7 @@ from node.token.errors import (
     ImsThrottled,
     ImsUnavailable,
     InvalidClient,
+    KeyringError,
     MalformedReply,
     RefreshError,
     SealedDataError,
@@ -19,7 +20,7 @@ from node.token.errors import (
     TokenUnavailable,
 )
 from node.token.ims_client import ImsTokenClient
-from node.token.keyring import Keyring, KeyringError
+from node.token.keyring import Keyring
 from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
 from node.token.naive import NaiveTokenProvider
 from node.token.policy import RefreshPolicy

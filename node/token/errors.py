@@ -8,7 +8,10 @@
     │   └── ConfigurationError  the endpoint refuses the request itself (invalid_scope, ...)
     │       └── InvalidClient   invalid_client / unauthorized_client: the secret is wrong
     ├── TokenUnavailable        no usable token for a request right now
-    └── SealedDataError         an encrypted token file cannot be trusted (tampered, foreign)
+    ├── SealedDataError         sealed data cannot be trusted (tampered, foreign, not sealed)
+    ├── KeyringError            the keyring cannot be read or is not valid (at start)
+    ├── ReplicationError        a push or pull between nodes did not get through
+    └── StoreUnavailable        (also an OSError) the shared store did not answer
 
 Messages never contain a token or a secret: they are shown in ``/status`` and in logs.
 """
@@ -62,3 +65,16 @@ class TokenUnavailable(TokenError):
 
 class SealedDataError(TokenError):
     """Encrypted data failed authentication, names another owner, or is not an envelope."""
+
+
+class KeyringError(TokenError):
+    """The keyring cannot be read or is not valid; the message says where and why."""
+
+
+class ReplicationError(TokenError):
+    """A push or pull did not get through (the message names the peer, never the token)."""
+
+
+class StoreUnavailable(TokenError, OSError):
+    """The shared store (Redis) did not answer. An OSError too: the coordinator degrades to
+    refreshing alone on any OSError of a store, I/O errors of the file store included."""

@@ -23,18 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from core.errors import KeyFileError
 from core.files import write_atomic
 from core.jsonsafe import parse_json_object
-from core.keyfiles import KeyFileError, read_key_file
+from core.keyfiles import read_key_file
+from node.token.errors import KeyringError
 
 logger = logging.getLogger(__name__)
 
 KEY_BYTES = 32  # AES-256
 MAX_KEYRING = 64 * 1024  # hundreds of keys; a larger file is not a keyring
-
-
-class KeyringError(Exception):
-    """The keyring cannot be read or is not valid; the message says where and why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from core.secrets import Secret
+from node.token.errors import StoreUnavailable
 
 _TAKE_LEASE = """
 local current = redis.call('GET', KEYS[1])
@@ -47,10 +48,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-class StoreUnavailable(OSError):
-    """The Redis server did not answer; the coordinator degrades instead of failing."""
 
 
 @contextlib.contextmanager

@@ -35,7 +35,7 @@ from typing import Protocol
 
 from core.jsonsafe import parse_json_object
 from node.token.coordination import OwnFile
-from node.token.errors import SealedDataError
+from node.token.errors import ReplicationError, SealedDataError
 from node.token.keyring import Keyring
 from node.token.sealing import open_sealed, seal
 from node.token.store import SavedToken, parse_saved, serialize_saved
@@ -43,10 +43,6 @@ from node.token.store import SavedToken, parse_saved, serialize_saved
 logger = logging.getLogger(__name__)
 
 FRESHNESS = 300.0  # seconds a push may take beyond the configured lag (clock skew, retries)
-
-
-class ReplicationError(Exception):
-    """A push or pull did not get through (the message names the peer, never the token)."""
 
 
 class ReplicationTransport(Protocol):

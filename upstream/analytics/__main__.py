@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.cli import service_main
-from core.service import PortInUseError
+from core.errors import PortInUseError
 from upstream.analytics.main import run
 
 

@@ -25,6 +25,7 @@ from core.topology import SimulatedAnalyticsConfig
 from upstream import jwt
 from upstream.admin import add_admin_routes, caller_of
 from upstream.analytics.traffic import PageRow, TrafficModel
+from upstream.errors import InvalidToken, ReportRequestError
 from upstream.faults import FaultInjector
 from upstream.signing import SigningKeys
 
@@ -54,10 +55,6 @@ class AnalyticsDeps:
     clock: Clock
     rng: random.Random
     traffic: TrafficModel
-
-
-class ReportRequestError(Exception):
-    """The request body is not a report request we can answer."""
 
 
 STATS = web.AppKey("analytics_stats", AnalyticsStats)
@@ -124,7 +121,7 @@ def _verify_bearer(request: web.Request, deps: AnalyticsDeps) -> dict[str, Any] 
         return None
     try:
         return jwt.decode(token.strip(), key_for=deps.keys.key_for, now=deps.clock.wall())
-    except jwt.InvalidToken:
+    except InvalidToken:
         return None
 
 

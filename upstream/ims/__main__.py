@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from core.cli import service_main
-from core.secrets import MissingSecretError
-from core.service import PortInUseError
+from core.errors import MissingSecretError, PortInUseError
 from upstream.ims.main import run
 
 

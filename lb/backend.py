@@ -23,15 +23,9 @@ from typing import cast
 
 import httptools
 
+from lb.errors import BackendClosed
+
 MAX_IDLE = 512  # per target; more than the balancer's own concurrent requests ever need
-
-
-class UpstreamClosed(ConnectionError):
-    """The target closed the connection (or it failed) before a whole reply arrived."""
-
-    def __init__(self, message: str, *, replied: bool) -> None:
-        super().__init__(message)
-        self.replied = replied  # some bytes of a reply had arrived: never send again
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ is slow on the hot path
@@ -42,11 +36,11 @@ class Reply:
 
 
 # Called once per request with the whole reply, or with why there is none: OSError (refused,
-# reset, UpstreamClosed) or TimeoutError.
+# reset, BackendClosed) or TimeoutError.
 ReplyCallback = Callable[[Reply | None, Exception | None], None]
 
 
-class UpstreamConnection(asyncio.Protocol):
+class BackendConnection(asyncio.Protocol):
     """One connection to a target; one request at a time.
 
     A reply is handed on only once the bytes that carried it have all been parsed: if they
@@ -56,7 +50,7 @@ class UpstreamConnection(asyncio.Protocol):
     Interim 1xx replies are skipped: only the final reply answers a request (RFC 9110 15.2).
     """
 
-    def __init__(self, pool: UpstreamPool) -> None:
+    def __init__(self, pool: BackendPool) -> None:
         self._pool = pool
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
@@ -78,14 +72,14 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._done is None:  # nobody asked: an idle connection must stay silent
-            self._fail(UpstreamClosed("unsolicited bytes from target", replied=True))
+            self._fail(BackendClosed("unsolicited bytes from target", replied=True))
             return
         self._replied = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._reply = None
-            self._fail(UpstreamClosed(f"malformed reply from target ({exc})", replied=True))
+            self._fail(BackendClosed(f"malformed reply from target ({exc})", replied=True))
             return
         if self._reply is not None:
             self._hand_on()
@@ -94,7 +88,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = True
         self._pool.forget(self)
         why = "target closed the connection" if exc is None else f"connection lost ({exc})"
-        self._fail(UpstreamClosed(why, replied=self._replied))
+        self._fail(BackendClosed(why, replied=self._replied))
 
     # --- httptools callbacks ---------------------------------------------------------------
 
@@ -154,7 +148,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _hand_on(self) -> None:
         reply, self._reply = self._reply, None
         if reply is not None and reply.status == 101:  # nobody asked to switch protocols
-            self._fail(UpstreamClosed("target switched protocols unasked", replied=True))
+            self._fail(BackendClosed("target switched protocols unasked", replied=True))
             return
         done = self._finish()
         if done is None or reply is None:
@@ -191,11 +185,11 @@ class Deadlines:
 
     def __init__(self, resolution: float = 0.25) -> None:
         self._resolution = resolution
-        self._waiting: set[UpstreamConnection] = set()
+        self._waiting: set[BackendConnection] = set()
         self._tick: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def watch(self, connection: UpstreamConnection, timeout: float) -> float:
+    def watch(self, connection: BackendConnection, timeout: float) -> float:
         """Watch ``connection`` from now; its deadline, in loop time."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
@@ -204,7 +198,7 @@ class Deadlines:
             self._tick = self._loop.call_later(self._resolution, self._sweep)
         return self._loop.time() + timeout
 
-    def forget(self, connection: UpstreamConnection) -> None:
+    def forget(self, connection: BackendConnection) -> None:
         self._waiting.discard(connection)
 
     def close(self) -> None:
@@ -221,14 +215,14 @@ class Deadlines:
         self._tick = self._loop.call_later(self._resolution, self._sweep) if self._waiting else None
 
 
-class UpstreamPool:
+class BackendPool:
     """Idle keep-alive connections to one target."""
 
     def __init__(self, host: str, port: int, deadlines: Deadlines) -> None:
         self.host, self.port = host, port
         self.deadlines = deadlines
-        self._idle: collections.deque[UpstreamConnection] = collections.deque()
-        self._connecting: set[asyncio.Task[UpstreamConnection]] = set()
+        self._idle: collections.deque[BackendConnection] = collections.deque()
+        self._connecting: set[asyncio.Task[BackendConnection]] = set()
 
     def exchange(
         self, request: bytes, *, head: bool, reuse: bool, timeout: float, done: ReplyCallback
@@ -240,7 +234,7 @@ class UpstreamPool:
             return
 
         def unless_stale(reply: Reply | None, error: Exception | None) -> None:
-            if isinstance(error, UpstreamClosed) and not error.replied:
+            if isinstance(error, BackendClosed) and not error.replied:
                 # The target had closed this idle connection: send it again, on a new one.
                 self._send_on_new(request, head, timeout, done)
             else:
@@ -263,13 +257,13 @@ class UpstreamPool:
         self.exchange(request, head=head, reuse=True, timeout=timeout, done=settle)
         return await outcome
 
-    def release(self, connection: UpstreamConnection) -> None:
+    def release(self, connection: BackendConnection) -> None:
         if len(self._idle) < MAX_IDLE:
             self._idle.append(connection)
         else:
             connection.close()
 
-    def forget(self, connection: UpstreamConnection) -> None:
+    def forget(self, connection: BackendConnection) -> None:
         if connection in self._idle:
             self._idle.remove(connection)
 
@@ -279,7 +273,7 @@ class UpstreamPool:
         while self._idle:
             self._idle.pop().close()
 
-    def _take_idle(self) -> UpstreamConnection | None:
+    def _take_idle(self) -> BackendConnection | None:
         while self._idle:
             connection = self._idle.pop()  # the most recently used: least likely to be stale
             if not connection.closed:
@@ -291,7 +285,7 @@ class UpstreamPool:
         task = loop.create_task(asyncio.wait_for(self._connect(), timeout))
         self._connecting.add(task)
 
-        def connected(task: asyncio.Task[UpstreamConnection]) -> None:
+        def connected(task: asyncio.Task[BackendConnection]) -> None:
             self._connecting.discard(task)
             if task.cancelled():
                 done(None, ConnectionAbortedError("the balancer is stopping"))
@@ -302,9 +296,9 @@ class UpstreamPool:
 
         task.add_done_callback(connected)
 
-    async def _connect(self) -> UpstreamConnection:
+    async def _connect(self) -> BackendConnection:
         loop = asyncio.get_running_loop()
         _, connection = await loop.create_connection(
-            lambda: UpstreamConnection(self), self.host, self.port
+            lambda: BackendConnection(self), self.host, self.port
         )
         return connection
