@@ -17,6 +17,7 @@ import aiohttp
 from core.jsonsafe import parse_json_object
 from node.errors import (
     AnalyticsBadReply,
+    AnalyticsThrottled,
     AnalyticsUnauthorized,
     AnalyticsUnavailable,
 )
@@ -81,7 +82,9 @@ class AnalyticsClient:
         detail = _error_detail(raw)
         if status == 401:
             raise AnalyticsUnauthorized(f"Analytics refused the token (401 {detail})")
-        if status == 429 or status >= 500:
+        if status == 429:
+            raise AnalyticsThrottled(f"Analytics answered 429 {detail}")
+        if status >= 500:
             raise AnalyticsUnavailable(f"Analytics answered {status} {detail}")
         raise AnalyticsBadReply(f"Analytics answered {status} {detail}")
 

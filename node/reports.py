@@ -4,24 +4,38 @@ Concurrent requests share one Analytics call (not in the ``naive`` strategy, who
 fetch their own, as code written without single-flight does). A 401 drops the token (only if it
 is still the current one), gets a new one and retries once. When Analytics or the token fails,
 the last good report is served with ``stale: true`` rather than an error, if there is one.
+
+A 429 (over Analytics' 12 requests per 6 s per client) is not a token problem: it never drops
+the token or causes a token call. The refresh of the report backs off instead (6 s, doubling up
+to 5 minutes, with full jitter so that nodes throttled together do not retry together), the
+last report is served stale meanwhile, and the episode is logged once when it starts and once
+when it ends. Throttled calls are counted (``outcomes["throttled"]``: /status and /metrics).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from core.clock import Clock
 from node.analytics_client import PageVisits
-from node.errors import AnalyticsError, AnalyticsUnauthorized, ReportUnavailable
+from node.errors import (
+    AnalyticsError,
+    AnalyticsThrottled,
+    AnalyticsUnauthorized,
+    ReportUnavailable,
+)
 from node.token import AccessToken, TokenProvider, TokenUnavailable
 
 logger = logging.getLogger(__name__)
 
 FAILURE_HOLD = 1.0  # after a failed fetch, serve the stale report this long before retrying
+THROTTLE_BASE = 6.0  # after a 429: Analytics' window (12 requests per 6 s), then doubling...
+THROTTLE_CAP = 300.0  # ...up to 5 minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +60,11 @@ class TopPagesService:
         cache_ttl: float,
         clock: Clock,
         single_flight: bool = True,
+        rng: random.Random | None = None,
     ) -> None:
         self._single_flight = single_flight
+        self._rng = rng or random.Random()
+        self._throttled = 0  # consecutive 429s: the episode in progress
         self._analytics = analytics
         self._tokens = tokens
         self._cache_ttl = cache_ttl
@@ -75,9 +92,13 @@ class TopPagesService:
             return fresh
         now = self._clock.monotonic()
         last = self._last
-        if last is not None and now < self._hold_until:
-            self.outcomes["stale"] += 1
-            return replace(last, stale=True)
+        if now < self._hold_until:
+            if last is not None:
+                self.outcomes["stale"] += 1
+                return replace(last, stale=True)
+            if self._throttled:  # no report to serve, and Analytics asked us to wait
+                self.outcomes["unavailable"] += 1
+                raise ReportUnavailable("Analytics throttled this client (429); waiting")
         if not self._single_flight:
             return await self._refresh()  # the naive node: every request fetches its own
         if self._in_flight is None:
@@ -93,8 +114,13 @@ class TopPagesService:
     async def _refresh(self) -> TopPages:
         try:
             pages = await self._fetch()
+        except AnalyticsThrottled as exc:
+            return self._throttled_fallback(exc)
         except (AnalyticsError, TokenUnavailable) as exc:
             return self._fallback(exc)
+        if self._throttled:
+            logger.info("Analytics answers again after %d throttled calls", self._throttled)
+            self._throttled = 0
         self._last = TopPages(pages=pages, fetched_at=self._clock.wall())
         self._last_at = self._clock.monotonic()
         self.outcomes["ok"] += 1
@@ -109,9 +135,24 @@ class TopPagesService:
             self._tokens.invalidate(token)
             return await self._analytics.top_pages(await self._tokens.get())
 
+    def _throttled_fallback(self, exc: AnalyticsThrottled) -> TopPages:
+        """Back off the report (not the token): capped exponential, full jitter."""
+        self._throttled += 1
+        self.outcomes["throttled"] += 1
+        ceiling = min(THROTTLE_CAP, THROTTLE_BASE * 2 ** min(self._throttled - 1, 16))
+        wait = max(THROTTLE_BASE, self._rng.uniform(0.0, ceiling))
+        self._hold_until = self._clock.monotonic() + wait
+        if self._throttled == 1:
+            logger.warning("%s: serving the last report; refreshing it less often", exc)
+        return self._served_instead(exc)
+
     def _fallback(self, exc: Exception) -> TopPages:
         self._hold_until = self._clock.monotonic() + min(FAILURE_HOLD, self._cache_ttl or 1.0)
         logger.warning("top pages fetch failed: %s", exc)
+        return self._served_instead(exc)
+
+    def _served_instead(self, exc: Exception) -> TopPages:
+        """The last report, stale; ReportUnavailable when there is none."""
         if self._last is None:
             self.outcomes["unavailable"] += 1
             raise ReportUnavailable(str(exc)) from None

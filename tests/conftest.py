@@ -26,7 +26,7 @@ from aiohttp import web
 
 from core.clock import Clock
 from core.secrets import Secret
-from core.topology import Topology
+from core.topology import RateLimitConfig, Topology
 from harness.estate.processes import free_ports
 from node.app import TOKENS, NodeDeps, create_app
 from node.token import Keyring
@@ -35,11 +35,12 @@ from upstream.analytics.app import STATS as ANALYTICS_STATS
 from upstream.analytics.app import AnalyticsDeps
 from upstream.analytics.app import create_app as create_analytics
 from upstream.analytics.traffic import TrafficModel
+from upstream.analytics.verify import TokenVerifier
 from upstream.ims.app import FAULTS as IMS_FAULTS
 from upstream.ims.app import STATS as IMS_STATS
 from upstream.ims.app import ImsDeps
 from upstream.ims.app import create_app as create_ims
-from upstream.signing import SigningKeys
+from upstream.ims.keys import ImsKeys
 
 WALL_EPOCH = 1_790_000_000.0  # 2026-09-21: the wall clock reads WALL_EPOCH + loop.time()
 CLIENT_ID = "test-client"
@@ -105,7 +106,7 @@ class World:
     analytics: web.Application
     ims_url: str
     analytics_url: str
-    keys: SigningKeys
+    keys: ImsKeys
 
     def topology(self, **sections: Any) -> Topology:
         return Topology.from_dict(
@@ -170,10 +171,11 @@ async def start_world(
     *,
     expires_in: int = DAY,
     accepted: tuple[str, ...] = (GOOD_SECRET,),
+    rate_limit: RateLimitConfig | None = None,
 ) -> World:
     loop = asyncio.get_running_loop()
     clock = Clock.of_loop(loop, wall_offset=WALL_EPOCH)
-    keys = SigningKeys(tmp / "sim" / "signing-key.json")
+    keys = ImsKeys(tmp / "sim", wall_clock=clock.wall)
     base = Topology.from_dict(topology_dict(tmp, "http://x", "http://y"))
     ims_config = base.simulation.ims.model_copy(update={"expires_in": expires_in})
     ims = create_ims(
@@ -186,13 +188,20 @@ async def start_world(
             rng=random.Random(7),
         ),
     )
-    sim = base.simulation.analytics
+    ims_url = await serve(stack, ims)
+    sim = base.simulation.analytics.evolve(rate_limit=rate_limit or RateLimitConfig())
+    verifier = TokenVerifier(
+        f"{ims_url}/ims/keys",
+        keys.revocations,
+        wall_clock=clock.wall,
+        monotonic=clock.monotonic,
+    )
     analytics = create_analytics(
         sim,
         AnalyticsDeps(
             company_id="testco",
             client_id=CLIENT_ID,
-            keys=keys,
+            verifier=verifier,
             clock=clock,
             rng=random.Random(8),
             traffic=TrafficModel(
@@ -203,7 +212,6 @@ async def start_world(
             ),
         ),
     )
-    ims_url = await serve(stack, ims)
     analytics_url = await serve(stack, analytics)
     return World(stack, tmp, clock, ims, analytics, ims_url, analytics_url, keys)
 

@@ -45,7 +45,7 @@ async def test_scenario_invariants_hold(name: str, tmp_path: Path) -> None:
 
 
 # What must never travel with a report: keyrings, key files, sealed tokens, the sim's keys.
-SECRET_FILES = re.compile(r"keyring|\.key$|\.pem$|\.token$|\.sealed$|signing-key|lease")
+SECRET_FILES = re.compile(r"keyring|\.key$|\.pem$|\.token$|\.sealed$|ims-keys|lease")
 
 
 def assert_no_secrets_in(folder: Path) -> None:

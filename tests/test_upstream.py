@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 
 from tests.conftest import CLIENT_ID, GOOD_SECRET, World, start_world
-from upstream import jwt
 from upstream.analytics.traffic import TrafficModel
 
 FORM = {
@@ -62,10 +62,105 @@ async def test_ims_issues_a_signed_jwt_in_the_reference_format(
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 86399
     assert headers["Cache-Control"] == "no-store"
-    claims = jwt.decode(body["access_token"], key_for=world.keys.key_for, now=world.clock.wall())
+    token = body["access_token"]
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "RS256"
+    assert header["x5u"] == f"{header['kid']}.cer"
+    async with http.get(f"{world.ims_url}/ims/keys") as r:
+        jwks = await r.json()
+    (key,) = [k for k in jwks["keys"] if k["kid"] == header["kid"]]
+    assert (key["kty"], key["alg"], key["use"], key["e"]) == ("RSA", "RS256", "sig", "AQAB")
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"])
     assert claims["client_id"] == CLIENT_ID
-    assert claims["exp"] - claims["iat"] in (86399, 86400)
+    assert claims["type"] == "access_token"
+    assert claims["as"] == "ims-na1"
+    assert claims["scope"] == FORM["scope"]
+    assert claims["expires_in"] == "86399000"  # milliseconds, as IMS writes them
+    assert abs(int(claims["created_at"]) - world.clock.wall() * 1000) < 5000
+    assert "exp" not in claims  # IMS tokens carry created_at + expires_in instead
     assert world.ims_stats.issued_by_caller == {"p1": 1}
+
+
+async def test_ims_publishes_its_discovery_document(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path)
+    async with http.get(f"{world.ims_url}/ims/.well-known/openid-configuration") as r:
+        document = await r.json()
+    assert document["issuer"] == world.ims_url
+    assert document["token_endpoint"] == f"{world.ims_url}/ims/token/v3"
+    assert document["revocation_endpoint"] == f"{world.ims_url}/ims/revoke"
+    assert document["jwks_uri"] == f"{world.ims_url}/ims/keys"
+    assert set(document["token_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic",
+        "client_secret_post",
+    }
+
+
+@pytest.mark.looptime
+async def test_old_tokens_verify_after_a_key_rotation_until_they_expire(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=3600)
+    _, old, _ = await token_call(http, world, FORM)
+    async with http.post(f"{world.ims_url}/admin/rotate-keys") as r:
+        assert r.status == 200
+    _, new, _ = await token_call(http, world, FORM)
+    kids = {jwt.get_unverified_header(t["access_token"])["kid"] for t in (old, new)}
+    assert len(kids) == 2  # signed with different keys
+    assert (await report_call(http, world, old["access_token"]))[0] == 200
+    assert (await report_call(http, world, new["access_token"]))[0] == 200
+    await asyncio.sleep(3601)  # virtual time: the old token has expired...
+    async with http.get(f"{world.ims_url}/ims/keys") as r:
+        published = {k["kid"] for k in (await r.json())["keys"]}
+    old_kid, new_kid = (jwt.get_unverified_header(t["access_token"])["kid"] for t in (old, new))
+    assert new_kid in published
+    assert old_kid not in published  # ...and so has its key
+    assert len(published) == 2  # the key in use, and the next one, published before it signs
+    assert (await report_call(http, world, old["access_token"]))[0] == 401
+
+
+async def test_a_revoked_token_is_refused_and_revoke_answers_200_whatever_it_is_given(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path)
+    _, first, _ = await token_call(http, world, FORM)
+    _, second, _ = await token_call(http, world, FORM)
+    revoke = {"token": first["access_token"], "client_id": CLIENT_ID, "client_secret": GOOD_SECRET}
+    async with http.post(f"{world.ims_url}/ims/revoke", data=revoke) as r:
+        assert r.status == 200
+    async with http.post(f"{world.ims_url}/ims/revoke", data={**revoke, "token": "junk"}) as r:
+        assert r.status == 200  # RFC 7009: an invalid token is no error
+    async with http.post(
+        f"{world.ims_url}/ims/revoke", data={**revoke, "client_secret": "no"}
+    ) as r:
+        assert r.status == 401
+    assert (await report_call(http, world, first["access_token"]))[0] == 401
+    assert (await report_call(http, world, second["access_token"]))[0] == 200
+
+
+@pytest.mark.looptime
+async def test_analytics_allows_12_requests_per_6_seconds_per_client(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path)
+    _, one, _ = await token_call(http, world, FORM)
+    _, two, _ = await token_call(http, world, FORM)
+    tokens = [one["access_token"], two["access_token"]]
+    statuses = [(await report_call(http, world, tokens[i % 2]))[0] for i in range(14)]
+    assert statuses == [200] * 12 + [429] * 2  # both tokens of one client share the budget
+    status, body = await report_call(http, world, tokens[0])
+    assert (status, body) == (429, {"error_code": "429050", "message": "Too many requests"})
+    await asyncio.sleep(6.01)  # virtual time: the window has moved on
+    assert (await report_call(http, world, tokens[0]))[0] == 200
+    stats = world.analytics_stats.as_dict()
+    assert sum(stats["throttled_by_caller"].values()) == 3
+    async with http.post(
+        f"{world.analytics_url}/api/testco/reports",
+        json=REPORT,
+        headers={"x-api-key": CLIENT_ID, "Authorization": f"Bearer {tokens[0]}"},
+    ) as r:
+        assert "Retry-After" not in r.headers  # Adobe documents none: the 429 is the signal
 
 
 async def test_ims_accepts_parameters_in_the_query_string(

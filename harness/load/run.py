@@ -107,6 +107,15 @@ def derive_topology(
     return write_topology(topology, folder / "topology.yaml")
 
 
+def _report_cache(base: Topology, life: float) -> float:
+    """How long nodes keep a report in a run: a quarter of the token lifetime (at most 5 s),
+    but never so short that the nodes together go over Analytics' rate limit (12 requests per
+    6 s per client): a run about the token must not turn into a run about throttling."""
+    limit = base.simulation.analytics.rate_limit
+    within_budget = len(base.publishers) * limit.per / limit.requests if limit.enabled else 0.0
+    return max(min(5.0, life / 4), within_budget)
+
+
 def for_run(base: Topology, options: LoadOptions, state: Path) -> Topology:
     """``base`` with the run's token lifetime, and every period scaled to it."""
     life = options.lifetime
@@ -132,7 +141,7 @@ def for_run(base: Topology, options: LoadOptions, state: Path) -> Topology:
                 expires_in=life, faults=sim.ims.faults.evolve(latency=options.ims_latency)
             ),
         ),
-        analytics=base.analytics.evolve(cache_ttl=min(5.0, life / 4)),
+        analytics=base.analytics.evolve(cache_ttl=_report_cache(base, life)),
         dispatcher=base.dispatcher.evolve(cache_ttl=min(2.0, life / 8)),
         lb=lb,
     ).with_token(

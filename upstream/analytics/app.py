@@ -1,11 +1,15 @@
 """The simulated Analytics 2.0 Reports API.
 
 ``POST /api/{globalCompanyId}/reports`` with ``Authorization: Bearer <IMS token>`` and
-``x-api-key: <client id>``: 401 for a missing, invalid, expired or revoked token, 403 for a
-missing or wrong API key, 400 for a bad request body, each in Adobe's error envelope
-``{"errorCode", "errorDescription", "errorId"}``; otherwise a ranked report of pages.
+``x-api-key: <client id>``: 429 over the rate limit (12 requests per 6 s per client, with
+Adobe's ``{"error_code": "429050", "message": "Too many requests"}`` and no Retry-After), 401
+for a missing, invalid, expired or revoked token (verified against IMS's JWKS, as a resource
+server does: :mod:`upstream.analytics.verify`), 403 for a missing or wrong API key, 400 for a
+bad request body, each in Adobe's error envelope ``{"errorCode", "errorDescription",
+"errorId"}``; otherwise a ranked report of pages.
 
-Admin: ``/admin/faults`` and ``/admin/stats`` (requests by outcome and by caller).
+Admin: ``/admin/faults`` and ``/admin/stats`` (requests by outcome and by caller, 429s and
+401s by caller).
 """
 
 from __future__ import annotations
@@ -14,20 +18,22 @@ import datetime as dt
 import random
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from core.clock import Clock
 from core.jsonsafe import parse_json_object
 from core.topology import SimulatedAnalyticsConfig
-from upstream import jwt
 from upstream.admin import add_admin_routes, caller_of
+from upstream.analytics.rate_limit import RateLimiter
 from upstream.analytics.traffic import PageRow, TrafficModel
-from upstream.errors import InvalidToken, ReportRequestError
+from upstream.analytics.verify import TokenVerifier
+from upstream.errors import ReportRequestError
 from upstream.faults import FaultInjector
-from upstream.signing import SigningKeys
 
 MAX_LIMIT = 50_000
 
@@ -37,6 +43,7 @@ class AnalyticsStats:
     by_outcome: Counter[str] = field(default_factory=Counter)
     by_caller: Counter[str] = field(default_factory=Counter)
     unauthorized_by_caller: Counter[str] = field(default_factory=Counter)
+    throttled_by_caller: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +51,7 @@ class AnalyticsStats:
             "by_outcome": dict(self.by_outcome),
             "by_caller": dict(self.by_caller),
             "unauthorized_by_caller": dict(self.unauthorized_by_caller),
+            "throttled_by_caller": dict(self.throttled_by_caller),
         }
 
 
@@ -51,7 +59,7 @@ class AnalyticsStats:
 class AnalyticsDeps:
     company_id: str
     client_id: str
-    keys: SigningKeys
+    verifier: TokenVerifier
     clock: Clock
     rng: random.Random
     traffic: TrafficModel
@@ -59,6 +67,8 @@ class AnalyticsDeps:
 
 STATS = web.AppKey("analytics_stats", AnalyticsStats)
 FAULTS = web.AppKey("analytics_faults", FaultInjector)
+SESSION = web.AppKey("jwks_session", aiohttp.ClientSession)
+THROTTLED = {"error_code": "429050", "message": "Too many requests"}  # Adobe's, verbatim
 
 
 def adobe_error(status: int, code: str, description: str) -> web.Response:
@@ -74,33 +84,51 @@ def create_app(config: SimulatedAnalyticsConfig, deps: AnalyticsDeps) -> web.App
     faults = FaultInjector(config.faults, rng=deps.rng, error_reply=adobe_error)
     app[STATS] = stats
     app[FAULTS] = faults
+    limiter = RateLimiter(config.rate_limit, clock=deps.clock.monotonic)
+    scope = config.rate_limit.scope
 
     async def reports(request: web.Request) -> web.Response:
         caller = caller_of(request)
         stats.by_caller[caller] += 1
-        outcome, reply = await _answer(request, deps, faults)
+        outcome, reply = await _answer(request, deps, faults, limiter, scope)
         stats.by_outcome[outcome] += 1
         if outcome == "unauthorized":
             stats.unauthorized_by_caller[caller] += 1
+        if outcome == "throttled":
+            stats.throttled_by_caller[caller] += 1
         return reply
 
+    app.cleanup_ctx.append(_jwks_session)
     app.router.add_post("/api/{company}/reports", reports)
     add_admin_routes(app, faults, stats.as_dict)
     return app
 
 
+async def _jwks_session(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[SESSION] = session
+        yield
+
+
 async def _answer(
-    request: web.Request, deps: AnalyticsDeps, faults: FaultInjector
+    request: web.Request,
+    deps: AnalyticsDeps,
+    faults: FaultInjector,
+    limiter: RateLimiter,
+    scope: str,
 ) -> tuple[str, web.Response]:
     fault = await faults.before()
     if fault is not None:
         return f"fault_{fault.status}", fault
-    claims = _verify_bearer(request, deps)
-    if claims is None:
-        return "unauthorized", adobe_error(401, "401013", "Oauth token is not valid")
     api_key = request.headers.get("x-api-key")
     if not api_key:
         return "forbidden", adobe_error(403, "403025", "Api Key is required")
+    bearer = _bearer(request)
+    if not limiter.allow(api_key if scope == "client" else bearer or api_key):
+        return "throttled", web.json_response(THROTTLED, status=429)
+    claims = await deps.verifier.claims(bearer, request.app[SESSION]) if bearer else None
+    if claims is None:
+        return "unauthorized", adobe_error(401, "401013", "Oauth token is not valid")
     if api_key != claims.get("client_id"):
         return "forbidden", adobe_error(403, "403026", "Api Key is invalid for this token")
     if request.match_info["company"] != deps.company_id:
@@ -115,14 +143,9 @@ async def _answer(
     return "ok", web.json_response(_report(rows, query))
 
 
-def _verify_bearer(request: web.Request, deps: AnalyticsDeps) -> dict[str, Any] | None:
+def _bearer(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    try:
-        return jwt.decode(token.strip(), key_for=deps.keys.key_for, now=deps.clock.wall())
-    except InvalidToken:
-        return None
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 
 from core.clock import Clock
 from core.logs import configure_logging
@@ -11,16 +12,24 @@ from core.service import serve
 from core.topology import Topology
 from upstream.analytics.app import AnalyticsDeps, create_app
 from upstream.analytics.traffic import TrafficModel
-from upstream.signing import signing_keys_for
+from upstream.analytics.verify import TokenVerifier
+from upstream.ims.keys import Revocations
 
 
 def build_deps(topology: Topology) -> AnalyticsDeps:
     sim = topology.simulation.analytics
+    clock = Clock.system()
+    verifier = TokenVerifier(
+        topology.simulation.ims.url + "/ims/keys",
+        Revocations(Path(topology.simulation.state_dir) / "ims-revocations.json"),
+        wall_clock=clock.wall,
+        monotonic=clock.monotonic,
+    )
     return AnalyticsDeps(
         company_id=topology.analytics.company_id,
         client_id=topology.ims.client_id,
-        keys=signing_keys_for(topology),
-        clock=Clock.system(),
+        verifier=verifier,
+        clock=clock,
         rng=random.Random(),
         traffic=TrafficModel(
             pages=sim.pages,

@@ -1,18 +1,24 @@
-"""The simulated IMS application.
+"""The simulated IMS application, with Adobe IMS's endpoints (docs/wire-formats.md).
 
-``POST /ims/token/v3`` takes form fields (or query parameters) ``grant_type``, ``client_id``,
-``client_secret``, ``scope`` and answers ``{"access_token", "token_type": "bearer",
-"expires_in"}`` with a signed JWT, or an OAuth error JSON (``invalid_client``,
-``unsupported_grant_type``, ``invalid_scope``, ``invalid_request``).
+* ``POST /ims/token/v3`` takes form fields (or query parameters) ``grant_type``,
+  ``client_id``, ``client_secret``, ``scope`` and answers ``{"access_token", "token_type":
+  "bearer", "expires_in"}`` with an RS256 JWT shaped like an IMS access token (``id``, ``type``,
+  ``client_id``, ``user_id``, ``as``, ``scope``, ``created_at`` and ``expires_in`` in
+  milliseconds; no ``exp``), or an OAuth error JSON (``invalid_client``,
+  ``unsupported_grant_type``, ``invalid_scope``, ``invalid_request``).
+* ``GET /ims/keys``: the JWKS that verifies those tokens (old keys stay until their tokens
+  expire); ``GET /ims/.well-known/openid-configuration``: the discovery document.
+* ``POST /ims/revoke`` (RFC 7009): ``token``, ``client_id``, ``client_secret``; 200 whether or
+  not the token was valid.
 
 Admin: ``/admin/faults``, ``/admin/stats`` (tokens issued per caller, peak concurrent token
-requests), ``POST /admin/revoke`` (every token issued so far stops working).
+requests), ``POST /admin/revoke`` (every token issued so far stops working),
+``POST /admin/rotate-keys`` (a new signing key; tokens signed with the old one still verify).
 """
 
 from __future__ import annotations
 
 import hmac
-import math
 import random
 import secrets as pysecrets
 from collections import Counter, deque
@@ -20,15 +26,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 from aiohttp import web
 
 from core.clock import Clock
 from core.secrets import Secret
 from core.topology import SimulatedImsConfig
-from upstream import jwt
+from core.topology.simulation import TOKEN_PATH
 from upstream.admin import add_admin_routes, caller_of
 from upstream.faults import FaultInjector
-from upstream.signing import SigningKeys
+from upstream.ims.keys import ImsKeys
 
 FIELDS = ("grant_type", "client_id", "client_secret", "scope")
 
@@ -58,7 +65,7 @@ class ImsStats:
 class ImsDeps:
     client_id: str
     accepted_secrets: Sequence[Secret]
-    keys: SigningKeys
+    keys: ImsKeys
     clock: Clock
     rng: random.Random
 
@@ -92,13 +99,53 @@ def create_app(config: SimulatedImsConfig, deps: ImsDeps) -> web.Application:
         stats.requests_by_status[reply.status] += 1
         return reply
 
-    async def revoke(request: web.Request) -> web.Response:
-        kid = deps.keys.rotate()
+    async def revoke_all(request: web.Request) -> web.Response:
+        deps.keys.revoke_all()
         stats.revocations += 1
-        return web.json_response({"revoked": True, "signing_key": kid})
+        return web.json_response({"revoked": True, "signing_key": deps.keys.current.kid})
 
-    app.router.add_post("/ims/token/v3", token)
-    app.router.add_post("/admin/revoke", revoke)
+    async def rotate_keys(request: web.Request) -> web.Response:
+        return web.json_response({"signing_key": deps.keys.rotate()})
+
+    async def keys(request: web.Request) -> web.Response:
+        return web.json_response(
+            deps.keys.jwks(max_lifetime=config.expires_in),
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    async def openid_configuration(request: web.Request) -> web.Response:
+        issuer = str(request.url.origin())
+        return web.json_response(
+            {
+                "issuer": issuer,
+                "token_endpoint": f"{issuer}{TOKEN_PATH}",
+                "revocation_endpoint": f"{issuer}/ims/revoke",
+                "jwks_uri": f"{issuer}/ims/keys",
+                "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }
+        )
+
+    async def revoke_one(request: web.Request) -> web.Response:
+        form = await request.post()
+        if not _client_ok(str(form.get("client_id", "")), str(form.get("client_secret", "")), deps):
+            return oauth_error(401, "invalid_client", "invalid client_id or client_secret")
+        token_id = _token_id(str(form.get("token", "")), deps)
+        if token_id is not None:
+            deps.keys.revocations.revoke(token_id)
+            stats.revocations += 1
+        return web.Response(status=200, headers={"Cache-Control": "no-store"})
+
+    app.router.add_post(TOKEN_PATH, token)
+    app.router.add_get("/ims/keys", keys)
+    app.router.add_get("/ims/.well-known/openid-configuration", openid_configuration)
+    app.router.add_post("/ims/revoke", revoke_one)
+    app.router.add_post("/admin/revoke", revoke_all)
+    app.router.add_post("/admin/rotate-keys", rotate_keys)
     add_admin_routes(app, faults, stats.as_dict)
     return app
 
@@ -147,18 +194,31 @@ def _client_ok(client_id: str, client_secret: str, deps: ImsDeps) -> bool:
 
 
 def _sign(deps: ImsDeps, expires_in: int, scope: str) -> str:
-    kid, key = deps.keys.current()
-    now = deps.clock.wall()
+    key = deps.keys.current
+    now_ms = int(deps.clock.wall() * 1000)
     claims = {
-        "id": pysecrets.token_hex(12),
+        "id": f"{now_ms}_{pysecrets.token_hex(8)}_ue1",
         "type": "access_token",
         "client_id": deps.client_id,
         "user_id": f"{deps.client_id}@techacct.adobe.com",
         "as": "ims-na1",
+        "aa_id": f"{deps.client_id}@techacct.adobe.com",
+        "ctp": 0,
         "scope": scope,
-        "iat": int(now),
-        "exp": math.ceil(now + expires_in),
-        "created_at": str(int(now * 1000)),
+        "created_at": str(now_ms),
         "expires_in": str(expires_in * 1000),
     }
-    return jwt.encode(claims, key=key, kid=kid)
+    headers = {"kid": key.kid, "x5u": f"{key.kid}.cer"}
+    return jwt.encode(claims, key.private, algorithm="RS256", headers=headers)
+
+
+def _token_id(token: str, deps: ImsDeps) -> str | None:
+    """The id of a token this IMS signed (any of its keys), or None."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        jwk = next(k for k in deps.keys.jwks(max_lifetime=float("inf"))["keys"] if k["kid"] == kid)
+        claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"])
+    except (jwt.PyJWTError, StopIteration):
+        return None
+    token_id = claims.get("id")
+    return token_id if isinstance(token_id, str) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
+from pathlib import Path
 
 from core.clock import Clock
 from core.logs import configure_logging
@@ -12,7 +13,7 @@ from core.secrets import secrets_from_env
 from core.service import serve
 from core.topology import Topology
 from upstream.ims.app import ImsDeps, create_app
-from upstream.signing import signing_keys_for
+from upstream.ims.keys import ImsKeys
 
 
 def build_deps(topology: Topology, environ: Mapping[str, str]) -> ImsDeps:
@@ -23,11 +24,12 @@ def build_deps(topology: Topology, environ: Mapping[str, str]) -> ImsDeps:
         if topology.simulation.ims.client_secret_env
         else "ims.client_secret_env"
     )
+    clock = Clock.system()
     return ImsDeps(
         client_id=topology.ims.client_id,
         accepted_secrets=secrets_from_env(names, environ, key_path=key_path),
-        keys=signing_keys_for(topology),
-        clock=Clock.system(),
+        keys=ImsKeys(Path(topology.simulation.state_dir), wall_clock=clock.wall),
+        clock=clock,
         rng=random.Random(),
     )
 
