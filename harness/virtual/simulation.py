@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import looptime
-
 from core.clock import Clock
 from core.secrets import Secret
 from core.topology import RetryConfig, StoreConfig, Topology
 from harness.designs import Design
+from harness.virtual.clock import run_in_virtual_time
 from harness.virtual.world import DirectReplication, VirtualAnalytics, VirtualIms
 from node.errors import ReportUnavailable
 from node.reports import TopPagesService
@@ -374,15 +373,11 @@ def simulate(
         root.setLevel(logging.INFO)
     else:
         root.addHandler(logging.NullHandler())
-    loop = looptime.new_event_loop(start=0.0, noop_cycles=2, _enabled=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix="tokensim-virtual-") as state:
+    with tempfile.TemporaryDirectory(prefix="tokensim-virtual-") as state:
 
-            async def main() -> VirtualResult:
-                simulation = Simulation(design, settings, base, Path(state))
-                await simulation.run()
-                return simulation.result(time.perf_counter() - started)
+        async def main() -> VirtualResult:
+            simulation = Simulation(design, settings, base, Path(state))
+            await simulation.run()
+            return simulation.result(time.perf_counter() - started)
 
-            return loop.run_until_complete(main())
-    finally:
-        loop.close()
+        return run_in_virtual_time(main)
