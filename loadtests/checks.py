@@ -55,3 +55,14 @@ def home_page_problem(status: int, headers: Mapping[str, str], body: str) -> str
     if visits != sorted(visits, reverse=True):
         return "pages not in descending order of visits"
     return None
+
+
+def content_page_problem(status: int, headers: Mapping[str, str], body: str) -> str | None:
+    """None if a content page (a link of the home page) answered as it must."""
+    if leaked_token(headers, body):
+        return "token leaked in the response"
+    if status != 200:
+        return f"status {status}"
+    if "<h1>" not in body:
+        return "not a page"
+    return None

@@ -2,71 +2,87 @@
 
 ``locust -f loadtests/locustfile.py --host http://127.0.0.1:8080`` (with ``python -m harness
 up`` running) for the web UI, or ``python -m harness load --scenario NAME`` headless with a
-fault timeline and a verdict. Every response is checked (``catch_response``): status 200,
-pages in descending order of visits, no token anywhere. A visitor whose publisher changes
-reports a ``SESSION moved pX->pY`` event; the harness decides whether that was allowed.
-``TOKENSIM_SHAPE=expiry-storm`` adds bursts of users at every token expiry instant.
+fault timeline and a verdict. Two user classes with the same behaviour
+(:mod:`loadtests.visitors`): ``Visitor`` on ``HttpUser`` and ``FastVisitor`` on
+``FastHttpUser`` (less CPU per request); pick one by name on the command line. Options of our
+own: ``--shape constant|expiry-storm``, ``--token-lifetime S`` (where the expiry bursts fall)
+and ``--moves-file PATH`` (where the session moves go, as JSON).
 """
 
 from __future__ import annotations
 
-import os
+import random
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, ClassVar
 
-from locust import HttpUser, LoadTestShape, between, task
+from locust import FastHttpUser, HttpUser, TaskSet, between, events, task
+from locust.env import Environment
 
-from loadtests.checks import home_page_problem, top_pages_problem
+from loadtests.session_moves import SessionMoves
+from loadtests.shape import ScenarioShape
+from loadtests.visitors import Browsing, Judged
+
+__all__ = ["FastVisitor", "ScenarioShape", "Visitor"]
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    parser.add_argument(
+        "--shape", choices=["constant", "expiry-storm"], default="constant", help="load shape"
+    )
+    parser.add_argument(
+        "--token-lifetime", type=float, default=10.0, help="seconds between expiry bursts"
+    )
+    parser.add_argument(
+        "--moves-file", default="", include_in_web_ui=False, help="write session moves here"
+    )
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    output = Path(options.moves_file) if options is not None and options.moves_file else None
+    environment.session_moves = SessionMoves(environment, output)  # type: ignore[attr-defined]
+
+
+def _moves(environment: Environment) -> SessionMoves:
+    moves = getattr(environment, "session_moves", None)
+    assert isinstance(moves, SessionMoves), "the locustfile's init listener did not run"
+    return moves
+
+
+class BrowseSite(TaskSet):
+    """What every visitor does, whichever HTTP client its user class has."""
+
+    def on_start(self) -> None:
+        self.browsing = Browsing(self._get, _moves(self.user.environment).moved, random.Random())
+
+    def _get(self, path: str, name: str) -> AbstractContextManager[Judged]:
+        return self.client.get(path, name=name, catch_response=True)  # type: ignore[no-any-return]
+
+    @task(3)
+    def home(self) -> None:
+        self.browsing.home()
+
+    @task(2)
+    def content_page(self) -> None:
+        self.browsing.content_page()
+
+    @task(2)
+    def top_pages(self) -> None:
+        self.browsing.top_pages()
 
 
 class Visitor(HttpUser):
     """One browser: its own cookie jar (so stickiness applies), think time between pages."""
 
     wait_time = between(0.2, 1.0)
-    publisher: str | None = None
-
-    @task(3)
-    def home(self) -> None:
-        with self.client.get("/", name="/", catch_response=True) as response:
-            problem = home_page_problem(response.status_code, response.headers, response.text)
-            self._judge(response, problem)
-
-    @task(2)
-    def top_pages(self) -> None:
-        with self.client.get("/api/top-pages", name="/api/top-pages", catch_response=True) as r:
-            self._judge(r, top_pages_problem(r.status_code, r.headers, r.text))
-
-    def _judge(self, response: object, problem: str | None) -> None:
-        if problem is not None:
-            response.failure(problem)  # type: ignore[attr-defined]
-            return
-        response.success()  # type: ignore[attr-defined]
-        publisher = response.headers.get("X-Publisher")  # type: ignore[attr-defined]
-        if self.publisher is not None and publisher != self.publisher:
-            self.environment.events.request.fire(
-                request_type="SESSION",
-                name=f"moved {self.publisher}->{publisher}",
-                response_time=0,
-                response_length=0,
-                exception=None,
-                context={},
-            )
-        self.publisher = publisher
+    tasks: ClassVar = [BrowseSite]
 
 
-if os.environ.get("TOKENSIM_SHAPE") == "expiry-storm":
+class FastVisitor(FastHttpUser):
+    """The same browser on geventhttpclient (``FastHttpUser``): less CPU per request."""
 
-    class ExpiryStorm(LoadTestShape):
-        """A base of users, and a burst at every token expiry instant (every ``lifetime``)."""
-
-        lifetime = float(os.environ.get("TOKENSIM_LIFETIME", "10"))
-        duration = float(os.environ.get("TOKENSIM_DURATION", "60"))
-        base = int(os.environ.get("TOKENSIM_USERS", "20"))
-        burst_width = 1.5
-
-        def tick(self) -> tuple[int, float] | None:
-            now = self.get_run_time()
-            if now >= self.duration:
-                return None
-            into, half = now % self.lifetime, self.burst_width / 2
-            near_expiry = into >= self.lifetime - half or into < half
-            users = self.base * 3 if near_expiry and now > self.lifetime / 2 else self.base
-            return users, float(users)
+    wait_time = between(0.2, 1.0)
+    tasks: ClassVar = [BrowseSite]

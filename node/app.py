@@ -1,6 +1,7 @@
 """The publisher node's aiohttp application: ``create_app(topology, node_id, ...)``.
 
-Routes: ``/`` (home page), ``/api/top-pages`` (JSON), ``/static/site.css``, ``/health``,
+Routes: ``/`` (home page), ``/api/top-pages`` (JSON), ``/content/...html`` (the pages the home
+page links to), ``/static/site.css``, ``/health``,
 ``/status`` and ``/metrics``. Every response carries ``X-Publisher: <id>``. The token provider,
 the Analytics client and their HTTP session are created and closed by one cleanup context.
 """
@@ -75,6 +76,8 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
         ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _served(handler, path))
+    pages = r"/content/{page:[A-Za-z0-9/_.~-]+}.html"
+    app.router.add_get(pages, _served(content, "/content/[page].html"))
     known = {"/", "/api/top-pages", *(path for _, path, _ in routes)}
     app.router.add_route("*", "/{tail:.*}", _served(_not_served(known), "unmatched"))
     return app
@@ -235,6 +238,15 @@ def _cache_headers(stale: bool) -> Mapping[str, str]:
 
 _FRESH = MappingProxyType({"Cache-Control": "public, max-age=0, must-revalidate"})
 _STALE = MappingProxyType({"Cache-Control": "no-cache"})
+
+
+async def content(request: web.Request) -> web.Response:
+    """A page of the site: cacheable, as AEM pages are at the dispatcher."""
+    return web.Response(
+        text=render.content_page(request.app[NODE_ID], request.path),
+        content_type="text/html",
+        headers={"Cache-Control": "public, max-age=60"},
+    )
 
 
 async def stylesheet(request: web.Request) -> web.Response:

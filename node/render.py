@@ -50,6 +50,17 @@ def home_page(node_id: str, report: TopPages) -> str:
     )
 
 
+def content_page(node_id: str, path: str) -> str:
+    """A page of the site (what the home page links to): its title from its path."""
+    title = path.rsplit("/", 1)[-1].removesuffix(".html").replace("-", " ").capitalize()
+    return _page(
+        title or "Home",
+        f"<p>This is <code>{escape(path)}</code> on the simulated site.</p>"
+        '<p><a href="/">Most visited pages</a></p>'
+        f"<footer>Served by publisher {escape(node_id)}</footer>",
+    )
+
+
 def unavailable_page(node_id: str) -> str:
     return _page(
         "Most visited pages",

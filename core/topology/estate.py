@@ -47,7 +47,7 @@ class DispatcherSettings(Model):
     """What every dispatcher does (AEM dispatcher.any, reduced to what the estate needs)."""
 
     allow: tuple[str, ...] = Field(
-        default=("/", "/api/top-pages", "/static/*"),
+        default=("/", "/api/top-pages", "/static/*", "/content/**.html"),
         description="Allow-list of path globs; anything else is 404 (AEM /filter).",
     )
     cache_ttl: Duration = Field(default=5.0, description="0 = do not cache.")

@@ -1,13 +1,15 @@
 """Run Locust headless as a separate process and read what it measured.
 
 Locust runs on gevent, so it is never imported here: ``python -m locust`` is a child process,
-like every service, and its CSV files are the interface.
+like every service, and its CSV files (requests, failures, percentiles) and the locustfile's
+``--moves-file`` (session moves, a statistic of its own) are the interface.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import sys
 from collections import Counter
@@ -31,7 +33,14 @@ class LocustResult:
 
 
 async def run_locust(
-    host: str, out: Path, *, users: int, seconds: float, env: dict[str, str]
+    host: str,
+    out: Path,
+    *,
+    users: int,
+    seconds: float,
+    shape: str = "constant",
+    token_lifetime: float = 10.0,
+    user_class: str = "Visitor",
 ) -> LocustResult:
     command = [
         sys.executable,
@@ -39,6 +48,13 @@ async def run_locust(
         "locust",
         "-f",
         str(LOCUSTFILE),
+        user_class,
+        "--shape",
+        shape,
+        "--token-lifetime",
+        str(token_lifetime),
+        "--moves-file",
+        str(out / "session-moves.json"),
         "--headless",
         "-u",
         str(users),
@@ -61,7 +77,7 @@ async def run_locust(
     proc = await asyncio.create_subprocess_exec(
         *command,
         cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -79,14 +95,13 @@ def read_results(out: Path) -> LocustResult:
         return result
     with stats.open() as handle:
         for row in csv.DictReader(handle):
-            if row["Type"] == "SESSION":
-                result.moves[row["Name"].removeprefix("moved ")] += int(row["Request Count"])
-            elif row["Name"] == "Aggregated":
-                continue
-            else:
+            if row["Name"] != "Aggregated":
                 result.requests += int(row["Request Count"])
                 result.failures += int(row["Failure Count"])
     result.p50_ms, result.p95_ms, result.p99_ms = _percentiles(stats)
+    moves = out / "session-moves.json"
+    if moves.exists():
+        result.moves.update(json.loads(moves.read_text()))
     failures = out / "locust_failures.csv"
     if failures.exists():
         with failures.open() as handle:
@@ -96,7 +111,7 @@ def read_results(out: Path) -> LocustResult:
 
 
 def _percentiles(stats: Path) -> tuple[float, float, float]:
-    """Percentiles over the page requests (Locust's aggregate row also holds SESSION events)."""
+    """Percentiles over the page requests, weighted by their counts."""
     with stats.open() as handle:
         rows = [r for r in csv.DictReader(handle) if r["Type"] == "GET"]
     if not rows:

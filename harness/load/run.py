@@ -276,14 +276,15 @@ async def _load(
 ) -> RunData:
     lb = control.url("lb")
     started = time.time()
-    env = {
-        "TOKENSIM_SHAPE": scenario.shape or "",
-        "TOKENSIM_LIFETIME": str(options.lifetime),
-        "TOKENSIM_DURATION": str(duration),
-        "TOKENSIM_USERS": str(options.users),
-    }
     locust = asyncio.create_task(
-        run_locust(lb, folder, users=options.users, seconds=duration, env=env)
+        run_locust(
+            lb,
+            folder,
+            users=options.users,
+            seconds=duration,
+            shape=scenario.shape or "constant",
+            token_lifetime=options.lifetime,
+        )
     )
     timeline = asyncio.create_task(_run_timeline(control, scenario.timeline, options, started))
     result = await locust

@@ -1,0 +1,83 @@
+"""What one browser does on the site, and how each answer is judged: the behaviour shared by
+the two user classes of the locustfile (``HttpUser`` and the faster ``FastHttpUser``).
+
+A visitor opens the home page, follows one of its links to a content page now and then, and
+reads the top-pages API; think time between pages. Every response is checked (status, pages in
+order, no token anywhere); a response from another publisher than the visitor's last one is a
+session move, counted apart (:mod:`loadtests.session_moves`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from loadtests.checks import content_page_problem, home_page_problem, top_pages_problem
+
+LINK = re.compile(r'href="(/content/[^"]+\.html)"')
+
+
+class Judged(Protocol):
+    """What both Locust clients' ``catch_response`` responses offer."""
+
+    status_code: int
+    text: str | None
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def success(self) -> None: ...
+
+    def failure(self, exc: object) -> None: ...
+
+
+Get = Callable[[str, str], AbstractContextManager[Judged]]
+
+
+class Browsing:
+    """One visitor's state: its last publisher and the links of the last home page."""
+
+    def __init__(self, get: Get, moved: Callable[[str, str], None], rng: random.Random) -> None:
+        self._get = get
+        self._moved = moved
+        self._rng = rng
+        self.publisher: str | None = None
+        self.links: list[str] = []
+
+    def home(self) -> None:
+        with self._get("/", "/") as response:
+            text = response.text or ""
+            if self._judge(
+                response, home_page_problem(response.status_code, response.headers, text)
+            ):
+                self.links = LINK.findall(text)
+
+    def content_page(self) -> None:
+        if not self.links:
+            return self.home()
+        path = self._rng.choice(self.links)
+        with self._get(path, "/content/[page].html") as response:
+            text = response.text or ""
+            self._judge(
+                response, content_page_problem(response.status_code, response.headers, text)
+            )
+        return None
+
+    def top_pages(self) -> None:
+        with self._get("/api/top-pages", "/api/top-pages") as response:
+            problem = top_pages_problem(response.status_code, response.headers, response.text or "")
+            self._judge(response, problem)
+
+    def _judge(self, response: Judged, problem: str | None) -> bool:
+        if problem is not None:
+            response.failure(problem)
+            return False
+        response.success()
+        publisher = response.headers.get("X-Publisher")
+        if publisher and self.publisher is not None and publisher != self.publisher:
+            self._moved(self.publisher, publisher)
+        self.publisher = publisher or self.publisher
+        return True
