@@ -9,6 +9,7 @@ the Analytics client and their HTTP session are created and closed by one cleanu
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -22,7 +23,7 @@ from core.topology import Topology
 from node import render, replication_http
 from node.analytics_client import AnalyticsClient, ReportQuery
 from node.errors import ReportUnavailable
-from node.metrics import NodeMetrics
+from node.metrics import NodeMetrics, TimedFetcher, TimedSource
 from node.replication_http import (
     FOLLOWER,
     LEADER,
@@ -91,6 +92,9 @@ def _services(
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
         ) as session:
+            metrics = app[METRICS] = NodeMetrics(
+                lambda: app[TOKENS].status(), lambda: dict(app[REPORTS].outcomes)
+            )
             fetcher = (
                 deps.fetcher(session)
                 if deps.fetcher
@@ -109,7 +113,8 @@ def _services(
                 {p.id: p.url for p in topology.publishers},
                 timeout=topology.ims.timeout,
             )
-            built = build_provider(topology, node_id, deps, fetcher, transport=transport)
+            timed = TimedFetcher(fetcher, metrics)
+            built = build_provider(topology, node_id, deps, timed, transport=transport)
             provider = built.provider
             if built.leader is not None:
                 app[LEADER] = built.leader
@@ -130,7 +135,7 @@ def _services(
                 wall_clock=deps.clock.wall,
             )
             reports = TopPagesService(
-                analytics=analytics,
+                analytics=TimedSource(analytics, metrics),
                 tokens=provider,
                 cache_ttl=topology.analytics.cache_ttl,
                 clock=deps.clock,
@@ -138,7 +143,6 @@ def _services(
             )
             app[TOKENS] = provider
             app[REPORTS] = reports
-            app[METRICS] = NodeMetrics(provider.status, lambda: dict(reports.outcomes))
             await provider.start()
             try:
                 yield
@@ -160,21 +164,23 @@ def _served(handler: Handler, route: str) -> Handler:
     answered (``X-Publisher``) and counted in the node's metrics under ``route``."""
 
     async def served(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            _answered(request, route, exc)
+            _answered(request, route, exc, started)
             raise
-        return _answered(request, route, response)
+        return _answered(request, route, response, started)
 
     return served
 
 
-def _answered(request: web.Request, route: str, response: _R) -> _R:
-    """``response``, tagged with the publisher that answered and counted under ``route``."""
+def _answered(request: web.Request, route: str, response: _R, started: float) -> _R:
+    """``response``, tagged with the publisher that answered, and counted and timed (since
+    ``started``, a ``time.perf_counter()`` reading) under ``route``."""
     app = request.app
     response.headers["X-Publisher"] = app[NODE_ID]
-    app[METRICS].count(route, response.status)
+    app[METRICS].count(route, response.status, time.perf_counter() - started)
     return response
 
 
@@ -191,6 +197,7 @@ def _not_served(known: set[str]) -> Handler:
 
 
 async def home(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     node_id = request.app[NODE_ID]
     reports = request.app[REPORTS]
     try:
@@ -202,16 +209,17 @@ async def home(request: web.Request) -> web.Response:
             content_type="text/html",
             headers={"Retry-After": "5", "Cache-Control": "no-store"},
         )
-        return _answered(request, "/", unavailable)
+        return _answered(request, "/", unavailable, started)
     page = web.Response(
         text=request.app[RENDERED].home_page(report),
         content_type="text/html",
         headers=_cache_headers(report.stale),
     )
-    return _answered(request, "/", page)
+    return _answered(request, "/", page, started)
 
 
 async def top_pages(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     node_id = request.app[NODE_ID]
     reports = request.app[REPORTS]
     try:
@@ -222,13 +230,13 @@ async def top_pages(request: web.Request) -> web.Response:
             status=503,
             headers={"Retry-After": "5", "Cache-Control": "no-store"},
         )
-        return _answered(request, "/api/top-pages", unavailable)
+        return _answered(request, "/api/top-pages", unavailable, started)
     pages = web.Response(
         body=request.app[RENDERED].top_pages_json(report),
         content_type="application/json",
         headers=_cache_headers(report.stale),
     )
-    return _answered(request, "/api/top-pages", pages)
+    return _answered(request, "/api/top-pages", pages, started)
 
 
 def _cache_headers(stale: bool) -> Mapping[str, str]:

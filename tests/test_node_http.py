@@ -106,6 +106,30 @@ async def test_status_shows_a_fingerprint_not_the_token(
     assert 'tokensim_token_state{state="fresh"} 1.0' in metrics
     assert 'tokensim_node_requests_total{route="/api/top-pages",status="200"} 2.0' in metrics
     assert 'tokensim_node_requests_total{route="unmatched",status="404"} 1.0' in metrics
+    # Prometheus conventions: durations in seconds, histograms per route and per upstream.
+    assert 'tokensim_node_request_duration_seconds_count{route="/api/top-pages"} 2.0' in metrics
+    assert 'tokensim_node_request_duration_seconds_bucket{le="+Inf",route="/api/top-pages"}' in (
+        metrics
+    )
+    assert 'tokensim_upstream_request_duration_seconds_count{upstream="ims"} 1.0' in metrics
+    assert 'tokensim_upstream_request_duration_seconds_count{upstream="analytics"} 1.0' in metrics
+    assert re.search(r"^tokensim_token_age_seconds \d", metrics, re.M)
+
+
+@pytest.mark.looptime
+async def test_without_a_token_the_token_gauges_are_absent_not_zero(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path)
+    world.ims_faults(outage=True)
+    node = await world.start_node(world.topology())
+    await asyncio.sleep(5)
+    async with http.get(f"{node.url}/metrics") as r:
+        metrics = await r.text()
+    assert 'tokensim_token_state{state="invalid"} 1.0' in metrics
+    assert "tokensim_token_seconds_left" not in metrics  # a 0 would read "expires now"
+    assert "tokensim_token_age_seconds" not in metrics
+    assert 'tokensim_upstream_request_duration_seconds_count{upstream="ims"}' in metrics
 
 
 @pytest.mark.looptime

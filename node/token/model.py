@@ -81,6 +81,7 @@ class ProviderStatus:
     last_refresh_error: str | None
     configuration_error: str | None
     restored_from_disk: bool
+    age_seconds: float | None = None  # since the token in use was obtained; None: no token
 
 
 def valid_or_invalid(token: AccessToken | None, now: float) -> TokenState:
@@ -90,9 +91,14 @@ def valid_or_invalid(token: AccessToken | None, now: float) -> TokenState:
     return TokenState.FRESH
 
 
-def describe(token: AccessToken | None, now: float) -> tuple[str | None, float | None]:
-    """What a status may show of ``token``: its fingerprint, and its seconds left if valid."""
+def describe(
+    token: AccessToken | None, now: float
+) -> tuple[str | None, float | None, float | None]:
+    """What a status may show of ``token``: its fingerprint, and while it is valid its seconds
+    left and its age."""
     if token is None:
-        return None, None
+        return None, None, None
     left = token.remaining(now)
-    return token.fingerprint, (round(left, 3) if left > 0 else None)
+    if left <= 0:
+        return token.fingerprint, None, None
+    return token.fingerprint, round(left, 3), round(now - token.obtained_at, 3)

@@ -75,12 +75,13 @@ class NaiveTokenProvider:
         return valid_or_invalid(self._token, self._clock.monotonic())
 
     def status(self) -> ProviderStatus:
-        fingerprint, seconds_left = describe(self._token, self._clock.monotonic())
+        fingerprint, seconds_left, age = describe(self._token, self._clock.monotonic())
         return ProviderStatus(
             strategy=self.strategy,
             state=self.state(),
             fingerprint=fingerprint,
             seconds_left=seconds_left,
+            age_seconds=age,
             next_refresh_in=None,
             token_calls=self._calls,
             refresh_count=self._ok,

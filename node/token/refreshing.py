@@ -179,6 +179,7 @@ class RefreshingTokenProvider:
             last_refresh_error=self._last_error,
             configuration_error=self._config_error,
             restored_from_disk=self._restored,
+            age_seconds=round(now - token.obtained_at, 3) if token is not None and usable else None,
         )
 
     # --- waiting ------------------------------------------------------------------------
