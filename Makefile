@@ -4,15 +4,25 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo up bench schema clean
+.PHONY: install test lint demo up bench schema lock clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Reproducible: every package at the version requirements.lock pins (made by `make lock`),
+# then tokensim itself without resolving again.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e '.[harness,dev]'
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: pin them again (and commit requirements.lock).
+lock:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --extra harness --extra dev --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 test: install
 	$(PY) -m pytest

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from locust import FastHttpUser, HttpUser, TaskSet, between, events, task
 from locust.env import Environment
@@ -26,7 +26,7 @@ from loadtests.visitors import Browsing, Judged
 __all__ = ["FastVisitor", "ScenarioShape", "Visitor"]
 
 
-@events.init_command_line_parser.add_listener
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
 def _options(parser: Any) -> None:
     parser.add_argument(
         "--shape", choices=["constant", "expiry-storm"], default="constant", help="load shape"
@@ -39,7 +39,7 @@ def _options(parser: Any) -> None:
     )
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]
 def _init(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     output = Path(options.moves_file) if options is not None and options.moves_file else None
@@ -78,11 +78,11 @@ class Visitor(HttpUser):
     """One browser: its own cookie jar (so stickiness applies), think time between pages."""
 
     wait_time = between(0.2, 1.0)
-    tasks: ClassVar = [BrowseSite]
+    tasks = [BrowseSite]  # noqa: RUF012 (Locust reads it from the class)
 
 
 class FastVisitor(FastHttpUser):
     """The same browser on geventhttpclient (``FastHttpUser``): less CPU per request."""
 
     wait_time = between(0.2, 1.0)
-    tasks: ClassVar = [BrowseSite]
+    tasks = [BrowseSite]  # noqa: RUF012 (Locust reads it from the class)

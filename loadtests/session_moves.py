@@ -26,10 +26,10 @@ class SessionMoves:
         self.counts: Counter[str] = Counter()
         self._environment = environment
         self._output = output
-        events = environment.events
-        events.report_to_master.add_listener(self._report_to_master)
-        events.worker_report.add_listener(self._worker_report)
-        events.test_stop.add_listener(self._test_stop)
+        events = environment.events  # (Locust's add_listener has no type hints)
+        events.report_to_master.add_listener(self._report_to_master)  # type: ignore[no-untyped-call]
+        events.worker_report.add_listener(self._worker_report)  # type: ignore[no-untyped-call]
+        events.test_stop.add_listener(self._test_stop)  # type: ignore[no-untyped-call]
 
     def moved(self, before: str, after: str) -> None:
         self.counts[f"{before}->{after}"] += 1

@@ -19,7 +19,7 @@ class ScenarioShape(LoadTestShape):
         assert self.runner is not None
         options: Any = self.runner.environment.parsed_options
         users, rate, run_time = options.num_users or 1, options.spawn_rate, options.run_time
-        now = self.get_run_time()
+        now: float = self.get_run_time()  # type: ignore[no-untyped-call]
         if run_time and now >= run_time:
             return None
         if options.shape != "expiry-storm":

@@ -90,8 +90,8 @@ async def serve(stack: contextlib.AsyncExitStack, app: web.Application, port: in
     await site.start()
     stack.push_async_callback(runner.cleanup)
     server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    assert isinstance(server, asyncio.Server)
+    port = server.sockets[0].getsockname()[1]
     return f"http://127.0.0.1:{port}"
 
 

@@ -53,9 +53,10 @@ async def test_every_node_of_one_client_shares_the_budget(
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     world = await start_world(stack, tmp_path)
-    publishers = [{"id": f"p{i}", "port": 18300 + i} for i in range(1, 11)]
+    ids = [f"p{i}" for i in range(1, 11)]
+    publishers = [{"id": n, "port": 18300 + i} for i, n in enumerate(ids)]
     topology = world.topology(analytics={"cache_ttl": 5}, publishers=publishers)
-    nodes = [await world.start_node(topology, p["id"], seed=i) for i, p in enumerate(publishers)]
+    nodes = [await world.start_node(topology, n, seed=i) for i, n in enumerate(ids)]
     for _ in range(120):  # each node's report expires every 5 s: 10 nodes x 12 a minute
         await asyncio.gather(*(get_json(http, f"{n.url}/api/top-pages") for n in nodes))
         await asyncio.sleep(1)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.estate.hosts import HostPlan, HostsUnavailable, NetworkHosts, ours_listed
+from harness.errors import HostsUnavailable
+from harness.estate.hosts import HostPlan, NetworkHosts, ours_listed
 from harness.load.run import LoadOptions, run_scenario
 from harness.load.scenarios import SCENARIOS
 

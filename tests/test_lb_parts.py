@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from core.topology import HealthCheckConfig, LbConfig, load_topology
-from lb.cookies import CookieKeyError, StickyCookieCodec, load_cookie_key
+from lb.cookies import StickyCookieCodec, load_cookie_key
+from lb.errors import CookieKeyError
 from lb.haproxy_config import render
 from lb.proxy import cookie_value
 from lb.targets import Backend, Health, Target, TargetPool
@@ -90,7 +91,7 @@ def test_health_thresholds_and_passive_marking() -> None:
     p.record_check(d1, False)
     assert d1.health is Health.HEALTHY  # one failure is not enough
     p.record_check(d1, False)
-    assert d1.health is Health.UNHEALTHY
+    assert d1.health is Health.UNHEALTHY  # type: ignore[comparison-overlap]  # mypy narrowed it
     p.record_check(d1, True)
     p.record_check(d1, True)
     assert d1.health is Health.UNHEALTHY

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from core.topology import load_topology
+from harness.errors import StartupError
 from harness.estate.processes import (
-    StartupError,
     Supervisor,
     check_ports_free,
     free_ports,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.designs import parse_designs
-from harness.estate.control import NotOurEstate
+from harness.errors import NotOurEstate
 from harness.load.compare import compare
 from harness.load.run import LoadOptions, derive_topology, run_scenario
 from harness.load.scenarios import SCENARIOS
