@@ -26,7 +26,7 @@ import logging
 
 from core.forwarding import DISPATCHER_ERROR_HEADER, HOP_BY_HOP
 from lb.backend import BackendPool, Deadlines, Reply
-from lb.frontend import IncomingRequest, Respond, Response, simple_response
+from lb.messages import IncomingRequest, Respond, Response, simple_response
 from lb.state import Balancer
 from lb.targets import Target
 

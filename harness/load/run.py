@@ -42,8 +42,9 @@ from harness.errors import NotOurEstate
 from harness.estate.control import EstateControl
 from harness.estate.hosts import HostPlan, NetworkHosts
 from harness.estate.processes import Supervisor, child_environment, free_ports, services_of
+from harness.load.invariants import RunData
 from harness.load.locust_run import run_locust
-from harness.load.scenarios import RunData, Scenario, Step
+from harness.load.scenarios import Scenario, Step
 
 RUNNING_NOTE = (
     "This run used an estate that was already running: its counters (token calls, 401s, "

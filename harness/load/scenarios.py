@@ -6,64 +6,33 @@ tokens follow the same script. Each invariant returns whether it held and what w
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.estate.control import EstateControl
-from harness.load.locust_run import LocustResult
+from harness.load.invariants import (
+    CUT,
+    HEALED,
+    Invariant,
+    every_node_has_a_valid_token,
+    failures_within_budget,
+    no_analytics_401,
+    no_token_call_while_cut_off,
+    no_token_leak,
+    no_user_errors,
+    one_refresh_after_revocation,
+    one_token_call_at_a_time_per_node,
+    pages_in_order,
+    recovered_quickly,
+    restarted_node_reused_its_token,
+    served_stale_reports,
+    sessions_stay,
+    token_calls_near_minimum,
+    what_the_cut_off_node_served,
+)
 
-
-@dataclass
-class RunData:
-    """Everything collected from one run, for the invariants and the report."""
-
-    scenario: str
-    strategy: str
-    lifetime: float
-    duration: float
-    users: int
-    publishers: list[str]
-    refresh_at: float
-    refresh_jitter: float
-    retry_cap: float
-    expiry_margin: float
-    locust: LocustResult
-    ims: dict[str, Any]
-    analytics: dict[str, Any]
-    lb: dict[str, Any]
-    nodes: dict[str, dict[str, Any]]
-    events: dict[str, float]  # wall-clock time of each timeline action
-    measured: dict[str, float]
-    started_wall: float
-    collected_wall: float
-
-    def tokens_issued(self, node: str, *, after: float | None = None) -> int:
-        log = self.ims.get("issued_log", [])
-        return sum(1 for e in log if e["caller"] == node and (after is None or e["at"] >= after))
-
-    def max_calls_per_node(self) -> int:
-        """One call at start, then one per proactive refresh (at refresh_at of the lifetime),
-        over the whole time IMS was issuing: from the first token until collection."""
-        times = [e["at"] for e in self.ims.get("issued_log", [])]
-        span = (self.collected_wall - min(times)) if times else self.duration
-        return 1 + math.floor(span / (self.lifetime * self.refresh_at))
-
-    def stale_served(self) -> int:
-        return sum(int(n.get("reports", {}).get("stale", 0)) for n in self.nodes.values())
-
-
-CLUSTER_TOKEN = frozenset({"shared", "replicated", "scheduled"})
-RESTART_SLACK = 1.5  # seconds: process start-up, and the IMS log's time vs the node's clock
-Check = Callable[[RunData], tuple[bool, str]]
 Action = Callable[[EstateControl], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Invariant:
-    name: str
-    check: Check
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,150 +53,6 @@ class Scenario:
     allowed_moves_from: frozenset[str] = field(default_factory=frozenset)
     needs_own_estate: bool = False  # it kills and restarts processes
     needs_hosts: bool = False  # it cuts a host off the network: publishers on hosts (--hosts)
-
-
-# --- invariants ------------------------------------------------------------------------------
-
-
-def no_user_errors(d: RunData) -> tuple[bool, str]:
-    reasons = ", ".join(f"{n} x {r}" for r, n in d.locust.failures_by_reason.most_common(3))
-    return d.locust.failures == 0 and d.locust.requests > 0, (
-        f"{d.locust.failures} failed of {d.locust.requests}" + (f" ({reasons})" if reasons else "")
-    )
-
-
-def no_token_leak(d: RunData) -> tuple[bool, str]:
-    leaks = sum(n for r, n in d.locust.failures_by_reason.items() if "token leaked" in r)
-    return leaks == 0, f"{leaks} responses with a token"
-
-
-def pages_in_order(d: RunData) -> tuple[bool, str]:
-    bad = sum(n for r, n in d.locust.failures_by_reason.items() if "descending" in r)
-    return bad == 0, f"{bad} responses out of order"
-
-
-def sessions_stay(d: RunData, allowed_from: frozenset[str]) -> tuple[bool, str]:
-    moves = d.locust.moves
-    foreign = {m: n for m, n in moves.items() if m.split("->")[0] not in allowed_from}
-    total = sum(moves.values())
-    text = f"{total} session moves" + (f" ({dict(moves)})" if moves else "")
-    return not foreign, text
-
-
-def token_calls_near_minimum(d: RunData) -> tuple[bool, str]:
-    """Per-node designs: each node at most start + one per refresh cycle. One token for the
-    cluster (shared, scheduled): the whole cluster at most that."""
-    calls = {n: d.tokens_issued(n) for n in d.publishers}
-    ceiling = d.max_calls_per_node()
-    if d.strategy in CLUSTER_TOKEN:
-        total = sum(calls.values())
-        return 0 < total <= ceiling, (
-            f"cluster {total} {calls}, at most {ceiling} expected for one cluster token"
-        )
-    return all(0 < c <= ceiling for c in calls.values()), (
-        f"per node {calls}, at most {ceiling} expected (start + one per {d.refresh_at:.0%} "
-        f"of the lifetime)"
-    )
-
-
-def one_token_call_at_a_time_per_node(d: RunData) -> tuple[bool, str]:
-    peak = int(d.ims.get("peak_in_flight", 0))
-    return peak <= len(
-        d.publishers
-    ), f"peak {peak} concurrent token calls, {len(d.publishers)} nodes"
-
-
-def no_analytics_401(d: RunData) -> tuple[bool, str]:
-    n = sum(d.analytics.get("unauthorized_by_caller", {}).values())
-    return n == 0, f"{n} Analytics 401s"
-
-
-def every_node_has_a_valid_token(d: RunData) -> tuple[bool, str]:
-    states = {n: s["token"]["state"] for n, s in d.nodes.items()}
-    return all(s != "invalid" for s in states.values()), f"final states {states}"
-
-
-def recovered_quickly(d: RunData) -> tuple[bool, str]:
-    seconds = d.measured.get("recovery seconds", math.inf)
-    limit = d.retry_cap + 2.0
-    return (
-        seconds <= limit,
-        f"all nodes had a new token {seconds:.1f}s after IMS returned (limit {limit:.0f}s)",
-    )
-
-
-def one_refresh_after_revocation(d: RunData) -> tuple[bool, str]:
-    """The revocation costs each node one token call: count the calls in the 0.4 lifetime
-    after it (a proactive refresh that happened to fall there may add one)."""
-    revoked = d.events.get("revoke every token", math.inf)
-    window = revoked + 0.4 * d.lifetime
-    after = {
-        n: d.tokens_issued(n, after=revoked) - d.tokens_issued(n, after=window)
-        for n in d.publishers
-    }
-    refused = d.analytics.get("unauthorized_by_caller", {})
-    return all(1 <= c <= 2 for c in after.values()), (
-        f"tokens per node in the 0.4 lifetime after revocation {after}; "
-        f"Analytics 401s per node {refused}"
-    )
-
-
-def restarted_node_reused_its_token(d: RunData) -> tuple[bool, str]:
-    """A restarted node must reuse its sealed token when it had well over the margin left,
-    and must not trust it when it had clearly less; near the line either is right."""
-    calls = d.measured.get("token calls when p2 restarted", math.inf)
-    restored = bool(d.measured.get("p2 restored its token from disk", 0.0))
-    killed = d.events.get("kill p2", math.inf)
-    restarted = d.events.get("restart p2", math.inf)
-    issued = [
-        e["at"] for e in d.ims.get("issued_log", []) if e["caller"] == "p2" and e["at"] < killed
-    ]
-    left = d.lifetime - (restarted - max(issued)) if issued else -math.inf
-    margin = min(d.expiry_margin, d.lifetime / 5)
-    did = (
-        f"{'restored' if restored else 'did not restore'} its sealed token, "
-        f"{calls:g} token calls on start"
-    )
-    text = f"p2 {did} (its token had {left:.1f}s left at the restart, margin {margin:.1f}s)"
-    if left > margin + RESTART_SLACK:
-        return restored and calls == 0, text
-    if left < margin - RESTART_SLACK:
-        return not restored, text
-    return True, text
-
-
-def failures_within_budget(d: RunData) -> tuple[bool, str]:
-    budget = d.users  # at most the requests in flight when the publisher died
-    return d.locust.failures <= budget, (
-        f"{d.locust.failures} failed of {d.locust.requests} (budget {budget}: the requests "
-        f"in flight at the crash)"
-    )
-
-
-def served_stale_reports(d: RunData) -> tuple[bool, str]:
-    stale = d.stale_served()
-    return stale > 0, f"{stale} stale reports served instead of errors"
-
-
-CUT, HEALED = "p2 cut off from IMS", "p2 reaches IMS again"
-
-
-def no_token_call_while_cut_off(d: RunData) -> tuple[bool, str]:
-    """The partition really held: IMS issued p2 nothing while p2 could not reach it."""
-    cut, healed = d.events.get(CUT, math.inf), d.events.get(HEALED, math.inf)
-    during = d.tokens_issued("p2", after=cut) - d.tokens_issued("p2", after=healed)
-    return during == 0, f"{during} tokens issued to p2 while it was cut off"
-
-
-def what_the_cut_off_node_served(d: RunData) -> tuple[bool, str]:
-    """Not a pass/fail line: what each design gives p2's users (they still reach p2)."""
-    stale = d.measured.get("p2 stale reports while cut off", math.nan)
-    state = {0.0: "invalid", 1.0: "valid"}.get(d.measured.get("p2 token valid at heal", -1), "?")
-    failed = d.measured.get("p2 failed token calls while cut off", math.nan)
-    return True, (
-        f"p2 served {stale:g} stale reports while cut off, made {failed:g} failed token "
-        f"calls, and its token was {state} when IMS came back"
-    )
 
 
 def _stay(allowed: frozenset[str] = frozenset()) -> Invariant:

@@ -92,6 +92,11 @@ class Strategy:
     needs_replication: bool = False  # the replication routes between publishers
     single_flight: bool = True  # concurrent callers share one call (naive: each its own)
 
+    @property
+    def cluster_token(self) -> bool:
+        """One token for the whole cluster (rather than one per node)."""
+        return self.needs_cluster_key
+
 
 def _naive(w: Wiring) -> Built:
     return Built(NaiveTokenProvider(fetcher=w.fetcher, secrets=w.deps.secrets, clock=w.deps.clock))
