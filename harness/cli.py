@@ -60,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "with probability P",
     )
     compare_cmd.add_argument("--sticky", default="on", help="on, off, or on,off")
-    compare_cmd.add_argument("--scenarios", default="steady,expiry-storm,ims-outage")
+    compare_cmd.add_argument(
+        "--scenarios",
+        "--scenario",
+        help="comma-separated; real runs: load scenarios (default steady,expiry-storm,"
+        "ims-outage); with --virtual: faults (default) or autoscale",
+    )
     compare_cmd.add_argument("--users", type=positive_int, default=20)
     compare_cmd.add_argument(
         "--lifetime", type=positive_int, default=10, help="token lifetime, seconds"
@@ -73,4 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate DURATION (e.g. 7d) in virtual time with the real 24 h lifetime, instead "
         "of running Locust against processes",
     )
+    compare_cmd.add_argument(
+        "--publishers",
+        type=publisher_counts,
+        metavar="N[,N...]",
+        help="with --virtual: the same designs at each size, e.g. 3,10,50 (default: the "
+        "publishers of topology.yaml)",
+    )
     return parser
+
+
+def publisher_counts(text: str) -> tuple[int, ...]:
+    """``3,10,50``: sizes of the estate, each a whole number above 0."""
+    sizes = tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())
+    if not sizes:
+        raise argparse.ArgumentTypeError("expected sizes like 3,10,50")
+    return sizes

@@ -19,8 +19,10 @@ from harness.load.scenarios import SCENARIOS
 from harness.report import table
 from harness.virtual.compare import compare_virtual
 from harness.virtual.simulation import VirtualSettings
+from harness.virtual.timeline import TIMELINES
 
 PROG = "python -m harness"
+REAL_SCENARIOS = "steady,expiry-storm,ims-outage"
 
 
 def up_command(args: argparse.Namespace, topology: Topology) -> int:
@@ -101,7 +103,7 @@ async def compare_command(args: argparse.Namespace) -> int:
         designs = parse_designs(args.strategies)
     except DesignError as exc:
         fail(PROG, f"--strategies: {exc}")
-    scenarios = [s for s in args.scenarios.split(",") if s]
+    scenarios = [s for s in (args.scenarios or REAL_SCENARIOS).split(",") if s]
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         fail(PROG, f"--scenarios: unknown scenario {unknown[0]!r} (known: {', '.join(SCENARIOS)})")
@@ -136,7 +138,19 @@ def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
         fail(PROG, f"--virtual: {exc}")
     if horizon < 3600:
         fail(PROG, f"--virtual: at least 1h, got {args.virtual!r}")
-    folder, rows, _ = compare_virtual(topology, designs, VirtualSettings(horizon=horizon), args.out)
+    timelines = [s for s in (args.scenarios or "faults").split(",") if s]
+    unknown = [s for s in timelines if s not in TIMELINES]
+    if unknown:
+        fail(
+            PROG,
+            f"--scenarios: {unknown[0]!r} is not a virtual scenario (known: faults, autoscale)",
+        )
+    sizes: tuple[int | None, ...] = args.publishers or (None,)
+    rows, folder = [], args.out
+    for scenario in timelines:
+        settings = VirtualSettings(horizon=horizon, scenario=scenario)
+        folder, some, _ = compare_virtual(topology, designs, settings, args.out, sizes=sizes)
+        rows += some
     print()
     print(table(rows))
     print(f"report: {folder / 'report.html'}")

@@ -7,18 +7,22 @@ Written ``name`` or ``name@value`` on the command line:
 * ``replicated@0.2``: each push from the leader is lost with probability 0.2 (default 0);
   followers fall back to fetching their own token.
 
-Every other strategy takes no parameter.
+Every other strategy takes no parameter. Any design may end in ``+shared-report``: the nodes
+then share one Analytics report through the store (one node refreshes it under a lease, the
+others adopt it; the replicated design's leader pushes it with the token) instead of each
+fetching its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.topology import ReplicationConfig, Topology
 from harness.errors import DesignError
 from node.token.strategies import STRATEGIES
 
 DEFAULT_SCHEDULE = 0.5  # lifetimes
+SHARED_REPORT = "+shared-report"
 REPLICATION_LAG = 0.02  # lifetimes: about 30 min for a 24 h token, a fraction of a second here
 
 
@@ -27,19 +31,25 @@ class Design:
     strategy: str
     schedule: float = DEFAULT_SCHEDULE  # scheduled: interval, in token lifetimes
     loss: float = 0.0  # replicated: probability that a push is lost
+    shared_report: bool = False  # one Analytics report for the cluster
 
     @property
     def label(self) -> str:
+        name = self.strategy
         if self.strategy == "scheduled" and self.schedule != DEFAULT_SCHEDULE:
-            return f"scheduled@{self.schedule:g}"
+            name = f"scheduled@{self.schedule:g}"
         if self.strategy == "replicated" and self.loss:
-            return f"replicated@{self.loss:g}"
-        return self.strategy
+            name = f"replicated@{self.loss:g}"
+        return name + (SHARED_REPORT if self.shared_report else "")
 
     def applied(self, topology: Topology, lifetime: float) -> Topology:
         """``topology`` running this design, for tokens that live ``lifetime`` seconds."""
         topology = topology.with_token(
             strategy=self.strategy, schedule_interval=self.schedule * lifetime
+        ).evolve(
+            analytics=topology.analytics.evolve(
+                report_sharing="shared" if self.shared_report else "per-node"
+            )
         )
         if self.strategy == "replicated":
             replication = ReplicationConfig(
@@ -50,6 +60,13 @@ class Design:
 
     @classmethod
     def parse(cls, spec: str) -> Design:
+        spec = spec.strip()
+        shared = spec.endswith(SHARED_REPORT)
+        design = cls._parse(spec.removesuffix(SHARED_REPORT)) if shared else cls._parse(spec)
+        return replace(design, shared_report=shared)
+
+    @classmethod
+    def _parse(cls, spec: str) -> Design:
         name, _, value = spec.strip().partition("@")
         if name not in STRATEGIES:
             raise DesignError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})")

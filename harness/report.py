@@ -11,35 +11,14 @@ import csv
 import html
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    strategy: str
-    sticky: bool
-    scenario: str
-    passed: int
-    invariants: int
-    requests: int
-    user_errors: int
-    token_calls: int
-    token_calls_per_node: str
-    peak_concurrent_token_calls: int
-    analytics_401s: int
-    stale_responses: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    recovery_s: float | None
-    token_calls_on_restart: float | None
-    run_folder: str
-    served_during_ims_outage: str | None = None  # e.g. "100%": fresh or stale, not an error
-
+from harness.results import Row
 
 COLUMNS = (
-    ("strategy", "strategy"),
+    ("design", "design"),
+    ("publishers", "publishers"),
     ("sticky", "sticky"),
     ("scenario", "scenario"),
     ("invariants held", None),
@@ -49,19 +28,29 @@ COLUMNS = (
     ("per node", "token_calls_per_node"),
     ("peak concurrent calls", "peak_concurrent_token_calls"),
     ("Analytics 401s", "analytics_401s"),
+    ("Analytics calls", "analytics_calls"),
+    ("peak calls/min", "analytics_peak_per_minute"),
+    ("429s", "analytics_429s"),
     ("stale", "stale_responses"),
     ("p50/p95/p99 ms", None),
     ("served in IMS outage", "served_during_ims_outage"),
     ("recovery s", "recovery_s"),
     ("calls on restart", "token_calls_on_restart"),
+    ("calls per start", "token_calls_per_start"),
 )
 
 
 def table(rows: Sequence[Row]) -> str:
-    lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    """The rows as a Markdown table, without the columns no row has a value for."""
+    columns = [
+        (name, attr)
+        for name, attr in COLUMNS
+        if attr is None or any(getattr(r, attr) is not None for r in rows)
+    ]
+    lines = ["| " + " | ".join(name for name, _ in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         cells = []
-        for name, attr in COLUMNS:
+        for name, attr in columns:
             if name == "invariants held":
                 cells.append(f"{r.passed}/{r.invariants}")
             elif name == "p50/p95/p99 ms":
@@ -84,16 +73,17 @@ def write_report(
     *,
     intro: str,
     time_label: str = "seconds since the load started",
+    extra_plots: Sequence[Path] = (),
 ) -> None:
     """``intro`` is Markdown paragraphs (the first line is the title) explaining the runs."""
     (folder / "results.json").write_text(
-        json.dumps({"rows": [asdict(r) for r in rows], "token_call_times": timelines}, indent=2)
+        json.dumps({"rows": [_plain(r) for r in rows], "token_call_times": timelines}, indent=2)
     )
     with (folder / "results.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(asdict(rows[0])))
+        writer = csv.DictWriter(handle, fieldnames=list(_flat(rows[0])))
         writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    plots = _plots(folder, rows, timelines, time_label)
+        writer.writerows(_flat(r) for r in rows)
+    plots = [*extra_plots, *_plots(folder, rows, timelines, time_label)]
     intro = intro.rstrip() + "\n\n"
     (folder / "report.md").write_text(
         intro + table(rows) + "\n" + "".join(f"![{p.stem}]({p.name})\n\n" for p in plots)
@@ -126,6 +116,19 @@ HOW_TO_READ = (
 )
 
 
+def _plain(row: Row) -> dict[str, object]:
+    return {**asdict(row), "passed": row.passed, "invariants": row.invariants}
+
+
+def _flat(row: Row) -> dict[str, object]:
+    """A CSV row: the checks as one cell."""
+    plain = _plain(row)
+    plain["checks"] = "; ".join(
+        f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.measured}" for c in row.checks
+    )
+    return plain
+
+
 def _paragraphs(markdown: str) -> str:
     return "".join(
         f"<p>{html.escape(block.strip())}</p>" for block in markdown.split("\n\n") if block.strip()
@@ -155,7 +158,7 @@ def _plots(
     import matplotlib.pyplot as plt
 
     paths = []
-    labels = [f"{r.strategy}{'' if r.sticky else '*'}\n{r.scenario}" for r in rows]
+    labels = [f"{r.design}{'*' if r.sticky is False else ''}\n{r.scenario}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, len(rows) * 0.9), 4))
     ax.bar(labels, [r.token_calls for r in rows], color="#4c72b0")
     ax.set_ylabel("token calls (all nodes)")

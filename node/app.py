@@ -27,13 +27,16 @@ from node.metrics import NodeMetrics, TimedFetcher, TimedSource
 from node.replication_http import (
     FOLLOWER,
     LEADER,
+    PUSHED_REPORT,
     HttpReplication,
     current_token,
+    receive_report,
     receive_token,
 )
-from node.reports import TopPagesService
+from node.report_sharing import PushedReport, StoreSharedReport
+from node.reports import TopPagesService, TopPagesSource
 from node.token import ImsTokenClient, TokenFetcher, TokenProvider, TokenState
-from node.token.strategies import TokenDeps, build_provider, strategy
+from node.token.strategies import TokenDeps, build_provider, shared_store, strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
         routes += [
             ("PUT", replication_http.PATH, receive_token),
             ("GET", replication_http.PATH, current_token),
+            ("PUT", replication_http.REPORT_PATH, receive_report),
         ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _served(handler, path))
@@ -134,8 +138,11 @@ def _services(
                 user_agent=user_agent,
                 wall_clock=deps.clock.wall,
             )
+            source = _report_source(
+                app, topology, node_id, deps, TimedSource(analytics, metrics), transport
+            )
             reports = TopPagesService(
-                analytics=TimedSource(analytics, metrics),
+                analytics=source,
                 tokens=provider,
                 cache_ttl=topology.analytics.cache_ttl,
                 clock=deps.clock,
@@ -148,8 +155,49 @@ def _services(
                 yield
             finally:
                 await provider.close()
+                if PUSHED_REPORT in app:
+                    await app[PUSHED_REPORT].close()
 
     return services
+
+
+def _report_source(
+    app: web.Application,
+    topology: Topology,
+    node_id: str,
+    deps: NodeDeps,
+    analytics: TopPagesSource,
+    transport: HttpReplication,
+) -> TopPagesSource:
+    """Where the node's reports come from: Analytics itself, or the cluster's one report
+    (``analytics.report_sharing: shared``): pushed by the replicated design's leader, or kept
+    in the shared store under a lease by every other design (:mod:`node.report_sharing`)."""
+    config = topology.analytics
+    if config.report_sharing != "shared":
+        return analytics
+    token = topology.token
+    if strategy(token.strategy).needs_replication:
+        leader = token.leader or topology.publishers[0].id
+        pushed = app[PUSHED_REPORT] = PushedReport(
+            analytics,
+            deps.keyring,
+            leader=node_id == leader,
+            followers=[p.id for p in topology.publishers if p.id != node_id],
+            transport=transport,
+            cache_ttl=config.cache_ttl,
+            lag=token.replication.lag,
+            wall_clock=deps.clock.wall,
+        )
+        return pushed
+    return StoreSharedReport(
+        analytics,
+        shared_store(topology, deps, purpose="report"),
+        deps.keyring,
+        owner=node_id,
+        cache_ttl=config.cache_ttl,
+        lease_ttl=token.lease_ttl,
+        wall_clock=deps.clock.wall,
+    )
 
 
 # --- what every response gets -------------------------------------------------------------

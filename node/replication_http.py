@@ -14,14 +14,17 @@ from collections.abc import Mapping
 import aiohttp
 from aiohttp import web
 
+from node.report_sharing import PushedReport
 from node.token.errors import ReplicationError
 from node.token.replication import ReplicaFollower, ReplicationLeader
 
 PATH = "/internal/replication/token"
+REPORT_PATH = "/internal/replication/report"  # the leader's report (report_sharing: shared)
 MAX_BLOB = 64 * 1024
 
 LEADER = web.AppKey("replication_leader", ReplicationLeader)
 FOLLOWER = web.AppKey("replication_follower", ReplicaFollower)
+PUSHED_REPORT = web.AppKey("pushed_report", PushedReport)
 
 
 class HttpReplication:
@@ -35,7 +38,13 @@ class HttpReplication:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def push(self, follower: str, blob: bytes) -> None:
-        url = self._peers[follower] + PATH
+        await self._put(follower, PATH, blob)
+
+    async def push_report(self, follower: str, blob: bytes) -> None:
+        await self._put(follower, REPORT_PATH, blob)
+
+    async def _put(self, follower: str, path: str, blob: bytes) -> None:
+        url = self._peers[follower] + path
         try:
             async with self._session.put(
                 url,
@@ -71,6 +80,18 @@ async def receive_token(request: web.Request) -> web.Response:
     blob = await request.content.read(MAX_BLOB)
     if not await follower.receive(blob):
         return web.json_response({"error": "not a token sealed with the cluster keys"}, status=400)
+    return web.Response(status=204)
+
+
+async def receive_report(request: web.Request) -> web.Response:
+    """A report pushed by the leader: 204 when it opened with the cluster keys, else 400."""
+    pushed = request.app.get(PUSHED_REPORT)
+    if pushed is None:
+        raise web.HTTPNotFound()
+    if request.content_length is not None and request.content_length > MAX_BLOB:
+        raise web.HTTPRequestEntityTooLarge(MAX_BLOB, request.content_length)
+    if not pushed.receive(await request.content.read(MAX_BLOB)):
+        return web.json_response({"error": "not a report sealed with the cluster keys"}, status=400)
     return web.Response(status=204)
 
 

@@ -6,10 +6,10 @@ is still the current one), gets a new one and retries once. When Analytics or th
 the last good report is served with ``stale: true`` rather than an error, if there is one.
 
 A 429 (over Analytics' 12 requests per 6 s per client) is not a token problem: it never drops
-the token or causes a token call. The refresh of the report backs off instead (6 s, doubling up
-to 5 minutes, with full jitter so that nodes throttled together do not retry together), the
-last report is served stale meanwhile, and the episode is logged once when it starts and once
-when it ends. Throttled calls are counted (``outcomes["throttled"]``: /status and /metrics).
+the token or causes a token call. The refresh of the report backs off instead
+(:class:`node.report_policy.ReportPolicy`), the last report is served stale meanwhile, and the
+episode is logged once when it starts and once when it ends. Throttled calls are counted
+(``outcomes["throttled"]``: /status and /metrics).
 """
 
 from __future__ import annotations
@@ -29,13 +29,10 @@ from node.errors import (
     AnalyticsUnauthorized,
     ReportUnavailable,
 )
+from node.report_policy import ReportPolicy
 from node.token import AccessToken, TokenProvider, TokenUnavailable
 
 logger = logging.getLogger(__name__)
-
-FAILURE_HOLD = 1.0  # after a failed fetch, serve the stale report this long before retrying
-THROTTLE_BASE = 6.0  # after a 429: Analytics' window (12 requests per 6 s), then doubling...
-THROTTLE_CAP = 300.0  # ...up to 5 minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +62,11 @@ class TopPagesService:
         self._single_flight = single_flight
         self._rng = rng or random.Random()
         self._throttled = 0  # consecutive 429s: the episode in progress
+        self._failures = 0  # consecutive other failures
         self._analytics = analytics
         self._tokens = tokens
         self._cache_ttl = cache_ttl
+        self._policy = ReportPolicy(cache_ttl)
         self._clock = clock
         self._last: TopPages | None = None
         self._last_at = float("-inf")
@@ -121,6 +120,7 @@ class TopPagesService:
         if self._throttled:
             logger.info("Analytics answers again after %d throttled calls", self._throttled)
             self._throttled = 0
+        self._failures = 0
         self._last = TopPages(pages=pages, fetched_at=self._clock.wall())
         self._last_at = self._clock.monotonic()
         self.outcomes["ok"] += 1
@@ -139,16 +139,17 @@ class TopPagesService:
         """Back off the report (not the token): capped exponential, full jitter."""
         self._throttled += 1
         self.outcomes["throttled"] += 1
-        ceiling = min(THROTTLE_CAP, THROTTLE_BASE * 2 ** min(self._throttled - 1, 16))
-        wait = max(THROTTLE_BASE, self._rng.uniform(0.0, ceiling))
+        wait = self._policy.hold_after_throttle(self._throttled, self._rng)
         self._hold_until = self._clock.monotonic() + wait
         if self._throttled == 1:
             logger.warning("%s: serving the last report; refreshing it less often", exc)
         return self._served_instead(exc)
 
     def _fallback(self, exc: Exception) -> TopPages:
-        self._hold_until = self._clock.monotonic() + min(FAILURE_HOLD, self._cache_ttl or 1.0)
-        logger.warning("top pages fetch failed: %s", exc)
+        self._failures += 1
+        wait = self._policy.hold_after_failure(self._failures)
+        self._hold_until = self._clock.monotonic() + wait
+        logger.warning("top pages fetch failed: %s; next try in %.0fs", exc, wait)
         return self._served_instead(exc)
 
     def _served_instead(self, exc: Exception) -> TopPages:

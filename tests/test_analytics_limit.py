@@ -12,7 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import get_json, start_world
+from core.topology import Topology
+from harness.estate.processes import free_ports
+from tests.conftest import Node, World, get_json, start_world
 
 pytestmark = pytest.mark.looptime
 
@@ -65,3 +67,52 @@ async def test_every_node_of_one_client_shares_the_budget(
     assert by_outcome.get("ok", 0) <= 12 * (120 / 6 + 1)
     assert "unauthorized" not in by_outcome
     assert world.tokens_issued == 10  # per-node: one each, whatever Analytics said
+
+
+def three(world: World, strategy: str, **analytics: object) -> Topology:
+    ports = free_ports(3)
+    return world.topology(
+        token={"strategy": strategy, "replication": {"lag": 0}},
+        analytics={"report_sharing": "shared", **analytics},
+        publishers=[{"id": f"p{i}", "port": port} for i, port in enumerate(ports, start=1)],
+    )
+
+
+async def start_three(world: World, topology: Topology) -> list[Node]:
+    return [
+        await world.start_node(topology, p.id, seed=i, port=p.port)
+        for i, p in enumerate(topology.publishers, start=1)
+    ]
+
+
+@pytest.mark.parametrize("strategy", ["per-node", "shared"])
+async def test_a_shared_report_is_one_call_per_cache_period_for_the_whole_cluster(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession, strategy: str
+) -> None:
+    world = await start_world(stack, tmp_path)
+    nodes = await start_three(world, three(world, strategy, cache_ttl=5))
+    for _ in range(60):  # every node every second, for a minute
+        replies = await asyncio.gather(*(get_json(http, f"{n.url}/api/top-pages") for n in nodes))
+        assert {status for status, _ in replies} == {200}
+        await asyncio.sleep(1)
+    calls = world.analytics_stats.as_dict()["requests"]
+    assert 11 <= calls <= 14  # one per 5 s for the cluster, not three (per-node: 36)
+
+
+async def test_the_replicated_leader_pushes_the_report_and_followers_never_call(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path)
+    nodes = await start_three(world, three(world, "replicated", cache_ttl=5))
+    await asyncio.sleep(1)
+    for _ in range(60):
+        await get_json(http, f"{nodes[0].url}/api/top-pages")  # the leader's own visitors...
+        for follower in nodes[1:]:
+            status, body = await get_json(http, f"{follower.url}/api/top-pages")
+            assert status == 200
+            assert not body["stale"]
+        await asyncio.sleep(1)
+    by_caller = world.analytics_stats.as_dict()["by_caller"]
+    assert set(by_caller) == {"p1"}  # ...and only the leader asks Analytics
+    async with http.put(f"{nodes[1].url}/internal/replication/report", data=b"[" * 1000) as r:
+        assert r.status == 400  # not sealed with the cluster keys

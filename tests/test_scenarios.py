@@ -77,7 +77,7 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
         scenarios=["steady"],
         options=options,
     )
-    by_strategy = {r.strategy: r for r in rows}
+    by_strategy = {r.design: r for r in rows}
     per_node, shared = by_strategy["per-node"], by_strategy["shared"]
     assert per_node.user_errors == shared.user_errors == 0
     assert per_node.token_calls >= 2 * shared.token_calls  # three nodes: about 3x

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from core.secrets import Secret
 from core.topology import Topology
 from harness.estate.processes import free_ports
 from node.token import SharedStore, TokenUnavailable
 from node.token.file_store import FileStore
+from node.token.ims_client import ImsTokenClient
 from node.token.redis_store import RedisStore
-from tests.conftest import DAY, World, start_world
+from node.token.strategies import TokenDeps, build_provider
+from tests.conftest import DAY, GOOD_SECRET, World, start_world
 
 pytestmark = pytest.mark.looptime
 
@@ -173,6 +177,54 @@ async def test_a_hostile_shared_store_value_is_ignored_with_one_warning(
     ignored = [r for r in caplog.records if "ignoring the shared token" in r.getMessage()]
     assert len(ignored) == 1
     assert token.value.reveal().encode() not in (await store.get() or b"")  # sealed again
+
+
+class CountingStore(FileStore):
+    """The file store, counting claims, and yielding to the loop on each like a remote store."""
+
+    claims = 0
+
+    async def try_lease(self, owner: str, ttl: float) -> bool:
+        self.claims += 1
+        await asyncio.sleep(0)
+        return await super().try_lease(owner, ttl)
+
+
+@pytest.mark.timeout(20)  # the bug it guards against is a loop that never yields: a hang
+async def test_a_node_that_failed_and_lost_the_lease_waits_before_looking_again(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    # A node calls IMS under the lease, fails (IMS is down), releases it; another node takes
+    # the lease for long. The first must look again every peer_poll, not at once in a loop
+    # (it did: its own back-off had run out, and the lease held by the other was ignored).
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    world.ims_faults(outage=True)
+    topology = three_publishers(world, "shared", peer_poll=5, retry={"base": 1, "cap": 2})
+    store = CountingStore(Path(topology.token.state_dir) / "shared", wall_clock=world.clock.wall)
+    deps = TokenDeps(
+        secrets=(Secret(GOOD_SECRET),),
+        keyring=world.keyring,
+        clock=world.clock,
+        rng=random.Random(1),
+        store=store,
+    )
+    fetcher = ImsTokenClient(
+        http,
+        token_url=topology.ims.token_url,
+        client_id=topology.ims.client_id,
+        scope=topology.ims.scope,
+        timeout=5,
+        user_agent="tokensim-node/p1",
+        wall_clock=world.clock.wall,
+    )
+    built = build_provider(topology, "p1", deps, fetcher)
+    await built.provider.start()
+    await asyncio.sleep(3)  # p1 claimed, called IMS, failed, backs off (at most 2 s)
+    assert await store.try_lease("p2", 3600)  # another node now refreshes, for an hour
+    before = store.claims
+    await asyncio.sleep(60)
+    await built.provider.close()
+    assert store.claims - before <= 60 / 5 + 2  # once per peer_poll
 
 
 async def test_naive_provider_stampedes_at_expiry(

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core.topology import load_topology
 from harness.designs import Design
-from harness.virtual.simulation import LIFETIME, VirtualResult, VirtualSettings, simulate
+from harness.virtual.simulation import VirtualResult, VirtualSettings, simulate
+from harness.virtual.timeline import LIFETIME
 
 ROOT = Path(__file__).resolve().parent.parent
 DAYS = 4
@@ -105,3 +107,116 @@ def test_a_bad_design_is_refused_with_exit_2(spec: str, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("python -m harness: error: --strategies:")
     assert "Traceback" not in done.stderr
+
+
+def sim(
+    spec: str,
+    *,
+    hours: float,
+    publishers: int | None = None,
+    scenario: str = "faults",
+    topology: Path = ROOT / "topology.yaml",
+) -> VirtualResult:
+    settings = VirtualSettings(horizon=hours * 3600, publishers=publishers, scenario=scenario)
+    return simulate(Design.parse(spec), settings, load_topology(topology))
+
+
+def test_the_virtual_world_follows_topology_yaml(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "topology.yaml").read_text())
+    data["publishers"] = [{"id": n, "port": 9100 + i} for i, n in enumerate("abcde")]
+    data["dispatchers"] = [
+        {"id": f"d{n}", "port": 9200 + i, "publisher": n} for i, n in enumerate("abcde")
+    ]
+    data["token"]["leader"] = "c"
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = sim("replicated", hours=30, topology=path)
+    assert result.publishers == 5
+    assert set(result.token_calls_per_node) == set("abcde")
+    calls = result.token_calls_per_node
+    assert calls["c"] >= 2  # the leader, as topology.yaml names it, refreshes...
+    assert all(calls[n] <= 1 for n in "abde")  # ...followers only after the revocation, if at all
+
+
+def test_per_node_reports_hit_the_rate_limit_at_ten_publishers_and_a_shared_report_never() -> None:
+    def steady(spec: str, n: int) -> VirtualResult:
+        return sim(spec, hours=6, publishers=n, scenario="steady")
+
+    few, many = steady("per-node", 3), steady("per-node", 10)
+    shared = steady("per-node+shared-report", 10)
+    assert few.analytics_429s == 0  # 3 x 12 a minute: 36 of Adobe's 120
+    assert few.analytics_per_minute_mean == pytest.approx(36, abs=3)
+    assert many.analytics_429s > 0  # 10 x 12 a minute is all of it: any jitter goes over
+    assert many.analytics_per_minute_peak >= 120
+    assert shared.analytics_429s == 0
+    assert shared.analytics_per_minute_mean == pytest.approx(12, abs=2)  # one per cache period
+    assert shared.token_calls == many.token_calls  # the report is shared, not the token
+    assert many.token_calls_per_node == {f"p{i}": 1 for i in range(1, 11)}  # a 429 is no token call
+
+
+def test_autoscale_costs_per_node_a_token_call_per_new_instance_and_shared_none() -> None:
+    per_node, shared = (
+        sim("per-node", hours=12, scenario="autoscale"),
+        sim("shared", hours=12, scenario="autoscale"),
+    )
+    assert per_node.user_errors == shared.user_errors == 0
+    assert per_node.token_calls_per_start == 1.0  # an empty disk: its own token
+    assert shared.token_calls_per_start == 0.0  # the cluster's token, from the store
+    starts = [e for e in per_node.events if e.name in ("scale out", "recycle")]
+    assert len(starts) >= 4
+
+
+def test_two_hundred_publishers_run_in_virtual_mode() -> None:
+    result = sim("shared+shared-report", hours=2, publishers=200, scenario="steady")
+    assert result.publishers == 200
+    assert result.token_calls == 1
+    assert result.user_errors == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--publishers", "0", "--publishers: must be above 0, got 0"),
+        ("--publishers", "3,-1", "--publishers: must be above 0, got -1"),
+        ("--publishers", "many", "--publishers: expected a whole number, got 'many'"),
+    ],
+)
+def test_bad_sizes_are_refused_with_one_line(flag: str, value: str, message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", "--virtual", "1d", flag, value],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("rate_limit", "message"),
+    [
+        ({"requests": 0}, "simulation.analytics.rate_limit.requests: Input should be greater"),
+        ({"per": "soon"}, "simulation.analytics.rate_limit.per: expected a duration"),
+    ],
+)
+def test_a_bad_rate_limit_is_refused_naming_it(
+    tmp_path: Path, rate_limit: dict[str, object], message: str
+) -> None:
+    data = yaml.safe_load((ROOT / "topology.yaml").read_text())
+    data["simulation"]["analytics"]["rate_limit"] = rate_limit
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "--topology", str(path), "compare", "--virtual", "1d"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

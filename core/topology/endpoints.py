@@ -4,7 +4,7 @@ works for ``ims``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -37,5 +37,11 @@ class AnalyticsConfig(Model):
     rsid: Annotated[str, Field(min_length=1)]
     top: Annotated[int, Field(ge=1, le=1000)] = 10
     cache_ttl: Duration = 60.0
+    report_sharing: Literal["per-node", "shared"] = Field(
+        default="per-node",
+        description="per-node: each node fetches its own report; shared: one node refreshes "
+        "the cluster's report under a lease in token.store, the others adopt it (replicated: "
+        "the leader pushes it with the token).",
+    )
     timeout: Duration = 5.0
     date_range_days: Annotated[int, Field(ge=1, le=366)] = 30

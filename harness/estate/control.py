@@ -6,13 +6,17 @@ import asyncio
 import signal
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from core.topology import Topology
 from harness.errors import NotOurEstate
 from harness.estate.hosts import NetworkHosts
 from harness.estate.processes import ServiceSpec, Supervisor
+
+DRAIN = 0.5  # seconds a deregistered instance gets to finish what is in flight
 
 
 class EstateControl:
@@ -24,13 +28,16 @@ class EstateControl:
         http: aiohttp.ClientSession,
         supervisor: Supervisor | None = None,
         hosts: NetworkHosts | None = None,
+        topology: Topology | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.http = http
         self._supervisor = supervisor
         self._hosts = hosts
+        self._topology = topology
         self.events: dict[str, float] = {}
         self.measured: dict[str, float] = {}
+        self.starts: list[tuple[str, int]] = []  # (instance, token calls in its start)
 
     @property
     def supervisor(self) -> Supervisor:
@@ -49,6 +56,12 @@ class EstateControl:
     @property
     def publishers(self) -> list[str]:
         return [s.id for s in self.specs.values() if s.module == "node"]
+
+    @property
+    def running_publishers(self) -> list[str]:
+        """The publishers up now (all of them in an estate the harness did not start)."""
+        supervisor = self._supervisor
+        return [p for p in self.publishers if supervisor is None or supervisor.running(p)]
 
     async def get_json(self, url: str) -> Any:
         async with self.http.get(url, headers={"Accept": "application/json"}) as response:
@@ -88,6 +101,48 @@ class EstateControl:
             token["restored_from_disk"]
         )
 
+    # --- AEM as a Cloud Service: instances come and go, each with an empty disk -----------
+
+    async def join(self, node_id: str) -> None:
+        """A new instance of ``node_id`` (and its dispatcher) with an empty disk: started,
+        healthy, then registered in the balancer. Records its token calls at start."""
+        topology = self._own_topology()
+        dispatcher = _dispatcher_of(topology, node_id)
+        (Path(topology.token.state_dir) / "nodes" / f"{node_id}.token").unlink(missing_ok=True)
+        for service in (node_id, dispatcher):
+            if not self.supervisor.running(service):
+                await self.supervisor.start(self.specs[service])
+        await self.supervisor.wait_healthy([node_id, dispatcher], timeout=30)
+        token = (await self.get_json(f"{self.url(node_id)}/status"))["token"]
+        self.starts.append((node_id, int(token["token_calls"])))
+        await self.target(dispatcher, "register")
+
+    async def leave(self, node_id: str) -> None:
+        """Take ``node_id`` out: deregister its dispatcher (new requests go elsewhere), let
+        what is in flight finish, then stop both (SIGTERM: the node drains)."""
+        topology = self._own_topology()
+        dispatcher = _dispatcher_of(topology, node_id)
+        await self.target(dispatcher, "deregister")
+        await asyncio.sleep(DRAIN)
+        await self.supervisor.stop(dispatcher)
+        await self.supervisor.stop(node_id)
+
+    async def recycle(self, node_id: str) -> None:
+        """The instance is replaced by a new one (AEM as a Cloud Service does it any time)."""
+        await self.leave(node_id)
+        await self.join(node_id)
+
+    async def target(self, dispatcher: str, action: str) -> None:
+        """Register or deregister a dispatcher in the balancer, through its control plane."""
+        url = f"{self.admin_url('lb')}/lb/targets/{dispatcher}/{action}"
+        async with self.http.post(url) as response:
+            response.raise_for_status()
+
+    def _own_topology(self) -> Topology:
+        if self._topology is None or self._supervisor is None:
+            raise NotOurEstate("instances come and go only in an estate the harness started")
+        return self._topology
+
     async def tokens_issued_to(self, node_id: str) -> int:
         stats = await self.get_json(f"{self.url('ims')}/admin/stats")
         return int(stats["issued_by_caller"].get(node_id, 0))
@@ -95,7 +150,7 @@ class EstateControl:
     async def wait_until_all_refreshed(self, since_counts: dict[str, int], limit: float) -> float:
         """Seconds until every node has made a new successful token call."""
         started = time.monotonic()
-        pending = set(self.publishers)
+        pending = set(self.running_publishers)
         while pending and time.monotonic() - started < limit:
             for node in list(pending):
                 status = await self.get_json(f"{self.url(node)}/status")
@@ -106,7 +161,14 @@ class EstateControl:
 
     async def refresh_counts(self) -> dict[str, int]:
         counts = {}
-        for node in self.publishers:
+        for node in self.running_publishers:
             status = await self.get_json(f"{self.url(node)}/status")
             counts[node] = int(status["token"]["refresh_count"])
         return counts
+
+
+def _dispatcher_of(topology: Topology, node_id: str) -> str:
+    for dispatcher in topology.dispatchers:
+        if dispatcher.publisher == node_id:
+            return dispatcher.id
+    raise NotOurEstate(f"{node_id} has no dispatcher in front of it")

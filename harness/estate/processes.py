@@ -232,6 +232,10 @@ class Supervisor:
     def returncode(self, service_id: str) -> int | None:
         return self._procs[service_id].returncode
 
+    def running(self, service_id: str) -> bool:
+        proc = self._procs.get(service_id)
+        return proc is not None and proc.returncode is None
+
     async def stop(
         self, service_id: str, *, sig: int = signal.SIGTERM, timeout: float = 5.0
     ) -> int:

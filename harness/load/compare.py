@@ -16,31 +16,40 @@ from pathlib import Path
 from harness.designs import Design
 from harness.load.run import LoadOptions, Verdict, run_scenario
 from harness.load.scenarios import SCENARIOS
-from harness.report import HOW_TO_READ, Row, write_report
+from harness.report import HOW_TO_READ, write_report
+from harness.results import Check, Row, per_node_summary
 
 
-def row_of(strategy: str, sticky: bool, verdict: Verdict) -> Row:
+def row_of(design: str, sticky: bool, verdict: Verdict) -> Row:
     d = verdict.data
     per_node = {n: d.tokens_issued(n) for n in d.publishers}
     recovery = d.measured.get("recovery seconds")
+    by_outcome = d.analytics.get("by_outcome", {})
     return Row(
-        strategy=strategy,
-        sticky=sticky,
+        design=design,
         scenario=verdict.scenario,
-        passed=sum(ok for _, ok, _ in verdict.rows),
-        invariants=len(verdict.rows),
+        publishers=len(d.publishers),
+        sticky=sticky,
+        checks=tuple(Check(name, ok, measured) for name, ok, measured in verdict.rows),
         requests=d.locust.requests,
         user_errors=d.locust.failures,
         token_calls=sum(per_node.values()),
-        token_calls_per_node=" ".join(f"{n}:{c}" for n, c in per_node.items()),
+        token_calls_per_node=per_node_summary(per_node),
         peak_concurrent_token_calls=int(d.ims.get("peak_in_flight", 0)),
         analytics_401s=sum(d.analytics.get("unauthorized_by_caller", {}).values()),
+        analytics_calls=int(d.analytics.get("requests", 0)),
+        analytics_429s=int(by_outcome.get("throttled", 0)),
         stale_responses=d.stale_served(),
         p50_ms=round(d.locust.p50_ms, 1),
         p95_ms=round(d.locust.p95_ms, 1),
         p99_ms=round(d.locust.p99_ms, 1),
         recovery_s=None if recovery is None or math.isinf(recovery) else round(recovery, 1),
         token_calls_on_restart=d.measured.get("token calls when p2 restarted"),
+        token_calls_per_start=(
+            round(d.measured["token calls at instance starts"] / starts, 2)
+            if (starts := d.measured.get("instance starts"))
+            else None
+        ),
         run_folder=str(verdict.folder),
     )
 
@@ -70,7 +79,7 @@ async def compare(
     print(f"[{len(runs)}/{len(runs)}] {_bar(len(runs), len(runs))} done", flush=True)
     intro = (
         f"# Token strategies compared\n\n{len(rows)} runs, each on a fresh estate of "
-        f"{rows[0].token_calls_per_node.count(':')} publishers behind dispatchers and the "
+        f"{rows[0].publishers} publishers behind dispatchers and the "
         f"load balancer; {options.users} Locust users; token lifetime {options.lifetime}s; "
         f"IMS latency {options.ims_latency * 1000:.0f} ms.\n\n{HOW_TO_READ} Here user errors "
         "are failed or invalid replies seen by Locust visitors, and latency is theirs. With "

@@ -93,12 +93,20 @@ class Verdict:
 
 
 def derive_topology(
-    base: Path, folder: Path, options: LoadOptions, state: Path, plan: HostPlan | None = None
+    base: Path,
+    folder: Path,
+    options: LoadOptions,
+    state: Path,
+    plan: HostPlan | None = None,
+    *,
+    extra_publishers: int = 0,
 ) -> Path:
     """The topology of one run, written once to ``folder`` for the estate's processes: the
     user's topology.yaml with the run's lifetime and periods, its secrets under ``state``, on
     free ports if asked, and with ``plan``, its publishers on the hosts of that plan."""
     topology = for_run(load_topology(base), options, state)
+    if extra_publishers:
+        topology = with_extra_publishers(topology, extra_publishers)
     if options.free_ports:
         topology = topology.on_ports(free_ports(topology.listeners))
     if plan is not None:
@@ -106,6 +114,25 @@ def derive_topology(
         # A partitioned node's token call must give up within the run's time scale.
         topology = topology.evolve(ims=topology.ims.evolve(timeout=min(10.0, options.lifetime / 4)))
     return write_topology(topology, folder / "topology.yaml")
+
+
+def with_extra_publishers(topology: Topology, count: int) -> Topology:
+    """The estate with ``count`` more publishers, each with its dispatcher (autoscale's
+    instances), on ports nothing listens on now."""
+    first_pub, first_disp = topology.publishers[0], topology.dispatchers[0]
+    ports = iter(free_ports(2 * count))
+    start = len(topology.publishers) + 1
+    publishers = tuple(
+        first_pub.evolve(id=f"p{i}", port=next(ports)) for i in range(start, start + count)
+    )
+    dispatchers = tuple(
+        first_disp.evolve(id=f"d{i}", port=next(ports), publisher=f"p{i}")
+        for i in range(start, start + count)
+    )
+    return topology.evolve(
+        publishers=(*topology.publishers, *publishers),
+        dispatchers=(*topology.dispatchers, *dispatchers),
+    )
 
 
 def _report_cache(base: Topology, life: float) -> float:
@@ -190,8 +217,12 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
 async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder: Path) -> RunData:
     """A fresh estate, started for this run and stopped after it."""
     plan = HostPlan.new() if options.hosts else None
+    if scenario.extra_publishers and (options.lb_engine or "builtin") != "builtin":
+        raise NotOurEstate(f"{scenario.name} registers targets: run it on the built-in balancer")
     with _state_folder(options) as state:
-        topology_path = derive_topology(base, folder, options, state, plan)
+        topology_path = derive_topology(
+            base, folder, options, state, plan, extra_publishers=scenario.extra_publishers
+        )
         return await _run_own(scenario, options, folder, topology_path, plan)
 
 
@@ -228,17 +259,26 @@ async def _run_own(
         try:
             if hosts is not None:
                 hosts.create()
-            await supervisor.start_all(
-                services_of(topology, topology_path, hosts=hosts, log_level=options.log_level),
-                timeout=30,
-            )
+            specs = services_of(topology, topology_path, hosts=hosts, log_level=options.log_level)
+            down = _starting_down(topology, scenario.starts_down)
+            await supervisor.start_all([s for s in specs if s.id not in down], timeout=30)
             async with aiohttp.ClientSession() as http:
-                control = EstateControl(supervisor.specs, http, supervisor, hosts)
+                control = EstateControl(
+                    {s.id: s for s in specs}, http, supervisor, hosts, topology=topology
+                )
+                for dispatcher in sorted(down - scenario.starts_down):
+                    await control.target(dispatcher, "deregister")  # not in the tier yet
                 return await _load(control, scenario, options, folder, duration)
         finally:
             await supervisor.stop_all()
             if hosts is not None:
                 hosts.remove()
+
+
+def _starting_down(topology: Topology, publishers: frozenset[str]) -> set[str]:
+    """The publishers not up at the start, and the dispatchers in front of them."""
+    dispatchers = {d.id for d in topology.dispatchers if d.publisher in publishers}
+    return set(publishers) | dispatchers
 
 
 async def _load_running(
@@ -291,6 +331,11 @@ async def _load(
     result = await locust
     await asyncio.wait_for(timeline, timeout=90)
     collected = time.time()
+    if control.starts:
+        control.measured["instance starts"] = float(len(control.starts))
+        control.measured["token calls at instance starts"] = float(
+            sum(calls for _, calls in control.starts)
+        )
     ims = await control.get_json(f"{control.url('ims')}/admin/stats")
     settings = load_topology(folder / "topology.yaml").token
     return RunData(
@@ -308,7 +353,10 @@ async def _load(
         ims=ims,
         analytics=await control.get_json(f"{control.url('analytics')}/admin/stats"),
         lb=await control.get_json(f"{control.admin_url('lb')}/lb/status"),
-        nodes={n: await control.get_json(f"{control.url(n)}/status") for n in control.publishers},
+        nodes={
+            n: await control.get_json(f"{control.url(n)}/status")
+            for n in control.running_publishers
+        },
         events=control.events,
         measured=control.measured,
         started_wall=started,

@@ -29,6 +29,7 @@ from harness.load.invariants import (
     served_stale_reports,
     sessions_stay,
     token_calls_near_minimum,
+    token_calls_per_start,
     what_the_cut_off_node_served,
 )
 
@@ -52,6 +53,8 @@ class Scenario:
     shape: str | None = None
     allowed_moves_from: frozenset[str] = field(default_factory=frozenset)
     needs_own_estate: bool = False  # it kills and restarts processes
+    extra_publishers: int = 0  # instances it may add (autoscale): p4.. with their dispatchers
+    starts_down: frozenset[str] = field(default_factory=frozenset)  # publishers not up at start
     needs_hosts: bool = False  # it cuts a host off the network: publishers on hosts (--hosts)
 
 
@@ -110,6 +113,30 @@ async def heal_p2(c: EstateControl) -> None:
         "p2 failed calls before the cut", 0.0
     )
     c.measured["p2 token valid at heal"] = float(status["token"]["state"] != "invalid")
+
+
+def join(*nodes: str) -> Action:
+    async def act(c: EstateControl) -> None:
+        for node in nodes:
+            await c.join(node)
+
+    return act
+
+
+def leave(*nodes: str) -> Action:
+    async def act(c: EstateControl) -> None:
+        for node in nodes:
+            await c.leave(node)
+
+    return act
+
+
+def recycle(*nodes: str) -> Action:
+    async def act(c: EstateControl) -> None:
+        for node in nodes:
+            await c.recycle(node)
+
+    return act
 
 
 def kill(node: str) -> Action:
@@ -227,6 +254,29 @@ SCENARIOS: dict[str, Scenario] = {
                 Step(2.0, "Analytics back", analytics_faults(outage=False)),
             ),
             invariants=(*COMMON, Invariant("stale reports served", served_stale_reports)),
+        ),
+        Scenario(
+            "autoscale",
+            "AEM as a Cloud Service: 3 -> 6 -> 2 -> 3 publishers, every instance new or "
+            "recycled with an empty disk",
+            lifetimes=3,
+            needs_own_estate=True,
+            extra_publishers=3,
+            starts_down=frozenset({"p4", "p5", "p6"}),
+            allowed_moves_from=frozenset({"p1", "p2", "p3", "p4", "p5", "p6"}),
+            timeline=(
+                Step(0.5, "scale out to 6", join("p4", "p5", "p6")),
+                Step(1.0, "scale in to 2", leave("p1", "p2", "p3", "p4")),
+                Step(1.4, "scale out to 3 (p1 new)", join("p1")),
+                Step(1.8, "recycle p5", recycle("p5")),
+                Step(2.2, "recycle p6", recycle("p6")),
+            ),
+            invariants=(
+                Invariant("failures within the error budget", failures_within_budget),
+                Invariant("no token in any response", no_token_leak),
+                Invariant("pages in descending order", pages_in_order),
+                Invariant("token calls per new instance", token_calls_per_start),
+            ),
         ),
     )
 }

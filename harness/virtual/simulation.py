@@ -1,54 +1,72 @@
-"""``harness compare --virtual 7d``: a week of a three-node cluster in seconds, per design.
+"""``harness compare --virtual 7d``: a week of the estate that topology.yaml describes, in
+seconds, per design.
 
-Each design runs on its own event loop whose clock is virtual (looptime): ``asyncio.sleep``
-and every timeout move a simulated clock instead of waiting. The nodes run the real node code
-- :func:`node.token.strategies.build_provider` (the same token providers, coordinators, sealed
-files and store) and :class:`node.reports.TopPagesService` (cache, single-flight, stale) -
-against the in-process IMS and Analytics of :mod:`harness.virtual.world`, with the real 86399 s
-token lifetime.
+Each design runs on its own event loop whose clock is virtual (:mod:`harness.virtual.clock`):
+``asyncio.sleep`` and every timeout move a simulated clock instead of waiting. Two layers:
 
-Traffic: every ``tick`` (the report cache's lifetime) each node's cached report expires and
-``burst`` requests arrive together and miss the cache; the other ``rate * tick - burst``
-requests of that tick are cache hits served in no time. Faults are scheduled by
-:func:`timeline`.
+* **Tokens: the real node code.** Every publisher of topology.yaml (or of ``--publishers N``)
+  gets the provider :func:`node.token.strategies.build_provider` builds for its strategy, with
+  its coordinator, sealed file and store, against the in-process IMS
+  (:mod:`harness.virtual.world`), with the real 86399 s lifetime.
+* **Reports: a discrete-event model** of what the node's report service does, so that fifty
+  nodes refreshing a 5 s report for a week stay in seconds: at each instant a node's report
+  is due, it takes the token its provider holds (``current()``, without waiting), calls the
+  in-process Analytics at that instant (rate limit, 401, outage) and follows the same
+  :class:`node.report_policy.ReportPolicy` as the node (cache, failure hold, 429 back-off). A
+  node that holds no usable token waits for its provider (``get()``) as a real one would. With
+  a shared report (``+shared-report``) one node refreshes the cluster's report under a lease
+  and the others adopt it; the replicated design's leader pushes it with the token.
+
+The driver moves in windows of a minute: the report events inside a window are handled at
+their own instants, then the loop sleeps to the window's end so that the providers' timers
+run. Users are counted per request: the site's traffic (``rate`` per publisher of the start)
+spread over the publishers up at the time; latency counts cache hits as 0 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import logging
 import math
 import random
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from core.clock import Clock
 from core.secrets import Secret
 from core.topology import RetryConfig, StoreConfig, Topology
 from harness.designs import Design
 from harness.virtual.clock import run_in_virtual_time
-from harness.virtual.world import DirectReplication, VirtualAnalytics, VirtualIms
-from node.errors import ReportUnavailable
-from node.reports import TopPagesService
-from node.token import Keyring, TokenProvider
+from harness.virtual.reports import (
+    FRESH,
+    ClusterReport,
+    NodeReport,
+    Refresher,
+    ReportState,
+    Users,
+)
+from harness.virtual.timeline import LIFETIME, TIMELINES, Event
+from harness.virtual.world import DirectReplication, MemoryStore, VirtualAnalytics, VirtualIms
+from node.report_policy import ReportPolicy
+from node.token import Keyring, TokenProvider, TokenUnavailable
 from node.token.strategies import TokenDeps, build_provider, strategy
 
-LIFETIME = 86_399  # what Adobe IMS grants (reference/adobe-ims-token.md)
 WALL_START = 1_795_000_000.0  # 2026-11-18T09:46:40Z: the simulated week's first second
-NODES = ("p1", "p2", "p3")
+WINDOW = 60.0  # seconds of virtual time between two turns of the token layer
+RESTART_WINDOW = 300.0  # "calls on restart/start": token calls in the first 5 minutes
 
 
 @dataclass(frozen=True, slots=True)
 class VirtualSettings:
     horizon: float = 7 * 86_400.0
-    tick: float = 60.0  # the report cache's lifetime: one Analytics call per node per tick
-    rate: float = 2.0  # page requests per second per node
-    burst: int = 4  # requests that arrive while the cache is being refilled
+    scenario: str = "faults"  # or autoscale
+    publishers: int | None = None  # None: topology.yaml's; else p1..pN
+    rate: float = 2.0  # page requests per second per publisher (of the start)
+    burst: int = 4  # requests that arrive while a report is being refreshed
     ims_latency: float = 0.3
     analytics_latency: float = 0.2
     peer_poll: float = 60.0  # shared/scheduled followers look at the store this often
@@ -56,68 +74,20 @@ class VirtualSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    at: float  # seconds since the start
-    name: str
-    duration: float = 0.0  # seconds; 0 = an instant
-
-
-def timeline(horizon: float) -> tuple[Event, ...]:
-    """The faults, the same for every design: mostly at fixed fractions of the horizon; the
-    IMS outage starts an hour before the tokens obtained at start would expire for the second
-    time (the first time on horizons under five days), so it catches any design that only
-    fetches on expiry."""
-    expiries = 2 if horizon >= 5 * 86_400 else 1
-    return (
-        Event(expiries * LIFETIME - 3600, "IMS outage", 3 * 3600),
-        Event(0.36 * horizon, "IMS flaky (50% errors)", 6 * 3600),
-        Event(0.50 * horizon, "IMS revokes every token"),
-        Event(0.64 * horizon, "p2 restarts", 600),
-        Event(0.80 * horizon, "Analytics outage", 3600),
-    )
-
-
-@dataclass
-class Tally:
-    """What users saw, counted per request (cache hits included)."""
-
-    fresh: int = 0
-    stale: int = 0
-    errors: int = 0
-    latency_ms: Counter[int] = field(default_factory=Counter)
-    outage_requests: int = 0
-    outage_served: int = 0
-    outage_fresh: int = 0
-
-    def add(self, outcome: str, count: int, latency: float, *, in_outage: bool) -> None:
-        setattr(self, outcome, getattr(self, outcome) + count)
-        self.latency_ms[round(latency * 1000)] += count
-        if in_outage:
-            self.outage_requests += count
-            self.outage_served += count if outcome != "errors" else 0
-            self.outage_fresh += count if outcome == "fresh" else 0
-
-    def percentile(self, q: float) -> float:
-        total = sum(self.latency_ms.values())
-        if not total:
-            return 0.0
-        rank = math.ceil(q * total)
-        seen = 0
-        for value in sorted(self.latency_ms):
-            seen += self.latency_ms[value]
-            if seen >= rank:
-                return float(value)
-        return float(max(self.latency_ms))
-
-
-@dataclass(frozen=True, slots=True)
 class VirtualResult:
     design: str
+    scenario: str
     horizon: float
+    publishers: int
     requests: int
     user_errors: int
     stale: int
     analytics_401s: int
+    analytics_calls: int
+    analytics_429s: int
+    analytics_per_minute_peak: int
+    analytics_per_minute_mean: float
+    analytics_limit_per_minute: float
     token_calls: int
     token_calls_per_node: dict[str, int]
     peak_concurrent_token_calls: int
@@ -127,8 +97,10 @@ class VirtualResult:
     served_during_ims_outage: float | None  # fraction answered at all (fresh or stale)
     fresh_during_ims_outage: float | None  # fraction answered with a fresh report
     recovery_s: float | None
-    token_calls_on_restart: int
+    token_calls_on_restart: int | None
+    token_calls_per_start: float | None
     token_call_times: dict[str, list[float]]  # hours since start, per node
+    events: tuple[Event, ...]
     wall_seconds: float
 
 
@@ -136,210 +108,329 @@ class VirtualResult:
 class SimNode:
     node_id: str
     provider: TokenProvider
-    reports: TopPagesService
+    report: NodeReport
+    started_at: float
 
 
+@dataclass
 class Simulation:
-    def __init__(
-        self, design: Design, settings: VirtualSettings, base: Topology, state: Path
-    ) -> None:
+    design: Design
+    settings: VirtualSettings
+    topology: Topology
+    clock: Clock = field(init=False)
+    nodes: dict[str, SimNode] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
         loop = asyncio.get_running_loop()
-        self.design = design
-        self.settings = settings
+        settings = self.settings
         self.clock = Clock.of_loop(loop, wall_offset=WALL_START)
         self.rng = random.Random(settings.seed)
         self.ims = VirtualIms(self.clock, LIFETIME, settings.ims_latency, self.rng.random)
-        self.analytics = VirtualAnalytics(self.ims, settings.analytics_latency)
+        limit = self.topology.simulation.analytics.rate_limit
+        self.analytics = VirtualAnalytics(self.ims, limit, wall_start=WALL_START)
         self.replication = DirectReplication()
+        self.store = MemoryStore(self.clock.wall)
         self.keyring = Keyring.generate()
-        self.topology = _topology_for(base, design, settings, state)
-        self.nodes: dict[str, SimNode] = {}
-        self.tally = Tally()
+        self.publishers = tuple(p.id for p in self.topology.publishers)
+        self.policy = ReportPolicy(self.topology.analytics.cache_ttl)
+        self.users = Users(latency_ms=round(settings.analytics_latency * 1000))
+        self.tries = 1 if strategy(self.design.strategy).single_flight else settings.burst
+        self.cluster = (
+            ClusterReport(Refresher(self.policy, random.Random(settings.seed)))
+            if self.design.shared_report
+            else None
+        )
         self.start = loop.time()
+        self.events = TIMELINES[settings.scenario](settings.horizon, self.publishers)
+        self.site_rate = settings.rate * len(self.publishers)
+        self.starts: list[tuple[str, float]] = []  # (node, instant) of every later start
         self.ims_back_at: float | None = None
-        self.recovered_at: float | None = None
-        self.restart_at: float | None = None
-        self.outage_window: tuple[float, float] | None = None
-        self._fresh_before_back = True
+        self._due: list[tuple[float, int, str]] = []  # report events: (instant, seq, node)
+        self._seq = 0
+        self._waiting: set[str] = set()  # nodes whose next report waits for a token
 
-    async def start_node(self, node_id: str, seed: int) -> None:
+    # --- nodes ----------------------------------------------------------------------------
+
+    async def start_node(self, node_id: str, *, empty_disk: bool, seed: int) -> None:
+        if empty_disk:  # a new or recycled instance: nothing of an earlier one on its disk
+            token_file = Path(self.topology.token.state_dir) / "nodes" / f"{node_id}.token"
+            token_file.unlink(missing_ok=True)
         deps = TokenDeps(
             secrets=(Secret("virtual-client-secret"),),
             keyring=self.keyring,
             clock=self.clock,
             rng=random.Random(seed),
+            store=self.store,
         )
         built = build_provider(
-            self.topology, node_id, deps, self.ims.fetcher(node_id), transport=self.replication
+            self._as_seen_by(node_id),
+            node_id,
+            deps,
+            self.ims.fetcher(node_id),
+            transport=self.replication,
         )
-        provider = built.provider
         if built.leader is not None:
             self.replication.leaders[node_id] = built.leader
         if built.follower is not None:
             self.replication.followers[node_id] = built.follower
-        reports = TopPagesService(
-            analytics=self.analytics.source(node_id),
-            tokens=provider,
-            cache_ttl=self.settings.tick,
-            clock=self.clock,
-            single_flight=strategy(self.design.strategy).single_flight,
-        )
         self.replication.stopped.discard(node_id)
-        await provider.start()
-        self.nodes[node_id] = SimNode(node_id, provider, reports)
+        now = self._now()
+        refresher = Refresher(self.policy, random.Random(seed))
+        refresher.report.accounted_until = now
+        self.nodes[node_id] = SimNode(node_id, built.provider, NodeReport(node_id, refresher), now)
+        self._rebalance(now)
+        await built.provider.start()
+        self._schedule(node_id, now)  # its first visitors want a report at once
 
     async def stop_node(self, node_id: str) -> None:
-        node = self.nodes.pop(node_id)
+        node = self.nodes.get(node_id)
+        if node is None:
+            return
+        now = self._now()
+        self._flush(now)
+        del self.nodes[node_id]
+        self._rebalance(now)
         self.replication.stopped.add(node_id)
+        self._waiting.discard(node_id)
         await node.provider.close()
 
+    def _as_seen_by(self, node_id: str) -> Topology:
+        """The topology as ``node_id`` sees it: a node the tier scaled out with is in it."""
+        if node_id in self.publishers:
+            return self.topology
+        extra = self.topology.publishers[0].evolve(id=node_id, port=_port_for(node_id))
+        return self.topology.evolve(publishers=(*self.topology.publishers, extra))
+
+    def _flush(self, now: float) -> None:
+        """Count every report's requests up to ``now``."""
+        for report in self._reports():
+            self.users.account(report, now, self._in_outage(report.accounted_until))
+
+    def _rebalance(self, now: float) -> None:
+        """The site's traffic spread over the nodes up now (it does not grow with them)."""
+        self._flush(now)
+        up = len(self.nodes)
+        for node in self.nodes.values():
+            node.report.report.rate = 0.0 if self.cluster else self.site_rate / max(1, up)
+        if self.cluster is not None:
+            self.cluster.report.rate = self.site_rate if up else 0.0
+
+    def _reports(self) -> list[ReportState]:
+        reports = [n.report.report for n in self.nodes.values()]
+        return [*reports, self.cluster.report] if self.cluster is not None else reports
+
+    # --- the run --------------------------------------------------------------------------
+
     async def run(self) -> None:
-        for seed, node_id in enumerate(NODES, start=1):
-            await self.start_node(node_id, seed)
+        for seed, node_id in enumerate(self.publishers, start=1):
+            await self.start_node(node_id, empty_disk=True, seed=seed)
+        actions = sorted(_actions(self.events), key=lambda a: a[0])
+        windows = math.ceil(self.settings.horizon / WINDOW)
         loop = asyncio.get_running_loop()
-        pending: list[tuple[float, Callable[[], Any]]] = []
-        for event in timeline(self.settings.horizon):
-            at = self.start + event.at
-            for when, action in self._actions(event, at):
-                pending.append((when, action))
-        pending.sort(key=lambda item: item[0])
-        ticks = int(self.settings.horizon / self.settings.tick)
-        for i in range(ticks):
-            now = loop.time()
-            while pending and pending[0][0] <= now:
-                _, action = pending.pop(0)
-                result = action()
-                if asyncio.iscoroutine(result):
-                    await result
-            outcomes = await asyncio.gather(*(self._tick(n) for n in list(self.nodes.values())))
-            self._note_recovery(outcomes, now)
-            await asyncio.sleep(max(0.0, self.start + (i + 1) * self.settings.tick - loop.time()))
+        for i in range(windows):
+            window_end = min((i + 1) * WINDOW, self.settings.horizon)
+            while actions and actions[0][0] <= self._now():
+                _, name, nodes, begins = actions.pop(0)
+                await self._apply(name, nodes, begins)
+            self._run_reports(until=window_end)
+            await self._serve_waiting()
+            self._note_recovery()
+            await asyncio.sleep(max(0.0, self.start + window_end - loop.time()))
+        self._flush(self._now())
         for node_id in list(self.nodes):
             await self.stop_node(node_id)
 
-    def _actions(self, event: Event, at: float) -> list[tuple[float, Callable[[], Any]]]:
-        ims, analytics = self.ims, self.analytics
-        end = at + event.duration
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time() - self.start
 
-        def set_ims(outage: bool = False, error_rate: float = 0.0) -> Callable[[], None]:
-            def apply() -> None:
-                ims.faults.outage = outage
-                ims.faults.error_rate = error_rate
+    def _schedule(self, node_id: str, at: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._due, (at, self._seq, node_id))
 
-            return apply
+    def _run_reports(self, *, until: float) -> None:
+        """Every report event before ``until``, each at its own instant."""
+        due = self._due
+        while due and due[0][0] < until:
+            at, _, node_id = heapq.heappop(due)
+            node = self.nodes.get(node_id)
+            if node is None:
+                continue  # stopped since
+            next_at = self._report_due(node, at)
+            if next_at is None:
+                self._waiting.add(node_id)
+            else:
+                self._schedule(node_id, next_at)
 
-        if event.name == "IMS outage":
-            self.outage_window = (at, end)
+    def _report_due(self, node: SimNode, at: float) -> float | None:
+        """``node``'s report is due at ``at``; when it is next, or None to wait for a token."""
+        for report in self._reports_of(node):
+            self.users.account(report, at, self._in_outage(report.accounted_until))
+        if self.cluster is not None:
+            return self.cluster.due(node.node_id, node.provider, self.analytics, at, self.users)
+        return node.report.due(node.provider, self.analytics, at, self.users, self.tries)
 
-            def back() -> None:
-                set_ims()()
-                self.ims_back_at = end
+    def _reports_of(self, node: SimNode) -> list[ReportState]:
+        return [self.cluster.report] if self.cluster is not None else [node.report.report]
 
-            return [(at, set_ims(outage=True)), (end, back)]
-        if event.name.startswith("IMS flaky"):
-            return [(at, set_ims(error_rate=0.5)), (end, set_ims())]
-        if event.name.startswith("IMS revokes"):
-            return [(at, ims.revoke_all)]
-        if event.name == "p2 restarts":
-            self.restart_at = end
+    async def _serve_waiting(self) -> None:
+        """Nodes with no usable token wait for their provider, as a real node's requests do;
+        then their report is refreshed at that instant."""
+        waiting, self._waiting = self._waiting, set()
+        nodes = [self.nodes[n] for n in sorted(waiting) if n in self.nodes]
+        await asyncio.gather(*(self._with_token(n) for n in nodes))
 
-            async def restart() -> None:
-                await self.start_node("p2", seed=22)
+    async def _with_token(self, node: SimNode) -> None:
+        asked = self._now()
+        with contextlib.suppress(TokenUnavailable):
+            await asyncio.gather(*(node.provider.get() for _ in range(self.tries)))
+        now = self._now()
+        self.users.waited(self.settings.burst, now - asked)
+        if node.node_id in self.nodes:
+            next_at = self._report_due(node, now)
+            self._schedule(node.node_id, next_at if next_at is not None else now + 1.0)
 
-            return [(at, lambda: self.stop_node("p2")), (end, restart)]
-        if event.name == "Analytics outage":
+    def _note_recovery(self) -> None:
+        """From IMS coming back to the first moment every node serves fresh pages again."""
+        back, users = self.ims_back_at, self.users
+        if back is None or users.recovery_s is not None:
+            return
+        if all(r.shown == FRESH for r in self._reports() if r.rate):
+            users.recovery_s = round(max(0.0, self._now() - back - WINDOW), 1)
 
-            def down() -> None:
-                analytics.outage = True
+    # --- the timeline ---------------------------------------------------------------------
 
-            def up() -> None:
-                analytics.outage = False
+    async def _apply(self, name: str, nodes: tuple[str, ...], begins: bool) -> None:
+        now = self._now()
+        ims = self.ims
+        if name == "IMS outage":
+            self._flush(now)
+            ims.faults.outage = begins
+            if not begins:
+                self.ims_back_at = now
+        elif name.startswith("IMS flaky"):
+            ims.faults.error_rate = 0.5 if begins else 0.0
+        elif name.startswith("IMS revokes"):
+            ims.revoke_all()
+        elif name == "Analytics outage":
+            self.analytics.outage = begins
+        elif name.endswith("restarts"):  # a process restart: the node keeps its disk
+            for node_id in nodes:
+                if begins:
+                    await self.stop_node(node_id)
+                else:
+                    await self._start_later(node_id, empty_disk=False)
+        elif name == "scale out":
+            for node_id in nodes:
+                await self._start_later(node_id, empty_disk=True)
+        elif name == "scale in":
+            for node_id in nodes:
+                await self.stop_node(node_id)
+        elif name == "recycle":  # AEM as a Cloud Service: a new instance, an empty disk
+            for node_id in nodes:
+                await self.stop_node(node_id)
+                await self._start_later(node_id, empty_disk=True)
 
-            return [(at, down), (end, up)]
-        raise ValueError(f"unknown event {event.name!r}")
+    async def _start_later(self, node_id: str, *, empty_disk: bool) -> None:
+        self.starts.append((node_id, self._now()))
+        await self.start_node(node_id, empty_disk=empty_disk, seed=self.rng.randrange(1 << 30))
 
-    async def _tick(self, node: SimNode) -> str:
-        """One cache lifetime of one node: ``burst`` requests miss the cache together."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+    def _in_outage(self, at: float) -> bool:
+        return any(e.name == "IMS outage" and e.at <= at < e.end for e in self.events)
 
-        async def one() -> tuple[str, float]:
-            try:
-                report = await node.reports.get()
-            except ReportUnavailable:
-                return "errors", loop.time() - started
-            return ("stale" if report.stale else "fresh"), loop.time() - started
-
-        settings = self.settings
-        results = await asyncio.gather(*(one() for _ in range(settings.burst)))
-        window = self.outage_window
-        in_outage = window is not None and window[0] <= started < window[1]
-        for outcome, latency in results:
-            self.tally.add(outcome, 1, latency, in_outage=in_outage)
-        hits = max(0, round(settings.rate * settings.tick) - settings.burst)
-        self.tally.add(results[-1][0], hits, 0.0, in_outage=in_outage)
-        return results[-1][0]
-
-    def _note_recovery(self, outcomes: Sequence[str], now: float) -> None:
-        """Recovery: from IMS coming back to the first moment every node serves fresh pages
-        again; 0 when every node still served fresh pages as IMS came back."""
-        all_fresh = all(o == "fresh" for o in outcomes)
-        back = self.ims_back_at
-        if back is not None and self.recovered_at is None and now >= back:
-            if self._fresh_before_back:
-                self.recovered_at = back
-            elif all_fresh:
-                self.recovered_at = now
-        if back is None or now < back:
-            self._fresh_before_back = all_fresh
+    # --- the result -----------------------------------------------------------------------
 
     def result(self, wall_seconds: float) -> VirtualResult:
-        ims = self.ims
-        per_node = {n: ims.issued_by_caller.get(n, 0) for n in NODES}
-        times: dict[str, list[float]] = {n: [] for n in NODES}
+        ims, users, analytics = self.ims, self.users, self.analytics
+        callers = sorted(set(ims.issued_by_caller) | set(self.publishers), key=_order)
+        per_node = {n: ims.issued_by_caller.get(n, 0) for n in callers}
+        times: dict[str, list[float]] = {n: [] for n in callers}
         for at, caller in ims.issued_log:
             times[caller].append(round((at - self.start) / 3600, 3))
-        on_restart = 0
-        if self.restart_at is not None:
-            on_restart = sum(
-                1
-                for at, caller in ims.issued_log
-                if caller == "p2" and self.restart_at <= at < self.restart_at + 300
-            )
-        tally = self.tally
+        minutes = math.ceil(self.settings.horizon / 60)
+        per_minute = analytics.per_minute
+        limit = self.topology.simulation.analytics.rate_limit
         return VirtualResult(
             design=self.design.label,
+            scenario=self.settings.scenario,
             horizon=self.settings.horizon,
-            requests=tally.fresh + tally.stale + tally.errors,
-            user_errors=tally.errors,
-            stale=tally.stale,
-            analytics_401s=sum(self.analytics.unauthorized_by_caller.values()),
+            publishers=len(self.publishers),
+            requests=round(users.total),
+            user_errors=round(users.errors),
+            stale=round(users.stale),
+            analytics_401s=sum(analytics.unauthorized_by_caller.values()),
+            analytics_calls=analytics.calls,
+            analytics_429s=analytics.by_outcome.get("throttled", 0),
+            analytics_per_minute_peak=max(per_minute.values(), default=0),
+            analytics_per_minute_mean=round(analytics.calls / minutes, 1),
+            analytics_limit_per_minute=limit.requests * 60 / limit.per,
             token_calls=sum(per_node.values()),
             token_calls_per_node=per_node,
             peak_concurrent_token_calls=ims.peak_in_flight,
-            p50_ms=tally.percentile(0.50),
-            p95_ms=tally.percentile(0.95),
-            p99_ms=tally.percentile(0.99),
-            served_during_ims_outage=(
-                tally.outage_served / tally.outage_requests if tally.outage_requests else None
-            ),
-            fresh_during_ims_outage=(
-                tally.outage_fresh / tally.outage_requests if tally.outage_requests else None
-            ),
-            recovery_s=(
-                None
-                if self.ims_back_at is None or self.recovered_at is None
-                else round(self.recovered_at - self.ims_back_at, 1)
-            ),
-            token_calls_on_restart=on_restart,
+            p50_ms=users.percentile(0.50),
+            p95_ms=users.percentile(0.95),
+            p99_ms=users.percentile(0.99),
+            served_during_ims_outage=users.outage_share("served"),
+            fresh_during_ims_outage=users.outage_share("fresh"),
+            recovery_s=users.recovery_s,
+            token_calls_on_restart=self._calls_after("restarts"),
+            token_calls_per_start=self._calls_per_start(),
             token_call_times=times,
+            events=self.events,
             wall_seconds=round(wall_seconds, 2),
         )
 
+    def _calls_within(self, node_id: str, at: float) -> int:
+        return sum(
+            1
+            for issued, caller in self.ims.issued_log
+            if caller == node_id and at <= issued - self.start < at + RESTART_WINDOW
+        )
 
-def _topology_for(
+    def _calls_after(self, kind: str) -> int | None:
+        restarts = [e for e in self.events if e.name.endswith(kind)]
+        if not restarts:
+            return None
+        return sum(self._calls_within(n, e.end) for e in restarts for n in e.nodes)
+
+    def _calls_per_start(self) -> float | None:
+        new = [(n, at) for n, at in self.starts if self.settings.scenario == "autoscale"]
+        if not new:
+            return None
+        return round(sum(self._calls_within(n, at) for n, at in new) / len(new), 2)
+
+
+def _actions(events: tuple[Event, ...]) -> list[tuple[float, str, tuple[str, ...], bool]]:
+    """Each event as its begin (and, for a window, its end) instant."""
+    out = []
+    for e in events:
+        out.append((e.at, e.name, e.nodes, True))
+        if e.duration:
+            out.append((e.end, e.name, e.nodes, False))
+    return out
+
+
+def _order(node_id: str) -> tuple[int, str]:
+    digits = "".join(c for c in node_id if c.isdigit())
+    return (int(digits) if digits else 0, node_id)
+
+
+def _port_for(node_id: str) -> int:
+    return 40_000 + sum(map(ord, node_id)) % 20_000  # never listened on: a name in the config
+
+
+def virtual_topology(
     base: Topology, design: Design, settings: VirtualSettings, state: Path
 ) -> Topology:
+    """The estate of the simulation: topology.yaml's publishers (or p1..pN), its strategy
+    settings and report cache, the week's periods, its state in ``state``."""
+    if settings.publishers is not None:
+        template = base.publishers[0]
+        publishers = tuple(
+            template.evolve(id=f"p{i}", port=20_000 + i) for i in range(1, settings.publishers + 1)
+        )
+        base = base.evolve(
+            publishers=publishers, dispatchers=(), lb=None, token=base.token.evolve(leader=None)
+        )
     topology = base.with_token(
         state_dir=str(state),
         peer_poll=settings.peer_poll,
@@ -350,7 +441,7 @@ def _topology_for(
         store=StoreConfig(kind="file"),
         key_env=None,
         key_file=None,
-    ).evolve(analytics=base.analytics.evolve(cache_ttl=settings.tick))
+    )
     return design.applied(topology, LIFETIME)
 
 
@@ -376,7 +467,8 @@ def simulate(
     with tempfile.TemporaryDirectory(prefix="tokensim-virtual-") as state:
 
         async def main() -> VirtualResult:
-            simulation = Simulation(design, settings, base, Path(state))
+            topology = virtual_topology(base, design, settings, Path(state))
+            simulation = Simulation(design, settings, topology)
             await simulation.run()
             return simulation.result(time.perf_counter() - started)
 

@@ -1,10 +1,12 @@
-"""The outside world of the virtual-time simulation, in process: IMS, Analytics, and the
-links between nodes for replication.
+"""The outside world of the virtual-time simulation, in process: IMS, Analytics, and the links
+between nodes (token replication, the shared report store).
 
 The simulated HTTP services (:mod:`upstream`) are the reference for behaviour; these are their
-in-process twins, so that a week of a cluster runs in seconds: IMS issues opaque tokens with
-``expires_in`` and can be down or flaky; Analytics accepts a token only before its expiry and
-if it was not revoked; both take a (virtual) latency. Nothing here touches the network.
+in-process twins, so that a week of fifty nodes runs in seconds. IMS issues opaque tokens with
+``expires_in`` and can be down or flaky, taking a (virtual) latency. Analytics is called
+synchronously at a given instant: it refuses a token after its expiry or a revocation (401),
+applies Adobe's rate limit with the same limiter as the simulated service (12 per 6 s per
+client, 429), and can be down (503); it counts calls per minute.
 """
 
 from __future__ import annotations
@@ -17,16 +19,11 @@ from dataclasses import dataclass, field
 
 from core.clock import Clock
 from core.secrets import Secret
-from node.analytics_client import PageVisits
-from node.errors import AnalyticsUnauthorized, AnalyticsUnavailable
+from core.topology import RateLimitConfig
 from node.token import AccessToken, ImsUnavailable, TokenGrant
 from node.token.errors import ReplicationError
 from node.token.replication import ReplicaFollower, ReplicationLeader
-
-PAGES = tuple(
-    PageVisits(page=f"/content/site/en/page-{i}.html", visits=float(10_000 // i))
-    for i in range(1, 11)
-)
+from upstream.analytics.rate_limit import RateLimiter
 
 
 @dataclass
@@ -70,9 +67,10 @@ class VirtualIms:
     def revoke_all(self) -> None:
         self._revoked_before = self.clock.wall()
 
-    def accepts(self, value: str) -> bool:
+    def accepts(self, value: str, wall: float) -> bool:
+        """Whether Analytics would take ``value`` at wall time ``wall``."""
         expiry = self._expiry.get(value)
-        if expiry is None or self.clock.wall() >= expiry:
+        if expiry is None or wall >= expiry:
             return False
         return self._issued_at[value] > self._revoked_before
 
@@ -91,35 +89,46 @@ class ImsFetcher:
         return await self.ims.issue(self.caller)
 
 
-@dataclass
+OK, UNAUTHORIZED, THROTTLED, UNAVAILABLE = "ok", "unauthorized", "throttled", "unavailable"
+
+
 class VirtualAnalytics:
-    ims: VirtualIms
-    latency: float
-    outage: bool = False
-    unauthorized_by_caller: Counter[str] = field(default_factory=Counter)
-    requests: int = 0
+    """One Analytics call at a time, at the instant the caller says (seconds since the start)."""
 
-    def source(self, caller: str) -> AnalyticsSource:
-        return AnalyticsSource(self, caller)
+    def __init__(self, ims: VirtualIms, rate_limit: RateLimitConfig, *, wall_start: float) -> None:
+        self._ims = ims
+        self._wall_start = wall_start
+        self._now = 0.0
+        self._limiter = RateLimiter(rate_limit, clock=lambda: self._now)
+        self.outage = False
+        self.by_outcome: Counter[str] = Counter()
+        self.unauthorized_by_caller: Counter[str] = Counter()
+        self.per_minute: Counter[int] = Counter()  # calls Analytics answered, per minute
 
+    def call(self, caller: str, token: AccessToken, at: float) -> str:
+        """The answer to ``caller``'s report call at ``at``: ok, unauthorized (401),
+        throttled (429) or unavailable (503)."""
+        self._now = at
+        outcome = self._answer(token, at)
+        if outcome != UNAVAILABLE:  # a call that reached Analytics and counts against the budget
+            self.per_minute[int(at // 60)] += 1
+        self.by_outcome[outcome] += 1
+        if outcome == UNAUTHORIZED:
+            self.unauthorized_by_caller[caller] += 1
+        return outcome
 
-@dataclass(frozen=True, slots=True)
-class AnalyticsSource:
-    """A node's TopPagesSource: the in-process Analytics, called as ``caller``."""
+    def _answer(self, token: AccessToken, at: float) -> str:
+        if self.outage:
+            return UNAVAILABLE
+        if not self._limiter.allow("client"):  # every node calls as the same OAuth client
+            return THROTTLED
+        if not self._ims.accepts(token.value.reveal(), self._wall_start + at):
+            return UNAUTHORIZED
+        return OK
 
-    analytics: VirtualAnalytics
-    caller: str
-
-    async def top_pages(self, token: AccessToken) -> tuple[PageVisits, ...]:
-        service = self.analytics
-        service.requests += 1
-        await asyncio.sleep(service.latency)
-        if service.outage:
-            raise AnalyticsUnavailable("Analytics answered 503 (simulated fault)")
-        if not service.ims.accepts(token.value.reveal()):
-            service.unauthorized_by_caller[self.caller] += 1
-            raise AnalyticsUnauthorized("Analytics refused the token (401)")
-        return PAGES
+    @property
+    def calls(self) -> int:
+        return sum(self.by_outcome.values())
 
 
 @dataclass
@@ -141,3 +150,39 @@ class DirectReplication:
         if source is None or leader in self.stopped:
             raise ReplicationError(f"{leader} unreachable")
         return source.current()
+
+
+@dataclass
+class MemoryStore:
+    """The shared store of the simulation, in memory: the file store's semantics (a sealed
+    blob; a lease with an owner and an expiry on the wall clock, free once expired) without
+    its file locks, which a week of fifty nodes would spend minutes in. What goes in is what
+    the real coordinator seals."""
+
+    wall_clock: Callable[[], float]
+    blob: bytes | None = None
+    holder: tuple[str, float] | None = None
+
+    async def get(self) -> bytes | None:
+        return self.blob
+
+    async def put(self, blob: bytes) -> None:
+        self.blob = blob
+
+    async def remove_if(self, blob: bytes) -> None:
+        if self.blob == blob:
+            self.blob = None
+
+    async def try_lease(self, owner: str, ttl: float) -> bool:
+        now = self.wall_clock()
+        if self.holder is not None and self.holder[0] != owner and now < self.holder[1]:
+            return False
+        self.holder = (owner, now + ttl)
+        return True
+
+    async def release_lease(self, owner: str) -> None:
+        if self.holder is not None and self.holder[0] == owner:
+            self.holder = None
+
+    async def close(self) -> None:
+        return None

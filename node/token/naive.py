@@ -65,6 +65,10 @@ class NaiveTokenProvider:
         self._token = AccessToken(grant.access_token, sent_at, sent_at + grant.expires_in)
         return self._token
 
+    def current(self) -> AccessToken | None:
+        token = self._token
+        return token if token is not None and self._clock.monotonic() < token.expires_at else None
+
     def invalidate(self, token: AccessToken) -> bool:
         if self._token is not None and self._token.value == token.value:
             self._token = None

@@ -53,7 +53,8 @@ DUE_TOLERANCE = 0.001
 # How soon a node with no usable token looks at its peers again while another node refreshes:
 # its requests are waiting. At 1 s, a node starting under load made its requests wait a whole
 # second for a token its peer had in 5 ms (``make bench``, stampede rows); one read of the
-# store every 100 ms, only while the node has no token, is nothing.
+# store every 100 ms, only while requests wait, is nothing. (While none waits - a long IMS
+# outage with the token expired - it looks every peer_poll, not 36,000 times an hour.)
 PEER_POLL_WAITING = 0.1
 
 
@@ -142,6 +143,13 @@ class RefreshingTokenProvider:
                 return token
             return await self._get_expiring(token, now)
         return await self._get_new(now)
+
+    def current(self) -> AccessToken | None:
+        token = self._token
+        now = self._clock.monotonic()
+        if token is not None and now < token.expires_at - self._policy.margin(token.lifetime):
+            return token
+        return None
 
     def invalidate(self, token: AccessToken) -> bool:
         """Drop ``token`` after the API refused it, unless a newer one already replaced it."""
@@ -247,14 +255,18 @@ class RefreshingTokenProvider:
         self._wake.set()
 
     def _next_attempt_at(self) -> float:
+        now = self._clock.monotonic()
         if self._peer_changed:
-            return self._clock.monotonic()
+            return now
+        if self._peer_retry_at > now:
+            # Another node holds the claim: look again then, even after failures of our own
+            # (their back-off lies in the past once ours has run out: without this, a node that
+            # had failed and then lost the lease asked the store again and again at once).
+            return self._peer_retry_at
         if self._failures:
             return self._retry_at
-        if self._peer_retry_at > self._clock.monotonic():
-            return self._peer_retry_at
         if self._token is None:
-            return self._clock.monotonic()
+            return now
         return self._refresh_at
 
     async def _attempt(self) -> None:
@@ -277,9 +289,8 @@ class RefreshingTokenProvider:
             # Another node is refreshing. Look again in peer_poll; sooner while requests wait
             # for a token (none, or expired), so they get the other node's token in time.
             now = self._clock.monotonic()
-            token = self._token
             poll = self._settings.peer_poll
-            if token is None or now >= token.expires_at:
+            if self._outcome is not None and not self._outcome.done():  # requests are waiting
                 poll = min(poll, PEER_POLL_WAITING)
             self._peer_retry_at = now + poll
             return

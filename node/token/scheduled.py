@@ -109,6 +109,9 @@ class ScheduledTokenProvider:
             raise TokenUnavailable("no token has been published yet")
         return self._token
 
+    def current(self) -> AccessToken | None:
+        return self._token  # the last published token, however old: the design's flaw
+
     def invalidate(self, token: AccessToken) -> bool:
         """A 401 changes nothing here: the next token comes with the next scheduled run."""
         if self._token is not None and self._token.value == token.value:

@@ -55,6 +55,7 @@ class TokenDeps:
     clock: Clock = dataclasses.field(default_factory=Clock.system)
     rng: random.Random = dataclasses.field(default_factory=random.SystemRandom)
     store_password: Secret | None = None  # token.store.password_env, read at start
+    store: SharedStore | None = None  # instead of token.store's (the virtual world's own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,17 +201,27 @@ def _replicated(w: Wiring, policy: RefreshPolicy) -> Coordinator:
 
 def _shared_store(w: Wiring) -> SharedStore:
     """Where ``shared`` and ``scheduled`` keep the cluster's token: ``token.store``."""
-    config = w.topology.token.store
+    if w.deps.store is not None:
+        return w.deps.store
+    return shared_store(w.topology, w.deps, purpose="token")
+
+
+def shared_store(topology: Topology, deps: TokenDeps, *, purpose: str) -> SharedStore:
+    """``token.store`` for ``purpose``: the cluster's token, or its report (beside it: another
+    folder of the file store, another key prefix in Redis)."""
+    config = topology.token.store
+    folder = "shared" if purpose == "token" else f"shared-{purpose}"
+    prefix = config.key_prefix if purpose == "token" else f"{config.key_prefix}:{purpose}"
     if config.kind == "redis":
         assert config.url is not None  # checked when topology.yaml was parsed
         return RedisStore(
             config.url,
-            prefix=config.key_prefix,
-            wall_clock=w.deps.clock.wall,
-            password=w.deps.store_password,
+            prefix=prefix,
+            wall_clock=deps.clock.wall,
+            password=deps.store_password,
             timeout=config.timeout,
         )
-    return FileStore(Path(w.topology.token.state_dir) / "shared", wall_clock=w.deps.clock.wall)
+    return FileStore(Path(topology.token.state_dir) / folder, wall_clock=deps.clock.wall)
 
 
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType(

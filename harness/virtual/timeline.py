@@ -1,0 +1,73 @@
+"""What happens to the virtual estate over the horizon, the same for every design: faults
+(``--scenario faults``, the default), AEM as a Cloud Service's churn (``--scenario autoscale``),
+or nothing (``--scenario steady``: the estate as it is, to read what size alone does).
+
+Times are seconds since the start; each event is an instant or a window (``duration``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LIFETIME = 86_399  # what Adobe IMS grants (docs/wire-formats.md)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: float  # seconds since the start
+    name: str
+    duration: float = 0.0  # seconds; 0 = an instant
+    nodes: tuple[str, ...] = ()  # the publishers it concerns (restarts, scaling)
+
+    @property
+    def end(self) -> float:
+        return self.at + self.duration
+
+
+def faults(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
+    """One of each fault, mostly at fixed fractions of the horizon; the IMS outage starts an
+    hour before the tokens obtained at start would expire for the second time (the first time
+    on horizons under five days), so it catches any design that only fetches on expiry. Every
+    window ends before the horizon does."""
+    expiries = 2 if horizon >= 5 * 86_400 else 1
+    restarted = publishers[1] if len(publishers) > 1 else publishers[0]
+    events = (
+        Event(expiries * LIFETIME - 3600, "IMS outage", 3 * 3600),
+        Event(0.36 * horizon, "IMS flaky (50% errors)", 6 * 3600),
+        Event(0.50 * horizon, "IMS revokes every token"),
+        Event(0.64 * horizon, f"{restarted} restarts", 600, (restarted,)),
+        Event(0.80 * horizon, "Analytics outage", 3600),
+    )
+    return tuple(_within(e, horizon) for e in events if e.at < horizon)
+
+
+def autoscale(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
+    """AEM as a Cloud Service (docs/aem-cloud-service.md): the publish tier scales out to twice
+    its size, in to two thirds of the start, back to its size, and every instance is recycled
+    at least once; a new or recycled instance starts with an empty disk."""
+    n = len(publishers)
+    extra = tuple(f"{p}x" for p in publishers)  # the instances the tier scales out with
+    keep = publishers[: max(1, (2 * n) // 3)]
+    leave = publishers[len(keep) :] + extra
+    events = [
+        Event(0.20 * horizon, "scale out", nodes=extra),
+        Event(0.40 * horizon, "scale in", nodes=leave),
+        Event(0.60 * horizon, "scale out", nodes=leave[: n - len(keep)]),
+    ]
+    back = leave[: n - len(keep)]
+    for i, node in enumerate((*keep, *back)):  # recycled one after another
+        events.append(Event((0.70 + 0.25 * i / max(1, n)) * horizon, "recycle", nodes=(node,)))
+    return tuple(events)
+
+
+def _within(event: Event, horizon: float) -> Event:
+    end = min(event.end, horizon)
+    return Event(event.at, event.name, end - event.at, event.nodes)
+
+
+def steady(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
+    """Nothing happens: what the size and the design alone do."""
+    return ()
+
+
+TIMELINES = {"faults": faults, "autoscale": autoscale, "steady": steady}
