@@ -33,14 +33,11 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# The main job: the five token strategies side by side, first on real processes under Locust
-# (short tokens, an expiry storm), then over a simulated week with the real 24 h lifetime.
-DEMO_DESIGNS ?= per-node,shared,replicated,scheduled@1.25,naive
+# The main job: the runs that answer the thread's questions (real processes under Locust with
+# short tokens, stickiness on and off; virtual time with the real 24 h lifetime: a week of
+# faults, 3/10/50 publishers, autoscaling) and one report, reports/demo-<time>/report.html.
 demo: install
-	$(PY) -m harness compare --free-ports --strategies $(DEMO_DESIGNS) \
-		--scenarios expiry-storm --lifetime 6 --users 20
-	$(PY) -m harness compare --virtual 7d \
-		--strategies per-node,shared,replicated,replicated@0.3,scheduled,scheduled@1.25,naive
+	$(PY) -m harness demo
 
 up: install
 	$(PY) -m harness up

@@ -1,16 +1,28 @@
-"""``python -m harness up|demo|load|compare``: parse the command line, load topology.yaml, set
-up logging, and dispatch to :mod:`harness.commands`. Start-up failures are one line and exit 1;
-a broken topology.yaml is one line and exit 2."""
+"""``python -m harness up|demo|lifecycle|load|compare``: parse the command line, load
+topology.yaml, set up logging, and dispatch to :mod:`harness.commands`. Start-up failures are
+one line and exit 1; a broken topology.yaml is one line and exit 2."""
 
 from __future__ import annotations
 
 from core.cli import fail, load_or_exit
 from core.logs import configure_logging
 from harness.cli import PROG, build_parser
-from harness.commands import compare_any, demo_command, load_any, up_command
+from harness.commands import (
+    compare_any,
+    demo_command,
+    lifecycle_command,
+    load_any,
+    up_command,
+)
 from harness.errors import HostsUnavailable, NotOurEstate, StartupError
 
-COMMANDS = {"up": up_command, "demo": demo_command, "load": load_any, "compare": compare_any}
+COMMANDS = {
+    "up": up_command,
+    "demo": demo_command,
+    "lifecycle": lifecycle_command,
+    "load": load_any,
+    "compare": compare_any,
+}
 
 
 def main() -> None:

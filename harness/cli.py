@@ -31,9 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
     up_cmd = subcommand(commands, "up", "start every service and wait for Ctrl-C")
     up_cmd.add_argument("--only", help="comma-separated service ids, e.g. ims,analytics,p1")
     add_estate_options(up_cmd)
-    demo_cmd = subcommand(commands, "demo", "show a node across several token lifetimes")
-    demo_cmd.add_argument("--lifetimes", type=float, default=3.0)
-    demo_cmd.add_argument("--node", default="p1")
+    demo_cmd = subcommand(
+        commands, "demo", "the main job: the runs that answer the thread, and one report"
+    )
+    demo_cmd.add_argument("--out", type=Path, default=Path("reports"))
+    demo_cmd.add_argument(
+        "--quick", action="store_true", help="every step, smaller and shorter (about a minute)"
+    )
+    lifecycle_cmd = subcommand(
+        commands, "lifecycle", "show one node across several token lifetimes and a restart"
+    )
+    lifecycle_cmd.add_argument("--lifetimes", type=float, default=3.0)
+    lifecycle_cmd.add_argument("--node", default="p1")
     load_cmd = subcommand(commands, "load", "run Locust scenarios and judge invariants")
     which = load_cmd.add_mutually_exclusive_group(required=True)
     which.add_argument("--scenario", choices=sorted(SCENARIOS))

@@ -9,14 +9,15 @@ import asyncio
 from core.cli import fail
 from core.durations import parse_duration
 from core.topology import Topology
+from harness.demo import DemoPlan, demo
 from harness.designs import parse_designs
 from harness.errors import DesignError
-from harness.estate.demo import demo
+from harness.estate.lifecycle import lifecycle
 from harness.estate.up import up
 from harness.load.compare import compare
 from harness.load.run import LoadOptions, run_scenario
 from harness.load.scenarios import SCENARIOS
-from harness.report import table
+from harness.report.tables import terminal
 from harness.virtual.compare import compare_virtual
 from harness.virtual.simulation import VirtualSettings
 from harness.virtual.timeline import TIMELINES
@@ -39,9 +40,9 @@ def up_command(args: argparse.Namespace, topology: Topology) -> int:
     )
 
 
-def demo_command(args: argparse.Namespace, topology: Topology) -> int:
+def lifecycle_command(args: argparse.Namespace, topology: Topology) -> int:
     return asyncio.run(
-        demo(
+        lifecycle(
             topology,
             args.topology,
             lifetimes=args.lifetimes,
@@ -49,6 +50,12 @@ def demo_command(args: argparse.Namespace, topology: Topology) -> int:
             log_level=args.log_level,
         )
     )
+
+
+def demo_command(args: argparse.Namespace, topology: Topology) -> int:
+    plan = DemoPlan.quick() if args.quick else DemoPlan()
+    asyncio.run(demo(args.topology, topology, plan, args.out, args.log_level))
+    return 0
 
 
 def compare_any(args: argparse.Namespace, topology: Topology) -> int:
@@ -115,7 +122,7 @@ async def compare_command(args: argparse.Namespace) -> int:
         free_ports=args.free_ports,
         log_level=args.log_level,
     )
-    folder, rows, _ = await compare(
+    folder, runs = await compare(
         args.topology,
         designs=designs,
         sticky_modes=sticky,
@@ -123,7 +130,7 @@ async def compare_command(args: argparse.Namespace) -> int:
         options=options,
     )
     print()
-    print(table(rows))
+    print(terminal([r.row for r in runs]))
     print(f"report: {folder / 'report.html'}")
     return 0
 
@@ -146,12 +153,10 @@ def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
             f"--scenarios: {unknown[0]!r} is not a virtual scenario (known: faults, autoscale)",
         )
     sizes: tuple[int | None, ...] = args.publishers or (None,)
-    rows, folder = [], args.out
     for scenario in timelines:
         settings = VirtualSettings(horizon=horizon, scenario=scenario)
-        folder, some, _ = compare_virtual(topology, designs, settings, args.out, sizes=sizes)
-        rows += some
-    print()
-    print(table(rows))
-    print(f"report: {folder / 'report.html'}")
+        folder, runs = compare_virtual(topology, designs, settings, args.out, sizes=sizes)
+        print()
+        print(terminal([r.row for r in runs]))
+        print(f"report: {folder / 'report.html'}")
     return 0

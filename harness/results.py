@@ -42,6 +42,10 @@ class Row:
     recovery_s: float | None = None
     token_calls_on_restart: float | None = None
     token_calls_per_start: float | None = None  # autoscale: per new or recycled instance
+    session_moves: int | None = None  # a visitor's page came from another publisher
+    token_leaks: int | None = None  # responses that carried a token (the leak check)
+    horizon_s: float | None = None  # how long the run lasted, seconds
+    lifetime_s: float | None = None  # the token lifetime IMS granted in it
     run_folder: str = ""
     wall_seconds: float | None = None
 
@@ -62,3 +66,44 @@ def per_node_summary(calls: dict[str, int]) -> str:
     return (
         f"{len(values)} nodes, {values[0]}..{values[-1]} each (median {values[len(values) // 2]})"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Something that happened to the estate: a window (``end > start``) or an instant."""
+
+    start: float  # seconds since the start of the run
+    end: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """One run over time, for the figure that shows its mechanism. Times are seconds since
+    the start of the run; each series has one value per sample interval (ending at ``times``).
+    """
+
+    design: str
+    horizon: float  # seconds the run lasted
+    lifetime: float  # seconds: the token lifetime IMS granted
+    times: tuple[float, ...]
+    token_left: dict[str, tuple[float | None, ...]]  # per node shown: seconds of validity left
+    nodes_total: int  # nodes in the run (token_left shows at most a few of them)
+    token_calls: dict[str, tuple[float, ...]]  # per node shown: when IMS issued it a token
+    analytics_per_minute: tuple[float, ...]  # calls Analytics answered, a minute...
+    analytics_window: float  # ...averaged over this many seconds before each sample
+    limit_per_minute: float | None  # Analytics' rate limit per client, if it has one
+    refused_401: tuple[float, ...]  # Analytics calls refused per interval: bad token
+    refused_429: tuple[float, ...]  # ... and over the rate limit
+    stale: tuple[float, ...]  # requests served an old report, per interval
+    errors: tuple[float, ...]  # requests that got no page, per interval
+    faults: tuple[Fault, ...]
+    latency_ecdf: tuple[tuple[float, float], ...]  # (ms, share of requests at or below)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run as the report shows it: its row, and over time when it was traced."""
+
+    row: Row
+    trace: Trace | None = None

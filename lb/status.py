@@ -3,7 +3,6 @@ and deregistration of targets (which then drain for the deregistration delay).""
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from lb.state import BALANCER, Balancer
+from lb.status_page import render
 
 
 def add_status_routes(app: web.Application) -> None:
@@ -65,52 +65,7 @@ async def status(request: web.Request) -> web.Response:
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response(data, headers={"Cache-Control": "no-store"})
     return web.Response(
-        text=_html(data), content_type="text/html", headers={"Cache-Control": "no-store"}
-    )
-
-
-def _html(data: dict[str, Any]) -> str:
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{escape(str(t[k]))}</td>"
-            for k in (
-                "id",
-                "publisher",
-                "state",
-                "in_flight",
-                "requests",
-                "sessions",
-                "errors",
-                "last_problem",
-            )
-        )
-        + "</tr>"
-        for t in data["targets"]
-    )
-    heads = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "target",
-            "publisher",
-            "state",
-            "in flight",
-            "requests",
-            "sessions",
-            "errors",
-            "last problem",
-        )
-    )
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Load balancer</title>'
-        '<meta http-equiv="refresh" content="2"></head>'
-        '<body style="font-family:system-ui,sans-serif">'
-        f"<h1>Load balancer</h1><p>{escape(data['algorithm'])}, sticky cookie "
-        f"{escape(data['sticky']['cookie'])} {'on' if data['sticky']['enabled'] else 'off'}; "
-        f"{data['requests']} requests, {data['retries']} retried, "
-        f"{data['sessions_moved']} sessions moved, "
-        f"{data['fail_open']} fail-open choices</p>"
-        f'<table border="1" cellpadding="4"><tr>{heads}</tr>{rows}</table></body></html>'
+        text=render(data), content_type="text/html", headers={"Cache-Control": "no-store"}
     )
 
 

@@ -1,4 +1,4 @@
-"""The Analytics 2.0 Reports API call: "top pages by visits" (wire-formats.md).
+"""The Analytics 2.0 Reports API call: "top pages by visits" (docs/wire-formats.md).
 
 ``POST {base_url}/api/{globalCompanyId}/reports`` with ``Authorization: Bearer``, ``x-api-key``
 and the report body; rows come back as ``{"value": page, "data": [visits]}``. Members the API

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS_ONLY = ("locust", "matplotlib", "looptime", "gevent")
+HARNESS_ONLY = ("locust", "matplotlib", "looptime", "gevent", "jinja2", "markdown", "playwright")
 SERVICES = (
     "node.token",
     "node.token.strategies",

@@ -199,3 +199,22 @@ async def test_at_a_cold_start_followers_wait_for_the_leader_instead_of_calling_
     tokens = await asyncio.gather(*(node.tokens.get() for node in nodes))
     assert dict(world.ims_stats.issued_by_caller) == {"p1": 1}
     assert len({t.fingerprint for t in tokens}) == 1  # the followers got the leader's
+
+
+async def test_followers_that_start_before_the_leader_answers_wait_for_it(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    """The estate starts its publishers together: a follower may ask the leader before the
+    leader listens. It waits the grace for it, as for a leader still getting its token."""
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = replicated(world, lag=0.0, loss=0.0)
+    followers = [
+        await world.start_node(topology, n, seed=i, port=topology.publisher(n).port)
+        for i, n in enumerate(NODES[1:], start=2)
+    ]
+    waiting = [asyncio.ensure_future(node.tokens.get()) for node in followers]
+    await asyncio.sleep(0.5)  # the followers asked p1, which is not listening yet
+    leader = await world.start_node(topology, "p1", seed=1, port=topology.publisher("p1").port)
+    tokens = await asyncio.gather(leader.tokens.get(), *waiting)
+    assert dict(world.ims_stats.issued_by_caller) == {"p1": 1}
+    assert len({t.fingerprint for t in tokens}) == 1

@@ -4,6 +4,7 @@ timeline and the invariants, at a small scale (10 users, 4 s tokens)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from core.topology import load_topology
 from harness.designs import parse_designs
 from harness.errors import NotOurEstate
 from harness.load.compare import compare
@@ -70,14 +72,14 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
     tmp_path: Path,
 ) -> None:
     options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True)
-    folder, rows, timelines = await compare(
+    folder, runs = await compare(
         ROOT / "topology.yaml",
         designs=parse_designs("per-node,shared,scheduled@1.5"),
         sticky_modes=[True],
         scenarios=["steady"],
         options=options,
     )
-    by_strategy = {r.design: r for r in rows}
+    by_strategy = {r.row.design: r.row for r in runs}
     per_node, shared = by_strategy["per-node"], by_strategy["shared"]
     assert per_node.user_errors == shared.user_errors == 0
     assert per_node.token_calls >= 2 * shared.token_calls  # three nodes: about 3x
@@ -92,13 +94,18 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
         "report.html",
         "results.csv",
         "results.json",
-        "token-calls.png",
-        "latency.png",
-        "token-calls-over-time.png",
+        "steady-per-node.png",
+        "steady-scheduled-1-5.png",
+        "steady-latency.png",
     ):
         assert (folder / artefact).stat().st_size > 0, artefact
     assert "data:image/png;base64," in (folder / "report.html").read_text()
-    assert set(timelines) == {"per-node", "shared", "scheduled@1.5"}
+    # Each run traced over time: the sawtooth of every node, and the late schedule's 401s.
+    traces = {r.row.design: r.trace for r in runs if r.trace is not None}
+    assert set(traces) == {"per-node", "shared", "scheduled@1.5"}
+    sawtooth = traces["per-node"].token_left["p1"]
+    assert sum(1 for a, b in itertools.pairwise(sawtooth) if a and b and b > a + 1) >= 2
+    assert sum(traces["scheduled@1.5"].refused_401) == late.analytics_401s
     assert "scheduled@1.5" in (folder / "report.md").read_text()
 
 
@@ -172,3 +179,22 @@ async def test_the_same_scenario_gives_the_same_verdicts_behind_haproxy(tmp_path
     log = (verdicts["haproxy"].folder / "estate.log").read_text()
     assert "lb: running haproxy with" in log  # it really was haproxy in front
     assert_no_secrets_in(verdicts["haproxy"].folder)
+
+
+def test_a_run_keeps_every_publisher_it_may_have_within_analytics_budget(tmp_path: Path) -> None:
+    """A load run is about the token, not about throttling: the report cache is long enough
+    for all the publishers the run may have at once (autoscale: twice the estate) to stay
+    within Analytics' 12 calls per 6 s."""
+    scenario = SCENARIOS["autoscale"]
+    path = derive_topology(
+        ROOT / "topology.yaml",
+        tmp_path,
+        LoadOptions(lifetime=4, free_ports=True),
+        tmp_path / "state",
+        extra_publishers=scenario.extra_publishers,
+    )
+    topology = load_topology(path)
+    limit = topology.simulation.analytics.rate_limit
+    calls_per_second = len(topology.publishers) / topology.analytics.cache_ttl
+    assert len(topology.publishers) == 6
+    assert calls_per_second <= limit.requests / limit.per

@@ -1,8 +1,8 @@
 """``python -m harness compare``: the same scenarios, on a fresh estate, for each token strategy
 (and with stickiness on and off), side by side.
 
-Writes ``reports/compare-<time>/``: ``report.md``, a self-contained ``report.html`` (plots
-inlined), ``results.csv`` and ``results.json``, PNG plots, and each run's own report folder.
+Writes ``reports/compare-<time>/``: ``report.md``, a self-contained ``report.html`` (figures
+inlined), ``results.csv`` and ``results.json``, the figures as PNG, and each run's own folder.
 """
 
 from __future__ import annotations
@@ -16,12 +16,22 @@ from pathlib import Path
 from harness.designs import Design
 from harness.load.run import LoadOptions, Verdict, run_scenario
 from harness.load.scenarios import SCENARIOS
-from harness.report import HOW_TO_READ, write_report
-from harness.results import Check, Row, per_node_summary
+from harness.report import build
+from harness.report.answers import answers
+from harness.report.build import slug
+from harness.report.model import Report
+from harness.report.render import write_report
+from harness.report.tables import glossary
+from harness.results import Check, Row, Run, per_node_summary
+
+
+def run_of(design: str, sticky: bool, verdict: Verdict) -> Run:
+    return Run(row_of(design, sticky, verdict), verdict.data.trace)
 
 
 def row_of(design: str, sticky: bool, verdict: Verdict) -> Row:
     d = verdict.data
+    leaks = sum(n for r, n in d.locust.failures_by_reason.items() if "token leaked" in r)
     per_node = {n: d.tokens_issued(n) for n in d.publishers}
     recovery = d.measured.get("recovery seconds")
     by_outcome = d.analytics.get("by_outcome", {})
@@ -50,6 +60,10 @@ def row_of(design: str, sticky: bool, verdict: Verdict) -> Row:
             if (starts := d.measured.get("instance starts"))
             else None
         ),
+        session_moves=sum(d.locust.moves.values()),
+        token_leaks=leaks,
+        horizon_s=d.duration,
+        lifetime_s=d.lifetime,
         run_folder=str(verdict.folder),
     )
 
@@ -61,44 +75,57 @@ async def compare(
     sticky_modes: Sequence[bool],
     scenarios: Sequence[str],
     options: LoadOptions,
-) -> tuple[Path, list[Row], dict[str, dict[str, list[float]]]]:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = options.out / f"compare-{stamp}"
-    folder.mkdir(parents=True)
-    runs = [(d, sticky, sc) for d in designs for sticky in sticky_modes for sc in scenarios]
-    rows: list[Row] = []
-    timelines: dict[str, dict[str, list[float]]] = {}
-    for i, (design, sticky, scenario) in enumerate(runs, start=1):
-        label = f"{design.label}{'' if sticky else ' (unsticky)'} x {scenario}"
-        print(f"[{i}/{len(runs)}] {_bar(i - 1, len(runs))} {label}", flush=True)
+    folder: Path | None = None,
+) -> tuple[Path, list[Run]]:
+    """Every design x stickiness x scenario on a fresh estate, one after the other (they
+    would share the machine's cores otherwise). With ``folder`` None: a report of its own."""
+    own_report = folder is None
+    if folder is None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = options.out / f"compare-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = [(d, sticky, sc) for sc in scenarios for sticky in sticky_modes for d in designs]
+    runs: list[Run] = []
+    for i, (design, sticky, scenario) in enumerate(plan, start=1):
+        label = f"{design.label}{'' if sticky else ' (stickiness off)'} x {scenario}"
+        print(f"  [{i}/{len(plan)}] {progress_bar(i - 1, len(plan))} {label}", flush=True)
         run_options = replace(options, design=design, sticky=sticky, out=folder / "runs")
         verdict = await run_scenario(base, SCENARIOS[scenario], run_options)
-        rows.append(row_of(design.label, sticky, verdict))
-        if scenario == scenarios[0] and sticky == sticky_modes[0]:
-            timelines[design.label] = _token_call_times(verdict)
-    print(f"[{len(runs)}/{len(runs)}] {_bar(len(runs), len(runs))} done", flush=True)
-    intro = (
-        f"# Token strategies compared\n\n{len(rows)} runs, each on a fresh estate of "
-        f"{rows[0].publishers} publishers behind dispatchers and the "
-        f"load balancer; {options.users} Locust users; token lifetime {options.lifetime}s; "
-        f"IMS latency {options.ims_latency * 1000:.0f} ms.\n\n{HOW_TO_READ} Here user errors "
-        "are failed or invalid replies seen by Locust visitors, and latency is theirs. With "
-        'stickiness off, the "sessions stay" invariant fails by design.'
+        runs.append(run_of(design.label, sticky, verdict))
+    if own_report:
+        sections = [
+            build.section(
+                folder,
+                slug(scenario),
+                f"{scenario}, on real processes",
+                real_intro(options, SCENARIOS[scenario].summary, runs[0].row.publishers),
+                [r for r in runs if r.row.scenario == scenario],
+            )
+            for scenario in scenarios
+        ]
+        write_report(
+            folder,
+            Report(
+                "Token strategies compared on real processes",
+                f"{len(runs)} runs, each on a fresh estate.",
+                answers(sections),
+                tuple(sections),
+                glossary(),
+            ),
+        )
+    return folder, runs
+
+
+def real_intro(options: LoadOptions, summary: str, publishers: int) -> str:
+    return (
+        f"Each run on a fresh estate of {publishers} publishers behind their dispatchers and "
+        f"the load balancer: {summary}; {options.users} Locust users; tokens that live "
+        f"{options.lifetime} s (IMS latency {options.ims_latency * 1000:.0f} ms), so that a "
+        "run crosses several expiries in seconds. User errors are failed or wrong replies seen "
+        "by the Locust visitors, and latency is theirs."
     )
-    write_report(folder, rows, timelines, intro=intro)
-    return folder, rows, timelines
 
 
-def _bar(done: int, total: int, width: int = 20) -> str:
+def progress_bar(done: int, total: int, width: int = 20) -> str:
     filled = round(width * done / total) if total else width
     return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
-def _token_call_times(verdict: Verdict) -> dict[str, list[float]]:
-    d = verdict.data
-    start = d.started_wall
-    times: dict[str, list[float]] = {n: [] for n in d.publishers}
-    for entry in d.ims.get("issued_log", []):
-        if entry["caller"] in times:
-            times[entry["caller"]].append(round(entry["at"] - start, 2))
-    return times

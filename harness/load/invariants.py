@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.load.locust_run import LocustResult
+from harness.results import Trace
 from node.token.strategies import strategy
 
 RESTART_SLACK = 1.5  # seconds: process start-up, and the IMS log's time vs the node's clock
@@ -37,6 +38,7 @@ class RunData:
     measured: dict[str, float]
     started_wall: float
     collected_wall: float
+    trace: Trace | None = None  # the run over time, for the report's figures
 
     def tokens_issued(self, node: str, *, after: float | None = None) -> int:
         log = self.ims.get("issued_log", [])

@@ -44,6 +44,7 @@ from harness.estate.hosts import HostPlan, NetworkHosts
 from harness.estate.processes import Supervisor, child_environment, free_ports, services_of
 from harness.load.invariants import RunData
 from harness.load.locust_run import run_locust
+from harness.load.sampler import Sampler
 from harness.load.scenarios import Scenario, Step
 
 RUNNING_NOTE = (
@@ -104,9 +105,10 @@ def derive_topology(
     """The topology of one run, written once to ``folder`` for the estate's processes: the
     user's topology.yaml with the run's lifetime and periods, its secrets under ``state``, on
     free ports if asked, and with ``plan``, its publishers on the hosts of that plan."""
-    topology = for_run(load_topology(base), options, state)
-    if extra_publishers:
+    topology = load_topology(base)
+    if extra_publishers:  # before the run's settings: its report cache counts them too
         topology = with_extra_publishers(topology, extra_publishers)
+    topology = for_run(topology, options, state)
     if options.free_ports:
         topology = topology.on_ports(free_ports(topology.listeners))
     if plan is not None:
@@ -328,8 +330,12 @@ async def _load(
         )
     )
     timeline = asyncio.create_task(_run_timeline(control, scenario.timeline, options, started))
+    sampler = Sampler(control, started, every=max(0.2, options.lifetime / 24))
+    sampling = asyncio.create_task(sampler.run(until=started + duration))
     result = await locust
     await asyncio.wait_for(timeline, timeout=90)
+    await asyncio.wait_for(sampling, timeout=30)
+    await sampler.sample()  # the end of the run: its Analytics counters are the run's
     collected = time.time()
     if control.starts:
         control.measured["instance starts"] = float(len(control.starts))
@@ -337,7 +343,19 @@ async def _load(
             sum(calls for _, calls in control.starts)
         )
     ims = await control.get_json(f"{control.url('ims')}/admin/stats")
-    settings = load_topology(folder / "topology.yaml").token
+    topology = load_topology(folder / "topology.yaml")
+    settings = topology.token
+    limit = topology.simulation.analytics.rate_limit
+    trace = sampler.trace(
+        options.design.label if options.design else settings.strategy,
+        horizon=duration,
+        lifetime=options.lifetime,
+        issued_log=ims.get("issued_log", []),
+        limit_per_minute=limit.requests * 60 / limit.per if limit.enabled else None,
+        rate_window=limit.per,
+        faults=scenario.faults(control.events, started),
+        locust_folder=folder,
+    )
     return RunData(
         scenario=scenario.name,
         strategy=settings.strategy,
@@ -351,7 +369,8 @@ async def _load(
         expiry_margin=settings.expiry_margin,
         locust=result,
         ims=ims,
-        analytics=await control.get_json(f"{control.url('analytics')}/admin/stats"),
+        analytics=sampler.analytics[-1]
+        or await control.get_json(f"{control.url('analytics')}/admin/stats"),
         lb=await control.get_json(f"{control.admin_url('lb')}/lb/status"),
         nodes={
             n: await control.get_json(f"{control.url(n)}/status")
@@ -361,6 +380,7 @@ async def _load(
         measured=control.measured,
         started_wall=started,
         collected_wall=collected,
+        trace=trace,
     )
 
 
@@ -387,6 +407,9 @@ def _write_report(folder: Path, data: RunData, verdict: Verdict) -> None:
     summary = dataclasses.asdict(data)
     summary["locust"]["failures_by_reason"] = dict(data.locust.failures_by_reason)
     summary["locust"]["moves"] = dict(data.locust.moves)
+    summary.pop("trace", None)
+    if data.trace is not None:
+        (folder / "trace.json").write_text(json.dumps(dataclasses.asdict(data.trace), indent=1))
     summary["verdict"] = [
         {"invariant": n, "passed": ok, "measured": m} for n, ok, m in verdict.rows
     ]

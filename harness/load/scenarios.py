@@ -6,7 +6,7 @@ tokens follow the same script. Each invariant returns whether it held and what w
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +32,10 @@ from harness.load.invariants import (
     token_calls_per_start,
     what_the_cut_off_node_served,
 )
+from harness.results import Fault
 
 Action = Callable[[EstateControl], Awaitable[None]]
+ANALYTICS_DOWN = "Analytics outage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class Step:
     at: float  # in lifetimes since the load started
     label: str
     action: Action
+    opens: str = ""  # the fault window this step begins (shaded in the report's figures)
+    closes: str = ""  # the fault window this step ends
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,21 @@ class Scenario:
     extra_publishers: int = 0  # instances it may add (autoscale): p4.. with their dispatchers
     starts_down: frozenset[str] = field(default_factory=frozenset)  # publishers not up at start
     needs_hosts: bool = False  # it cuts a host off the network: publishers on hosts (--hosts)
+
+    def faults(self, happened: Mapping[str, float], started: float) -> tuple[Fault, ...]:
+        """The timeline as it happened (``happened``: wall time of each step's label): its
+        windows from the step that opens one to the step that closes it, and its instants."""
+        out = []
+        for step in self.timeline:
+            at = happened.get(step.label)
+            if at is None or step.closes:
+                continue
+            end = at
+            if step.opens:
+                closing = [s for s in self.timeline if s.closes == step.opens]
+                end = happened.get(closing[0].label, at) if closing else at
+            out.append(Fault(at - started, end - started, step.opens or step.label))
+        return tuple(out)
 
 
 def _stay(allowed: frozenset[str] = frozenset()) -> Invariant:
@@ -178,8 +197,8 @@ SCENARIOS: dict[str, Scenario] = {
             "IMS fully down for 0.8 of a lifetime, then back",
             lifetimes=2.5,
             timeline=(
-                Step(0.62, "IMS down", ims_faults(outage=True)),
-                Step(1.42, "IMS back", restore_ims_and_time_recovery),
+                Step(0.62, "IMS down", ims_faults(outage=True), opens="IMS outage"),
+                Step(1.42, "IMS back", restore_ims_and_time_recovery, closes="IMS outage"),
             ),
             invariants=(
                 *COMMON,
@@ -192,9 +211,9 @@ SCENARIOS: dict[str, Scenario] = {
             "half the token calls fail and all are slow, then IMS recovers",
             lifetimes=3,
             timeline=(
-                Step(0.0, "IMS flaky", ims_faults(error_rate=0.5, latency=0.3)),
+                Step(0.0, "IMS flaky", ims_faults(error_rate=0.5, latency=0.3), opens="IMS flaky"),
                 # Healthy again for the last half lifetime: every node must have recovered.
-                Step(2.5, "IMS healthy", ims_faults(error_rate=0.0)),
+                Step(2.5, "IMS healthy", ims_faults(error_rate=0.0), closes="IMS flaky"),
             ),
             invariants=(
                 *COMMON,
@@ -221,7 +240,10 @@ SCENARIOS: dict[str, Scenario] = {
             lifetimes=2.5,
             allowed_moves_from=frozenset({"p2"}),
             needs_own_estate=True,
-            timeline=(Step(0.8, "kill p2", kill("p2")), Step(0.95, "restart p2", restart("p2"))),
+            timeline=(
+                Step(0.8, "kill p2", kill("p2"), opens="p2 down"),
+                Step(0.95, "restart p2", restart("p2"), closes="p2 down"),
+            ),
             invariants=(
                 Invariant("failures within the error budget", failures_within_budget),
                 Invariant("no token in any response", no_token_leak),
@@ -237,7 +259,10 @@ SCENARIOS: dict[str, Scenario] = {
             "p2 cannot reach IMS for 1.6 lifetimes; its users still reach it",
             lifetimes=3,
             needs_hosts=True,
-            timeline=(Step(0.4, CUT, cut_p2_off_from_ims), Step(2.0, HEALED, heal_p2)),
+            timeline=(
+                Step(0.4, CUT, cut_p2_off_from_ims, opens=CUT),
+                Step(2.0, HEALED, heal_p2, closes=CUT),
+            ),
             invariants=(
                 *COMMON,
                 _stay(),
@@ -250,8 +275,12 @@ SCENARIOS: dict[str, Scenario] = {
             "Analytics fails for a lifetime: nodes serve stale reports",
             lifetimes=3,
             timeline=(
-                Step(1.0, "Analytics down", analytics_faults(outage=True)),
-                Step(2.0, "Analytics back", analytics_faults(outage=False)),
+                Step(
+                    1.0, "Analytics down", analytics_faults(outage=True), opens="Analytics outage"
+                ),
+                Step(
+                    2.0, "Analytics back", analytics_faults(outage=False), closes="Analytics outage"
+                ),
             ),
             invariants=(*COMMON, Invariant("stale reports served", served_stale_reports)),
         ),

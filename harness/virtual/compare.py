@@ -18,9 +18,12 @@ from pathlib import Path
 from core.durations import format_duration
 from core.topology import Topology
 from harness.designs import Design
-from harness.report import HOW_TO_READ, write_report
-from harness.results import Check, Row, per_node_summary
-from harness.virtual.scaling import scaling_plots
+from harness.report import build
+from harness.report.answers import answers
+from harness.report.model import Report
+from harness.report.render import write_report
+from harness.report.tables import glossary
+from harness.results import Check, Fault, Row, Run, per_node_summary
 from harness.virtual.simulation import VirtualResult, VirtualSettings, simulate
 from harness.virtual.timeline import LIFETIME
 
@@ -51,11 +54,15 @@ def checks_of(result: VirtualResult) -> tuple[Check, ...]:
     )
 
 
+def run_of(result: VirtualResult, folder: Path) -> Run:
+    return Run(row_of(result, folder), result.trace)
+
+
 def row_of(result: VirtualResult, folder: Path) -> Row:
     served, fresh = result.served_during_ims_outage, result.fresh_during_ims_outage
     return Row(
         design=result.design,
-        scenario=f"{format_duration(result.horizon)} {result.scenario} (virtual)",
+        scenario=result.scenario,
         publishers=result.publishers,
         sticky=None,
         checks=checks_of(result),
@@ -79,6 +86,8 @@ def row_of(result: VirtualResult, folder: Path) -> Row:
         recovery_s=result.recovery_s,
         token_calls_on_restart=result.token_calls_on_restart,
         token_calls_per_start=result.token_calls_per_start,
+        horizon_s=result.horizon,
+        lifetime_s=LIFETIME,
         run_folder=str(folder),
         wall_seconds=result.wall_seconds,
     )
@@ -92,64 +101,93 @@ def compare_virtual(
     *,
     sizes: Sequence[int | None] = (None,),
     workers: int = 2,
-) -> tuple[Path, list[Row], list[VirtualResult]]:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = out / f"compare-virtual-{stamp}"
-    folder.mkdir(parents=True)
-    runs = [(replace(settings, publishers=n), d) for n in sizes for d in designs]
+    folder: Path | None = None,
+) -> tuple[Path, list[Run]]:
+    """Every size x design, two at a time in worker processes. With ``folder`` None: a
+    report of its own in ``out``."""
+    own_report = folder is None
+    if folder is None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = out / f"compare-virtual-{stamp}-{settings.scenario}"
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = [(replace(settings, publishers=n), d) for n in sizes for d in designs]
     results: list[VirtualResult] = []
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(runs)))) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(plan)))) as pool:
         futures = [
             pool.submit(
-                simulate, d, s, base, folder / f"{d.label}-{s.publishers or 'topology'}.log"
+                simulate,
+                d,
+                s,
+                base,
+                folder / f"{s.scenario}-{d.label}-{s.publishers or 'topology'}.log",
             )
-            for s, d in runs
+            for s, d in plan
         ]
         for i, future in enumerate(futures, start=1):
             result = future.result()
             results.append(result)
             print(
-                f"[{i}/{len(runs)}] {result.design}, {result.publishers} publishers: "
-                f"{format_duration(settings.horizon)} simulated in {result.wall_seconds:.1f} s",
+                f"  [{i}/{len(plan)}] {result.design}, {result.publishers} publishers, "
+                f"{format_duration(settings.horizon)} {settings.scenario}: simulated in "
+                f"{result.wall_seconds:.1f} s",
                 flush=True,
             )
-    rows = [row_of(r, folder) for r in results]
-    timelines = {
-        f"{r.design} ({r.publishers})": r.token_call_times for r in results if r.publishers <= 12
-    }
-    extra = scaling_plots(folder, results) if len({r.publishers for r in results}) > 1 else []
-    write_report(
-        folder,
-        rows,
-        timelines,
-        intro=_intro(settings, results),
-        time_label="hours",
-        extra_plots=extra,
-    )
-    return folder, rows, results
+    runs = [run_of(r, folder) for r in results]
+    if own_report:
+        section = build.section(
+            folder,
+            settings.scenario,
+            f"{format_duration(settings.horizon)} in virtual time: {settings.scenario}",
+            virtual_intro(settings, runs),
+            runs,
+            mechanism=len(runs) <= 12,
+            scaling=len({r.publishers for r in results}) > 1,
+        )
+        write_report(
+            folder,
+            Report(
+                f"Token strategies compared: {format_duration(settings.horizon)} in virtual time",
+                f"{len(runs)} runs of the node's real token code in virtual time.",
+                answers([section]),
+                (section,),
+                glossary(),
+            ),
+        )
+    return folder, runs
 
 
-def _intro(settings: VirtualSettings, results: Sequence[VirtualResult]) -> str:
-    events = "; ".join(
-        f"{e.name}{' (' + ', '.join(e.nodes) + ')' if e.nodes else ''} at {e.at / 3600:.0f} h"
-        + (f" for {format_duration(e.duration)}" if e.duration else "")
-        for e in results[0].events
-    )
-    sizes = sorted({r.publishers for r in results})
-    limit = results[0].analytics_limit_per_minute
+def timeline_text(faults: Sequence[Fault]) -> str:
+    """What happens in a run, each with when it starts and how long it lasts (never past the
+    end of the run: :mod:`harness.virtual.timeline` clips them)."""
     return (
-        f"# Token strategies compared: {format_duration(settings.horizon)} in virtual time\n\n"
-        f"Each design ran the node's real token code (providers, coordinators, sealed files, "
-        f"the shared store) for {format_duration(settings.horizon)} of simulated time against "
-        f"an in-process IMS granting the real {LIFETIME} s lifetime, with "
-        f"{', '.join(map(str, sizes))} publishers; the site's traffic is {settings.rate:g} "
-        f"page requests per second per publisher of the start; reports follow the node's own "
-        f"policy (cache, hold after a failure, back-off after a 429) against an Analytics that "
-        f"allows {limit:g} calls a minute per client, as Adobe's does. IMS latency "
+        "; ".join(
+            f"{f.label} at {f.start / 3600:.0f} h"
+            + (f" for {format_duration(round(f.end - f.start))}" if f.end > f.start else "")
+            for f in faults
+        )
+        or "nothing: the estate as it is"
+    )
+
+
+def virtual_intro(settings: VirtualSettings, runs: Sequence[Run]) -> str:
+    sizes = sorted({r.row.publishers for r in runs})
+    traces = [r.trace for r in runs if r.trace is not None]
+    limit = next((t.limit_per_minute for t in traces if t.limit_per_minute), None)
+    allowed = (
+        f"an Analytics that allows {limit:g} calls a minute per client, as Adobe's does"
+        if limit
+        else "an Analytics without a rate limit"
+    )
+    return (
+        f"The node's real token code (providers, coordinators, sealed files, the shared store) "
+        f"for {format_duration(settings.horizon)} of virtual time, against an in-process IMS "
+        f"granting the real {LIFETIME} s lifetime, with {', '.join(map(str, sizes))} "
+        f"publishers. The site's traffic is {settings.rate:g} page requests per second per "
+        f"publisher of the start; reports follow the node's own policy (cache, hold after a "
+        f"failure, back-off after a 429) against {allowed}. IMS latency "
         f"{settings.ims_latency * 1000:.0f} ms, Analytics latency "
-        f"{settings.analytics_latency * 1000:.0f} ms. The timeline ({settings.scenario}), the "
-        f"same for every design: {events}.\n\n"
-        f"{HOW_TO_READ} Latency counts cache hits as 0 ms, so p99 shows the report refills. "
-        "The invariants held are: no user errors; no more Analytics 401s than the revocation "
-        "causes; no more token calls at once than there are nodes; no Analytics 429s."
+        f"{settings.analytics_latency * 1000:.0f} ms. What happens, the same for every design: "
+        f"{timeline_text(traces[0].faults if traces else ())}. Latency counts cache hits as "
+        "0 ms. The checks: no user errors, no more Analytics 401s than the revocation causes, "
+        "no more token calls at once than there are nodes, no Analytics 429s."
     )

@@ -54,7 +54,9 @@ class Users:
 
     def account(self, report: ReportState, now: float, in_outage: bool) -> None:
         """Count the requests ``report`` served since it was last counted."""
-        count = report.rate * max(0.0, now - report.accounted_until)
+        if now <= report.accounted_until:
+            return  # counted already (the driver may handle an instant before an earlier one)
+        count = report.rate * (now - report.accounted_until)
         report.accounted_until = now
         if not count:
             return
@@ -80,6 +82,18 @@ class Users:
     def outage_share(self, kind: str) -> float | None:
         asked = self.outage["requests"]
         return None if not asked else self.outage[kind] / asked
+
+    def ecdf(self) -> tuple[tuple[float, float], ...]:
+        """(latency ms, share of requests at or below it), cache hits at 0 ms."""
+        total = self.total
+        if not total:
+            return ()
+        seen = total - sum(self.waits.values())
+        points = [(0.0, seen / total)]
+        for value in sorted(self.waits):
+            seen += self.waits[value]
+            points.append((float(value), seen / total))
+        return tuple(points)
 
     def percentile(self, q: float) -> float:
         """Over every request; those served from the cache took 0 ms."""

@@ -40,6 +40,7 @@ from core.clock import Clock
 from core.secrets import Secret
 from core.topology import RetryConfig, StoreConfig, Topology
 from harness.designs import Design
+from harness.results import Trace
 from harness.virtual.clock import run_in_virtual_time
 from harness.virtual.reports import (
     FRESH,
@@ -50,6 +51,7 @@ from harness.virtual.reports import (
     Users,
 )
 from harness.virtual.timeline import LIFETIME, TIMELINES, Event
+from harness.virtual.tracing import TraceRecorder
 from harness.virtual.world import DirectReplication, MemoryStore, VirtualAnalytics, VirtualIms
 from node.report_policy import ReportPolicy
 from node.token import Keyring, TokenProvider, TokenUnavailable
@@ -101,6 +103,7 @@ class VirtualResult:
     token_calls_per_start: float | None
     token_call_times: dict[str, list[float]]  # hours since start, per node
     events: tuple[Event, ...]
+    trace: Trace
     wall_seconds: float
 
 
@@ -147,7 +150,8 @@ class Simulation:
         self.ims_back_at: float | None = None
         self._due: list[tuple[float, int, str]] = []  # report events: (instant, seq, node)
         self._seq = 0
-        self._waiting: set[str] = set()  # nodes whose next report waits for a token
+        self._waiting: dict[str, float] = {}  # node -> when its report waited for a token
+        self.recorder = TraceRecorder(settings.horizon)
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -191,7 +195,7 @@ class Simulation:
         del self.nodes[node_id]
         self._rebalance(now)
         self.replication.stopped.add(node_id)
-        self._waiting.discard(node_id)
+        self._waiting.pop(node_id, None)
         await node.provider.close()
 
     def _as_seen_by(self, node_id: str) -> Topology:
@@ -236,6 +240,10 @@ class Simulation:
             await self._serve_waiting()
             self._note_recovery()
             await asyncio.sleep(max(0.0, self.start + window_end - loop.time()))
+            if self.recorder.due(window_end):
+                self._flush(window_end)
+                providers = {n: node.provider for n, node in self.nodes.items()}
+                self.recorder.sample(window_end, providers, self.analytics, self.users)
         self._flush(self._now())
         for node_id in list(self.nodes):
             await self.stop_node(node_id)
@@ -257,7 +265,7 @@ class Simulation:
                 continue  # stopped since
             next_at = self._report_due(node, at)
             if next_at is None:
-                self._waiting.add(node_id)
+                self._waiting[node_id] = at
             else:
                 self._schedule(node_id, next_at)
 
@@ -275,16 +283,17 @@ class Simulation:
     async def _serve_waiting(self) -> None:
         """Nodes with no usable token wait for their provider, as a real node's requests do;
         then their report is refreshed at that instant."""
-        waiting, self._waiting = self._waiting, set()
-        nodes = [self.nodes[n] for n in sorted(waiting) if n in self.nodes]
-        await asyncio.gather(*(self._with_token(n) for n in nodes))
+        waiting, self._waiting = self._waiting, {}
+        nodes = [(self.nodes[n], due) for n, due in sorted(waiting.items()) if n in self.nodes]
+        await asyncio.gather(*(self._with_token(n, due) for n, due in nodes))
 
-    async def _with_token(self, node: SimNode) -> None:
-        asked = self._now()
+    async def _with_token(self, node: SimNode, due: float) -> None:
+        """``node``'s report was due at ``due`` (at or ahead of the loop's clock: the driver
+        handles a window's reports ahead of it) and its provider had no token to use."""
         with contextlib.suppress(TokenUnavailable):
             await asyncio.gather(*(node.provider.get() for _ in range(self.tries)))
-        now = self._now()
-        self.users.waited(self.settings.burst, now - asked)
+        now = max(self._now(), due)  # the token was there by ``due``, or came at ``now``
+        self.users.waited(self.settings.burst, now - due)
         if node.node_id in self.nodes:
             next_at = self._report_due(node, now)
             self._schedule(node.node_id, next_at if next_at is not None else now + 1.0)
@@ -376,6 +385,15 @@ class Simulation:
             token_calls_per_start=self._calls_per_start(),
             token_call_times=times,
             events=self.events,
+            trace=self.recorder.trace(
+                self.design.label,
+                lifetime=LIFETIME,
+                nodes_total=len(callers),
+                issued=((at - self.start, caller) for at, caller in ims.issued_log),
+                limit_per_minute=limit.requests * 60 / limit.per if limit.enabled else None,
+                events=self.events,
+                latency_ecdf=users.ecdf(),
+            ),
             wall_seconds=round(wall_seconds, 2),
         )
 

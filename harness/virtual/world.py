@@ -12,6 +12,7 @@ client, 429), and can be down (503); it counts calls per minute.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import secrets as random_tokens
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +24,6 @@ from core.topology import RateLimitConfig
 from node.token import AccessToken, ImsUnavailable, TokenGrant
 from node.token.errors import ReplicationError
 from node.token.replication import ReplicaFollower, ReplicationLeader
-from upstream.analytics.rate_limit import RateLimiter
 
 
 @dataclass
@@ -92,14 +92,39 @@ class ImsFetcher:
 OK, UNAUTHORIZED, THROTTLED, UNAVAILABLE = "ok", "unauthorized", "throttled", "unavailable"
 
 
+class SlidingWindow:
+    """Analytics' rate limit (:class:`upstream.analytics.rate_limit.RateLimiter`'s rule: a call
+    is refused when ``requests`` were allowed in the ``per`` seconds before it) for calls that
+    arrive out of time order: the driver handles a window's events ahead of the loop's clock,
+    and a node that waited for a token calls at an instant before some already handled. The
+    allowed instants are kept sorted, so a call is judged by the calls before it in time, not
+    by those handled before it."""
+
+    def __init__(self, config: RateLimitConfig) -> None:
+        self._config = config
+        self._allowed: list[float] = []
+
+    def allow(self, at: float) -> bool:
+        config = self._config
+        if not config.enabled:
+            return True
+        allowed = self._allowed
+        if allowed and allowed[0] < at - 200 * config.per:  # bounded memory: calls arrive at
+            del allowed[: bisect.bisect_left(allowed, at - 100 * config.per)]  # most minutes late
+        before = bisect.bisect_right(allowed, at) - bisect.bisect_right(allowed, at - config.per)
+        if before >= config.requests:
+            return False
+        bisect.insort(allowed, at)
+        return True
+
+
 class VirtualAnalytics:
     """One Analytics call at a time, at the instant the caller says (seconds since the start)."""
 
     def __init__(self, ims: VirtualIms, rate_limit: RateLimitConfig, *, wall_start: float) -> None:
         self._ims = ims
         self._wall_start = wall_start
-        self._now = 0.0
-        self._limiter = RateLimiter(rate_limit, clock=lambda: self._now)
+        self._limiter = SlidingWindow(rate_limit)
         self.outage = False
         self.by_outcome: Counter[str] = Counter()
         self.unauthorized_by_caller: Counter[str] = Counter()
@@ -108,7 +133,6 @@ class VirtualAnalytics:
     def call(self, caller: str, token: AccessToken, at: float) -> str:
         """The answer to ``caller``'s report call at ``at``: ok, unauthorized (401),
         throttled (429) or unavailable (503)."""
-        self._now = at
         outcome = self._answer(token, at)
         if outcome != UNAVAILABLE:  # a call that reached Analytics and counts against the budget
             self.per_minute[int(at // 60)] += 1
@@ -120,7 +144,7 @@ class VirtualAnalytics:
     def _answer(self, token: AccessToken, at: float) -> str:
         if self.outage:
             return UNAVAILABLE
-        if not self._limiter.allow("client"):  # every node calls as the same OAuth client
+        if not self._limiter.allow(at):  # every node calls as the same OAuth client
             return THROTTLED
         if not self._ims.accepts(token.value.reveal(), self._wall_start + at):
             return UNAUTHORIZED

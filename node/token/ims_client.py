@@ -1,7 +1,7 @@
 """The OAuth2 client-credentials call (Adobe IMS ``POST /ims/token/v3`` or any RFC 6749 server).
 
 Every way the call can go wrong becomes a :class:`~node.token.errors.RefreshError` subclass;
-nothing the server sends can crash the caller. See ../shared/reference/wire-formats.md.
+nothing the server sends can crash the caller. See docs/wire-formats.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """When to refresh: a proactive point in the lifetime with jitter, and a mandatory margin.
 
-Defaults and why (see ../shared/reference/token-refresh-defaults.md): refresh at half-life as
+Defaults and why (see docs/token-clients.md): refresh at half-life as
 MSAL does for long-lived tokens; a mandatory margin of 300 s as MSAL (botocore uses 600 s);
 jitter so that nodes started together do not refresh in step.
 """

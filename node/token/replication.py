@@ -241,8 +241,9 @@ class ReplicaFollower:
     async def claim(self) -> bool:
         """May this follower call the token endpoint itself? Only as the configured fallback,
         once the newest replicated token is inside its margin (or there is none), and not
-        while a leader that has no token yet is getting one (for ``leader_grace``): at a cold
-        start every follower would otherwise call IMS alongside the leader."""
+        while a leader that has no token yet (or does not answer yet) may be getting one, for
+        ``leader_grace``: at a cold start every follower would otherwise call IMS alongside
+        the leader."""
         if self._settings.fallback != "fetch" or self._usable(self._newest):
             return False
         empty_since = self._leader_empty_since
@@ -276,7 +277,10 @@ class ReplicaFollower:
             blob = await self._transport.pull(self._leader)
         except ReplicationError as exc:
             logger.info("could not ask the leader %s for its token: %s", self._leader, exc)
-            self._leader_empty_since = None  # no leader to wait for: the fallback applies
+            # Not up yet (the estate is starting) or gone: either way the follower waits the
+            # grace for it, then the fallback applies.
+            if self._leader_empty_since is None:
+                self._leader_empty_since = self._wall_clock()
             return
         if blob is None:
             if self._leader_empty_since is None:

@@ -1,4 +1,4 @@
-"""``python -m harness demo``: one publisher serving pages across several token lifetimes.
+"""``python -m harness lifecycle``: one publisher serving pages across several token lifetimes.
 
 Starts the simulated IMS and Analytics and publisher p1 from topology.yaml, polls the node
 like a browser would, restarts it half-way (it must reuse its sealed token: no token call),
@@ -24,7 +24,7 @@ POLL_INTERVAL = 1.0
 
 
 @dataclass
-class DemoTally:
+class LifecycleTally:
     requests: int = 0
     errors: int = 0
     stale: int = 0
@@ -32,7 +32,7 @@ class DemoTally:
     fingerprints: list[str] = field(default_factory=list)
 
 
-async def demo(
+async def lifecycle(
     topology: Topology,
     topology_path: Path,
     *,
@@ -48,11 +48,11 @@ async def demo(
     supervisor = Supervisor(env, log=None)
     node, ims = supervisor_urls(specs, node_id)
     print(
-        f"tokensim demo: {node_id} for {lifetimes:g} token lifetimes of {lifetime}s "
+        f"tokensim lifecycle: {node_id} for {lifetimes:g} token lifetimes of {lifetime}s "
         f"({duration:.0f}s), restart half-way\n",
         flush=True,
     )
-    tally = DemoTally()
+    tally = LifecycleTally()
     try:
         await supervisor.start_all(specs)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
@@ -103,7 +103,7 @@ async def token_calls(http: aiohttp.ClientSession, ims: str) -> int:
 
 
 async def poll(
-    http: aiohttp.ClientSession, node: str, ims: str, elapsed: float, tally: DemoTally
+    http: aiohttp.ClientSession, node: str, ims: str, elapsed: float, tally: LifecycleTally
 ) -> None:
     tally.requests += 1
     try:
@@ -135,7 +135,7 @@ async def poll(
 
 
 def verdict(
-    tally: DemoTally,
+    tally: LifecycleTally,
     issued: int,
     duration: float,
     lifetime: int,

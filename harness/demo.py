@@ -1,0 +1,237 @@
+"""``python -m harness demo`` (``make demo``): the runs that answer the thread's questions, and
+one report with the answers at the top.
+
+1. On real processes (IMS, Analytics, publishers, dispatchers, the balancer, Locust): every
+   design under the ``expiry-storm`` scenario with short tokens, and per-node once more with
+   stickiness off.
+2. In virtual time with the real 24 h lifetime: a week of faults for every design; the
+   estate at 3, 10 and 50 publishers; AEM as a Cloud Service's autoscaling (and a short real
+   autoscale run).
+
+Writes ``reports/demo-<time>/`` (``report.html``, ``report.md``, the data and every run's own
+folder) and prints the answers. ``--quick`` runs a smaller plan (for the tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.durations import format_duration, parse_duration
+from core.topology import Topology
+from harness.designs import parse_designs
+from harness.load.compare import compare, real_intro
+from harness.load.run import LoadOptions
+from harness.load.scenarios import SCENARIOS
+from harness.report import build
+from harness.report.answers import answers
+from harness.report.model import Answer, Report, Section
+from harness.report.render import write_report
+from harness.report.tables import glossary
+from harness.results import Run
+from harness.virtual.compare import compare_virtual, virtual_intro
+from harness.virtual.simulation import VirtualSettings
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPlan:
+    designs: str = "per-node,shared,replicated,scheduled@1.25,naive"
+    scenario: str = "expiry-storm"
+    lifetime: int = 5  # seconds, on real processes
+    users: int = 20
+    unsticky: str = "per-node"  # run again with stickiness off
+    real_autoscale: str = "per-node"  # shared: 0 calls per start, in the virtual week
+    autoscale_lifetime: int = 4
+    week: str = "7d"
+    week_designs: str = "per-node,shared,replicated,scheduled,scheduled@1.25,naive"
+    sizes: tuple[int, ...] = (3, 10, 50)
+    size_designs: str = "per-node,per-node+shared-report,shared"
+    size_horizon: str = "2d"
+    autoscale_designs: str = "per-node,shared,replicated,per-node+shared-report"
+
+    @classmethod
+    def quick(cls) -> DemoPlan:
+        """Every step, smaller: for tests (about a minute)."""
+        return cls(
+            designs="per-node,shared",
+            lifetime=3,
+            users=8,
+            real_autoscale="per-node",
+            autoscale_lifetime=3,
+            week="1d",
+            week_designs="per-node,scheduled@1.25",
+            sizes=(3, 12),
+            size_designs="per-node,per-node+shared-report",
+            size_horizon="2h",
+            autoscale_designs="per-node,shared",
+        )
+
+
+async def demo(base: Path, topology: Topology, plan: DemoPlan, out: Path, log_level: str) -> Path:
+    started = time.monotonic()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = out / f"demo-{stamp}"
+    folder.mkdir(parents=True)
+    steps = 5
+    options = LoadOptions(
+        users=plan.users, lifetime=plan.lifetime, out=out, free_ports=True, log_level=log_level
+    )
+    scenario = SCENARIOS[plan.scenario]
+
+    _step(1, steps, f"real processes: {plan.designs} under {plan.scenario}", started)
+    _, real = await compare(
+        base,
+        designs=parse_designs(plan.designs),
+        sticky_modes=[True],
+        scenarios=[plan.scenario],
+        options=options,
+        folder=folder / "real",
+    )
+    _step(2, steps, f"real processes, stickiness off: {plan.unsticky}", started)
+    _, unsticky = await compare(
+        base,
+        designs=parse_designs(plan.unsticky),
+        sticky_modes=[False],
+        scenarios=[plan.scenario],
+        options=options,
+        folder=folder / "real",
+    )
+
+    _step(3, steps, f"virtual time: {plan.week} of faults, {plan.week_designs}", started)
+    week_settings = VirtualSettings(horizon=parse_duration(plan.week), scenario="faults")
+    week = await _virtual(topology, plan.week_designs, week_settings, folder, (None,))
+
+    _step(4, steps, f"virtual time: {', '.join(map(str, plan.sizes))} publishers", started)
+    size_settings = VirtualSettings(horizon=parse_duration(plan.size_horizon), scenario="steady")
+    sizes = await _virtual(topology, plan.size_designs, size_settings, folder, plan.sizes)
+
+    _step(5, steps, "autoscaling: virtual week and real processes", started)
+    scale_settings = VirtualSettings(horizon=parse_duration(plan.week), scenario="autoscale")
+    scaled = await _virtual(topology, plan.autoscale_designs, scale_settings, folder, (None,))
+    _, scaled_real = await compare(
+        base,
+        designs=parse_designs(plan.real_autoscale),
+        sticky_modes=[True],
+        scenarios=["autoscale"],
+        options=LoadOptions(
+            users=plan.users,
+            lifetime=plan.autoscale_lifetime,
+            out=out,
+            free_ports=True,
+            log_level=log_level,
+        ),
+        folder=folder / "real",
+    )
+
+    print(f"writing the report ({_elapsed(started)})", flush=True)
+    per_node_on = [r for r in real if r.row.design in {u.row.design for u in unsticky}]
+    sections = (
+        build.section(
+            folder,
+            "real",
+            f"On real processes: {plan.scenario}",
+            real_intro(options, scenario.summary, real[0].row.publishers),
+            real,
+        ),
+        build.section(
+            folder,
+            "sticky",
+            "Sticky sessions on and off",
+            "The same run with the balancer's stickiness off: each request may land on any "
+            "publisher (a session move is a page that came from another publisher than the "
+            "visitor's previous one). The run with stickiness on is the one above.",
+            [*per_node_on, *unsticky],
+            mechanism_of=unsticky,
+        ),
+        build.section(
+            folder,
+            "week",
+            f"A week in virtual time: {format_duration(week_settings.horizon)} of faults",
+            virtual_intro(week_settings, week),
+            week,
+        ),
+        build.section(
+            folder,
+            "sizes",
+            "As the estate grows: " + ", ".join(f"{n}" for n in plan.sizes) + " publishers",
+            virtual_intro(size_settings, sizes) + " The figures show the largest estate.",
+            sizes,
+            mechanism_of=[r for r in sizes if r.row.publishers == max(plan.sizes)],
+            scaling=True,
+        ),
+        build.section(
+            folder,
+            "autoscale",
+            "AEM as a Cloud Service: autoscaling and empty disks",
+            virtual_intro(scale_settings, scaled)
+            + " Then on real processes: the tier scales from 3 publishers to 6, in to 2, out "
+            "to 3 and two instances are recycled, each new one with an empty disk and "
+            f"registered with the balancer when healthy ({plan.autoscale_lifetime} s tokens).",
+            [*scaled, *scaled_real],
+        ),
+    )
+    found = answers(sections)
+    report = Report(
+        "What to do with the Adobe IMS token: measured",
+        _summary(plan, sections, time.monotonic() - started),
+        found,
+        sections,
+        glossary(),
+    )
+    page = write_report(folder, report)
+    print(f"\nAnswers ({_elapsed(started)} in all)\n")
+    print(terminal_answers(found))
+    print(f"report: {page}")
+    return page
+
+
+async def _virtual(
+    topology: Topology,
+    designs: str,
+    settings: VirtualSettings,
+    folder: Path,
+    sizes: Sequence[int | None],
+) -> list[Run]:
+    """The virtual runs in worker processes, off the event loop."""
+    parsed = parse_designs(designs)
+    return (
+        await asyncio.to_thread(
+            compare_virtual, topology, parsed, settings, folder, sizes=sizes, folder=folder
+        )
+    )[1]
+
+
+def _summary(plan: DemoPlan, sections: Sequence[Section], seconds: float) -> str:
+    runs = sum(len(s.runs) for s in sections)
+    return (
+        "An AEM site: publishers behind dispatchers and a load balancer, each showing "
+        '"most visited pages" from Adobe Analytics with a server-to-server token from Adobe '
+        f"IMS (`client_credentials`, 24 h). {runs} runs in {format_duration(round(seconds))}: "
+        f"on real processes with {plan.lifetime} s tokens so that a run crosses several "
+        "expiries, and in virtual time with the real lifetime over days. Every number below "
+        "was measured by this run."
+    )
+
+
+def _step(number: int, total: int, what: str, started: float) -> None:
+    print(f"[{number}/{total}] {what} ({_elapsed(started)})", flush=True)
+
+
+def _elapsed(started: float) -> str:
+    seconds = round(time.monotonic() - started)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def terminal_answers(found: Sequence[Answer]) -> str:
+    """The answers as plain text: links become their words, tables stay as they are."""
+    out = []
+    for answer in found:
+        text = re.sub(r"\[([^\]]+)\]\(#[^)]+\)", r"\1", answer.text)
+        head = f"* {answer.question} {answer.verdict}".rstrip()
+        out.append(f"{head}\n  " + text.replace("\n", "\n  "))
+    return "\n\n".join(out) + "\n"

@@ -1,0 +1,186 @@
+"""The report as a document: answers drawn from the runs (and saying so when a run is
+missing), tables without the columns that do not apply, Markdown rendered by a library."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.report import build
+from harness.report.answers import answers
+from harness.report.model import Report, Section
+from harness.report.render import render_markdown, write_report
+from harness.report.tables import glossary, tables
+from harness.results import Check, Fault, Row, Run, Trace
+
+
+def row(design: str, **changes: object) -> Row:
+    base = Row(
+        design=design,
+        scenario="faults",
+        publishers=3,
+        sticky=None,
+        checks=(Check("no user-visible errors", True, "0 errors"),),
+        requests=1000,
+        user_errors=0,
+        stale_responses=10,
+        token_calls=42,
+        token_calls_per_node="p1:14 p2:14 p3:14",
+        peak_concurrent_token_calls=3,
+        analytics_401s=3,
+        p50_ms=0.0,
+        p95_ms=200.0,
+        p99_ms=200.0,
+        analytics_calls=100,
+        analytics_peak_per_minute=39,
+        analytics_429s=0,
+        token_calls_on_restart=0.0,
+        horizon_s=7 * 86_400.0,
+        lifetime_s=86_399.0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def trace(design: str) -> Trace:
+    return Trace(
+        design=design,
+        horizon=3600.0,
+        lifetime=600.0,
+        times=(600.0, 1200.0, 1800.0, 2400.0, 3000.0, 3600.0),
+        token_left={"p1": (300.0, 600.0, 300.0, None, 500.0, 200.0)},
+        nodes_total=3,
+        token_calls={"p1": (0.0, 700.0, 2600.0)},
+        analytics_per_minute=(36.0, 36.0, 150.0, 0.0, 36.0, 36.0),
+        analytics_window=600.0,
+        limit_per_minute=120.0,
+        refused_401=(0.0, 0.0, 0.0, 3.0, 0.0, 0.0),
+        refused_429=(0.0, 0.0, 30.0, 0.0, 0.0, 0.0),
+        stale=(0.0, 0.0, 12.0, 40.0, 0.0, 0.0),
+        errors=(0.0,) * 6,
+        faults=(Fault(1500.0, 2000.0, "IMS outage"), Fault(2400.0, 2400.0, "IMS revokes")),
+        latency_ecdf=((0.0, 0.9), (200.0, 0.99), (900.0, 1.0)),
+    )
+
+
+def section(anchor: str, rows: list[Row]) -> Section:
+    return Section(anchor, anchor, "", tuple(Run(r) for r in rows))
+
+
+def full_sections() -> list[Section]:
+    real = [
+        row("per-node", scenario="expiry-storm", sticky=True, token_leaks=0, session_moves=0),
+        row("per-node", scenario="expiry-storm", sticky=False, token_leaks=0, session_moves=90),
+    ]
+    week = [
+        row("per-node"),
+        row("shared", token_calls=14, peak_concurrent_token_calls=1),
+        row(
+            "scheduled@1.25",
+            token_calls=6,
+            peak_concurrent_token_calls=1,
+            analytics_401s=10_818,
+            stale_responses=151_212,
+        ),
+        row("naive", token_calls=84, peak_concurrent_token_calls=12, token_calls_on_restart=1.0),
+    ]
+    sizes = [
+        row(
+            "per-node",
+            scenario="steady",
+            publishers=n,
+            analytics_peak_per_minute=12 * n + 3,
+            analytics_429s=0 if n == 3 else 50 * n,
+        )
+        for n in (3, 10, 50)
+    ] + [
+        row(
+            "per-node+shared-report", scenario="steady", publishers=50, analytics_peak_per_minute=12
+        )
+    ]
+    autoscale = [
+        row("per-node", scenario="autoscale", token_calls_per_start=1.0),
+        row("shared", scenario="autoscale", token_calls_per_start=0.0),
+    ]
+    return [
+        section("real", real),
+        section("week", week),
+        section("sizes", sizes),
+        section("autoscale", autoscale),
+    ]
+
+
+def test_every_answer_carries_this_runs_numbers_and_links_to_them() -> None:
+    found = {a.anchor: a for a in answers(full_sections())}
+    assert list(found) == ["where", "refresh", "sticky", "designs", "growth", "cloud"]
+    assert all(a.measured for a in found.values())
+    assert "0 of 2,000 responses" in found["where"].text
+    assert "2.0 per lifetime" in found["refresh"].text
+    assert "moved between publishers 90 times" in found["sticky"].text
+    assert "Not for the token" in found["sticky"].text
+    assert "| scheduled@1.25 | 6 | 1 | 10,818 |" in found["designs"].text
+    assert "a shared store, one key on every node" in found["designs"].text
+    assert "603/min at 50 publishers (2,500 429s)" in found["growth"].text
+    assert "kept 50 publishers at 12/min" in found["growth"].text
+    assert "per-node 1.00, shared 0.00" in found["cloud"].text
+    assert "](#sizes)" in found["growth"].text
+    assert "](#week)" in found["designs"].text
+
+
+def test_an_answer_whose_runs_are_missing_says_so() -> None:
+    week_only = [s for s in full_sections() if s.anchor == "week"]
+    found = {a.anchor: a for a in answers(week_only)}
+    for anchor in ("sticky", "growth", "cloud"):
+        assert not found[anchor].measured
+        assert found[anchor].text.startswith("Not measured in this report"), anchor
+    assert found["designs"].measured
+
+
+def test_stickiness_that_made_a_difference_is_not_called_harmless() -> None:
+    sections = full_sections()
+    real = sections[0]
+    broken = replace(real.runs[1].row, user_errors=40)
+    sections[0] = replace(real, runs=(real.runs[0], Run(broken)))
+    sticky = next(a for a in answers(sections) if a.anchor == "sticky")
+    assert "it mattered" in sticky.text
+    assert "Not for the token" not in sticky.text
+
+
+def test_tables_leave_out_what_does_not_apply_and_say_once_what_is_the_same() -> None:
+    virtual = tables([row("per-node"), row("shared")])
+    names = {c.name for t in virtual for c in t.columns}
+    assert "sticky" not in names  # no balancer in the virtual world
+    assert "publishers" not in names  # the same for every run: said once
+    assert "scenario" not in names
+    assert "served in IMS outage" not in names  # no run measured it
+    assert "calls on restart" in names
+    real = tables([row("per-node", sticky=True), row("per-node", sticky=False)])
+    assert "sticky" in {c.name for t in real for c in t.columns}
+    assert all(len(t.columns) <= 10 for t in virtual + real)
+
+
+def test_the_report_renders_markdown_and_embeds_every_figure(tmp_path: Path) -> None:
+    runs = [Run(row("per-node"), trace("per-node")), Run(row("shared"), trace("shared"))]
+    sec = build.section(tmp_path, "week", "A week", "Reports *refresh* every **5 s**.", runs)
+    report = Report("Title", "What ran.", answers([sec]), (sec,), glossary())
+    page = write_report(tmp_path, report).read_text()
+    assert "<em>refresh</em>" in page
+    assert "<strong>5 s</strong>" in page
+    assert "*refresh*" not in page
+    assert page.count('src="data:image/png;base64,') == 3  # two designs and the latency
+    assert '<section class="answer' in page
+    markdown = render_markdown(report)
+    assert "![" in markdown
+    assert "week-per-node.png" in markdown
+    for name in ("report.md", "results.csv", "results.json", "week-per-node.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize("hostile", ["<script>alert(1)</script>", "a | b"])
+def test_values_are_escaped_in_html_and_markdown(tmp_path: Path, hostile: str) -> None:
+    sec = section("week", [row(hostile)])
+    report = Report("T", "S", (), (sec,), "")
+    page = write_report(tmp_path, report).read_text()
+    assert "<script>alert" not in page
+    assert "a \\| b" in render_markdown(report) or "|" not in hostile
