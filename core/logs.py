@@ -57,4 +57,5 @@ def configure_logging(service_id: str, level: str = "INFO", secrets: Iterable[Se
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger(__name__).debug("logging at %s", level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     up_cmd = subcommand(commands, "up", "start every service and wait for Ctrl-C")
     up_cmd.add_argument("--only", help="comma-separated service ids, e.g. ims,analytics,p1")
+    up_cmd.add_argument(
+        "--restart",
+        action="store_true",
+        help="start a service that exits again, after 1 s doubling up to 30 s (default: report "
+        "it and keep the rest running)",
+    )
     add_estate_options(up_cmd)
     demo_cmd = subcommand(
         commands, "demo", "the main job: the runs that answer the thread, and one report"

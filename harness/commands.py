@@ -36,6 +36,7 @@ def up_command(args: argparse.Namespace, topology: Topology) -> int:
             lb_engine=args.lb,
             on_hosts=args.hosts,
             log_level=args.log_level,
+            restart=args.restart,
         )
     )
 

@@ -20,7 +20,8 @@ import pytest
 
 from core.topology import load_topology
 from harness.estate.control import EstateControl
-from harness.estate.processes import Supervisor, child_environment, services_of
+from harness.estate.processes import child_environment, services_of
+from harness.estate.supervisor import Supervisor
 from harness.load.run import LoadOptions, derive_topology
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,12 +19,8 @@ import yaml
 
 from core.topology import load_topology
 from harness.errors import StartupError
-from harness.estate.processes import (
-    Supervisor,
-    check_ports_free,
-    free_ports,
-    services_of,
-)
+from harness.estate.processes import check_ports_free, free_ports, services_of
+from harness.estate.supervisor import Supervisor
 from tests.conftest import get_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,3 +182,103 @@ async def test_harness_up_starts_a_subset_and_leaves_no_orphans_on_sigterm(
 def _children_of(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(c) for c in children.read_text().split()] if children.exists() else []
+
+
+async def _up(path: Path, *extra: str) -> tuple[asyncio.subprocess.Process, dict[str, int]]:
+    """``harness up`` of IMS, Analytics and p1, healthy; the pid of each service."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "harness",
+        "up",
+        "--topology",
+        str(path),
+        "--only",
+        "ims,analytics,p1",
+        *extra,
+        env={**os.environ, **SECRET_ENV},
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    async with asyncio.timeout(30):
+        while "all services healthy" not in "".join(seen):
+            seen.append((await proc.stdout.readline()).decode())
+            assert seen[-1], "".join(seen)
+    pids = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^\s*(\S+)  http://\S+  pid (\d+)$", "".join(seen), re.MULTILINE)
+    }
+    return proc, pids
+
+
+async def _line_with(proc: asyncio.subprocess.Process, text: str, seconds: float = 15) -> str:
+    assert proc.stdout is not None
+    async with asyncio.timeout(seconds):
+        while True:
+            line = (await proc.stdout.readline()).decode()
+            assert line, f"harness up ended before saying {text!r}"
+            if text in line:
+                return line
+
+
+async def test_harness_up_reports_a_dead_child_at_once_and_keeps_the_rest(tmp_path: Path) -> None:
+    path = write_topology(tmp_path)
+    proc, pids = await _up(path)
+    try:
+        os.kill(pids["p1"], signal.SIGKILL)
+        line = await _line_with(proc, "p1 exited")
+        assert "harness: p1 exited (killed by SIGKILL); its last line: " in line
+        assert " INFO    p1 " in line  # what p1 logged last
+        topology = load_topology(path)
+        async with aiohttp.ClientSession() as http:
+            status, _ = await get_json(
+                http, f"http://127.0.0.1:{topology.simulation.ims.port}/health"
+            )
+        assert status == 200  # the rest keep running
+        assert alive(pids["analytics"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+
+
+async def test_harness_up_restarts_a_dead_child_when_asked(tmp_path: Path) -> None:
+    path = write_topology(tmp_path)
+    proc, pids = await _up(path, "--restart")
+    topology = load_topology(path)
+    try:
+        os.kill(pids["p1"], signal.SIGKILL)
+        await _line_with(proc, "p1 exited (killed by SIGKILL)")
+        assert "restarting p1 in 1s (restart 1)" in await _line_with(proc, "restarting p1")
+        back = await _line_with(proc, "p1 is back")
+        new_pid = int(re.search(r"pid (\d+)", back).group(1))  # type: ignore[union-attr]
+        assert new_pid != pids["p1"]
+        async with aiohttp.ClientSession() as http:
+            status, _ = await get_json(
+                http, f"http://127.0.0.1:{topology.publishers[0].port}/health"
+            )
+        assert status == 200
+        # Dying again soon after: the next wait is longer (doubling, capped).
+        os.kill(new_pid, signal.SIGKILL)
+        assert "restarting p1 in 2s (restart 2)" in await _line_with(proc, "restarting p1")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 30)
+
+
+async def test_an_exit_asked_for_is_no_news_and_one_not_asked_for_is_recorded(
+    estate: tuple[Supervisor, Path],
+) -> None:
+    supervisor, _ = estate
+    await supervisor.stop("p1", sig=signal.SIGKILL)  # a scenario's crash: asked for
+    assert supervisor.exits == []
+    os.kill(supervisor.pids["analytics"], signal.SIGKILL)  # not asked for
+    async with asyncio.timeout(10):
+        while not supervisor.exits:  # noqa: ASYNC110 (the supervisor's list, not an event)
+            await asyncio.sleep(0.05)
+    (exit_,) = supervisor.exits
+    assert (exit_.service, exit_.returncode) == ("analytics", -signal.SIGKILL)
+    assert exit_.describe().startswith("analytics exited (killed by SIGKILL); its last line:")

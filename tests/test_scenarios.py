@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from core.topology import load_topology
+from core.topology import load_topology, write_topology
 from harness.designs import parse_designs
 from harness.errors import NotOurEstate
+from harness.estate.control import EstateControl
 from harness.load.compare import compare
 from harness.load.run import LoadOptions, derive_topology, run_scenario
-from harness.load.scenarios import SCENARIOS
+from harness.load.scenarios import SCENARIOS, WATCHED, Scenario, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,9 +61,20 @@ def assert_no_secrets_in(folder: Path) -> None:
 @pytest.mark.timeout(120)
 async def test_a_broken_node_fails_the_matching_scenario(tmp_path: Path) -> None:
     """Nodes without single-flight or proactive refresh (the naive strategy) stampede IMS at
-    every expiry: the expiry-storm scenario must catch it."""
-    options = LoadOptions(users=20, lifetime=4, out=tmp_path, free_ports=True, strategy="naive")
-    verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["expiry-storm"], options)
+    every expiry: the expiry-storm scenario must catch it. Analytics' rate limit is off here:
+    with it, a naive node that fetches a report per request is throttled within seconds and
+    then serves its last report for the backoff, asking for no token at all (in 2 runs of 3
+    every node made a single token call); the stampede is what is judged."""
+    topology = load_topology(ROOT / "topology.yaml")
+    sim = topology.simulation
+    unlimited = sim.analytics.evolve(rate_limit=sim.analytics.rate_limit.evolve(enabled=False))
+    base = write_topology(
+        topology.evolve(simulation=sim.evolve(analytics=unlimited)), tmp_path / "topology.yaml"
+    )
+    options = LoadOptions(
+        users=20, lifetime=4, out=tmp_path / "runs", free_ports=True, strategy="naive"
+    )
+    verdict = await run_scenario(base, SCENARIOS["expiry-storm"], options)
     failed = {name for name, ok, _ in verdict.rows if not ok}
     assert "one token call at a time per node" in failed, verdict.text()
 
@@ -198,3 +210,24 @@ def test_a_run_keeps_every_publisher_it_may_have_within_analytics_budget(tmp_pat
     calls_per_second = len(topology.publishers) / topology.analytics.cache_ttl
     assert len(topology.publishers) == 6
     assert calls_per_second <= limit.requests / limit.per
+
+
+@pytest.mark.timeout(120)
+async def test_a_service_that_dies_unasked_fails_the_verdict(tmp_path: Path) -> None:
+    async def crash_d3(control: EstateControl) -> None:  # not through the supervisor
+        os.kill(control.supervisor.pids["d3"], signal.SIGKILL)
+
+    scenario = Scenario(
+        "d3-dies",
+        "a dispatcher is killed from outside",
+        lifetimes=1.5,
+        timeline=(Step(0.3, "kill d3 from outside", crash_d3),),
+        invariants=(WATCHED,),
+    )
+    options = LoadOptions(users=5, lifetime=3, out=tmp_path, free_ports=True)
+    verdict = await run_scenario(ROOT / "topology.yaml", scenario, options)
+    ((name, passed, measured),) = verdict.rows
+    assert name == "no service exited unasked"
+    assert not passed
+    assert measured.startswith("d3 exited (killed by SIGKILL); its last line: ")
+    assert "d3 exited (killed by SIGKILL)" in (verdict.folder / "estate.log").read_text()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from core.durations import format_duration, parse_duration
 from core.topology import TopologyError, json_schema, load_topology
@@ -270,3 +273,35 @@ def test_duration_formatting() -> None:
     assert format_duration(86399) == "23h59m59s"
     assert format_duration(0.25) == "250ms"
     assert format_duration(60) == "1m"
+
+
+def test_a_misspelt_key_is_named_first_with_the_key_it_should_be(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        VALID.replace("  token_url:", "  tokn_url:").replace(
+            "rsid: r}", "rsid: r, cache_ttl: 5 parsecs}"
+        ),
+    )
+    with pytest.raises(TopologyError) as caught:
+        load_topology(path)
+    message = str(caught.value).removeprefix(f"{path}: ")
+    # The typo first, with the closest valid key; then what follows from it; every problem.
+    assert message.startswith("ims.tokn_url: unknown key (did you mean 'token_url'?)"), message
+    assert "ims.token_url: required key is missing" in message
+    assert (
+        "analytics.cache_ttl: expected a duration like 30s, 5m or 24h, got '5 parsecs'" in message
+    )
+    assert message.count("5 parsecs") == 1
+    assert "more problem" not in message
+
+
+def test_editors_validate_the_file_against_the_committed_schema() -> None:
+    """The first line points editors (the YAML language server) at topology.schema.json; the
+    shipped file is valid against it and a misspelt key is not."""
+    text = (ROOT / "topology.yaml").read_text()
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=topology.schema.json"
+    schema = json.loads((ROOT / "topology.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    assert list(validator.iter_errors(yaml.safe_load(text))) == []
+    misspelt = yaml.safe_load(text.replace("  strategy:", "  stratgy:", 1))
+    assert any("stratgy" in error.message for error in validator.iter_errors(misspelt))

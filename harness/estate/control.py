@@ -14,7 +14,8 @@ import aiohttp
 from core.topology import Topology
 from harness.errors import NotOurEstate
 from harness.estate.hosts import NetworkHosts
-from harness.estate.processes import ServiceSpec, Supervisor
+from harness.estate.processes import ServiceSpec
+from harness.estate.supervisor import Supervisor
 
 DRAIN = 0.5  # seconds a deregistered instance gets to finish what is in flight
 
@@ -56,6 +57,13 @@ class EstateControl:
     @property
     def publishers(self) -> list[str]:
         return [s.id for s in self.specs.values() if s.module == "node"]
+
+    @property
+    def exits(self) -> tuple[str, ...] | None:
+        """The services that exited unasked, described; None for an estate not ours."""
+        if self._supervisor is None:
+            return None
+        return tuple(e.describe() for e in self._supervisor.exits)
 
     @property
     def running_publishers(self) -> list[str]:

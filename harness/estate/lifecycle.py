@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 
 from core.topology import Topology
-from harness.estate.processes import Supervisor, child_environment, services_of
+from harness.estate.processes import child_environment, services_of
+from harness.estate.supervisor import Supervisor
 
 POLL_INTERVAL = 1.0
 

@@ -1,28 +1,18 @@
-"""Start services as child processes, prefix their logs, wait for health, stop them all.
+"""The estate's services as processes to start: what each runs (``python -m <module>`` with
+its arguments, on which host), on which ports, in which environment. Starting and watching
+them is :mod:`harness.estate.supervisor`'s job.
 
-The harness never imports the services: it runs ``python -m <module>`` and talks HTTP, so the
-same code serves ``harness up``, the demo, the tests and (later) the Locust runs.
-Children die with the harness (Linux ``PR_SET_PDEATHSIG``) and are stopped with SIGTERM, then
-SIGKILL, so no orphan process is left behind.
+The harness never imports the services: it runs them and talks HTTP.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ctypes
 import errno
 import os
-import signal
 import socket
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
-
-import aiohttp
 
 from core.topology import Topology
 from harness.errors import StartupError
@@ -142,7 +132,7 @@ def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
 TIERS = ("upstream", "node", "lb.dispatcher", "lb")
 
 
-def _tiers(specs: Sequence[ServiceSpec]) -> list[list[ServiceSpec]]:
+def tiers(specs: Sequence[ServiceSpec]) -> list[list[ServiceSpec]]:
     def rank(spec: ServiceSpec) -> int:
         return TIERS.index(
             spec.module.split(".")[0] if spec.module.startswith("upstream") else spec.module
@@ -150,122 +140,6 @@ def _tiers(specs: Sequence[ServiceSpec]) -> list[list[ServiceSpec]]:
 
     ranks = sorted({rank(s) for s in specs})
     return [[s for s in specs if rank(s) == r] for r in ranks]
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Supervisor:
-    """Owns the child processes of one run."""
-
-    def __init__(
-        self, env: Mapping[str, str], *, log: TextIO | None = sys.stderr, cwd: Path | None = None
-    ) -> None:
-        self._env = dict(env)
-        self._log = log
-        self._cwd = cwd
-        self._procs: dict[str, asyncio.subprocess.Process] = {}
-        self._pumps: list[asyncio.Task[None]] = []
-        self.specs: dict[str, ServiceSpec] = {}
-
-    async def start(self, spec: ServiceSpec) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            *spec.prefix,
-            sys.executable,
-            "-m",
-            spec.module,
-            *spec.args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self._env,
-            cwd=self._cwd,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-        self._procs[spec.id] = proc
-        self.specs[spec.id] = spec
-        assert proc.stdout is not None
-        self._pumps.append(asyncio.create_task(self._pump(spec.id, proc.stdout)))
-
-    async def _pump(self, service_id: str, stream: asyncio.StreamReader) -> None:
-        width = max(len(s) for s in self.specs) if self.specs else 8
-        while line := await stream.readline():
-            if self._log is None:
-                continue
-            text = line.decode(errors="replace").rstrip()
-            self._log.write(f"{service_id:>{width}} | {text}\n")
-            self._log.flush()
-
-    async def start_all(self, specs: Sequence[ServiceSpec], *, timeout: float = 15.0) -> None:
-        """Start tier by tier (upstream, publishers, dispatchers, balancer), each healthy
-        before the next starts, as a real estate comes up: a balancer whose first health
-        checks ran before its publishers had a token would start with targets down."""
-        check_ports_free(specs)
-        for tier in _tiers(specs):
-            for spec in tier:
-                await self.start(spec)
-            await self.wait_healthy([s.id for s in tier], timeout=timeout)
-
-    async def wait_healthy(self, ids: Sequence[str], *, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
-            for service_id in ids:
-                await self._wait_one(session, service_id, deadline)
-
-    async def _wait_one(
-        self, session: aiohttp.ClientSession, service_id: str, deadline: float
-    ) -> None:
-        proc, spec = self._procs[service_id], self.specs[service_id]
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                raise StartupError(f"{service_id} exited with status {proc.returncode}")
-            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                async with session.get(spec.health_url) as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-        raise StartupError(f"{service_id} did not become healthy at {spec.health_url}")
-
-    def returncode(self, service_id: str) -> int | None:
-        return self._procs[service_id].returncode
-
-    def running(self, service_id: str) -> bool:
-        proc = self._procs.get(service_id)
-        return proc is not None and proc.returncode is None
-
-    async def stop(
-        self, service_id: str, *, sig: int = signal.SIGTERM, timeout: float = 5.0
-    ) -> int:
-        """Stop one service (SIGTERM, or SIGKILL to simulate a crash); return its exit code."""
-        proc = self._procs[service_id]
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        assert proc.returncode is not None
-        return proc.returncode
-
-    async def stop_all(self, *, timeout: float = 5.0) -> dict[str, int]:
-        """Stop every service, last started first; return their exit codes."""
-        codes = {}
-        for service_id in reversed(list(self._procs)):
-            codes[service_id] = await self.stop(service_id, timeout=timeout)
-        for pump in self._pumps:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(pump, 1.0)
-        return codes
-
-    @property
-    def pids(self) -> dict[str, int]:
-        return {sid: p.pid for sid, p in self._procs.items()}
 
 
 def child_environment(

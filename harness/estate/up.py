@@ -11,7 +11,8 @@ from pathlib import Path
 
 from core.topology import Topology, write_topology
 from harness.estate.hosts import HostPlan, NetworkHosts
-from harness.estate.processes import Supervisor, child_environment, services_of
+from harness.estate.processes import child_environment, services_of
+from harness.estate.supervisor import RestartPolicy, Supervisor
 
 
 async def up(
@@ -22,13 +23,16 @@ async def up(
     *,
     on_hosts: bool = False,
     log_level: str = "INFO",
+    restart: bool = False,
 ) -> int:
+    """Until Ctrl-C or SIGTERM. A service that exits is reported at once, in one line, and the
+    rest keep running; with ``restart`` it is started again (1 s, doubling up to 30 s)."""
     with _hosts(topology, topology_path, on_hosts) as (topology, topology_path, hosts):
         specs = services_of(
             topology, topology_path, only, lb_engine=lb_engine, hosts=hosts, log_level=log_level
         )
         env, generated = child_environment(topology, os.environ)
-        supervisor = Supervisor(env)
+        supervisor = Supervisor(env, report=_say, restart=RestartPolicy() if restart else None)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,11 +47,19 @@ async def up(
             if hosts is not None:
                 names = ", ".join(hosts.plan.namespace(h) for h in hosts.hosts)
                 print(f"harness: publishers on hosts of their own (namespaces {names})", flush=True)
-            print("harness: all services healthy; Ctrl-C stops them", flush=True)
+            print(
+                "harness: all services healthy; Ctrl-C stops them"
+                + ("; a service that exits is started again" if restart else ""),
+                flush=True,
+            )
             await stop.wait()
         finally:
             await supervisor.stop_all()
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 @contextlib.contextmanager

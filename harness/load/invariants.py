@@ -39,6 +39,7 @@ class RunData:
     started_wall: float
     collected_wall: float
     trace: Trace | None = None  # the run over time, for the report's figures
+    exits: tuple[str, ...] | None = None  # services that exited unasked; None: not watched
 
     def tokens_issued(self, node: str, *, after: float | None = None) -> int:
         log = self.ims.get("issued_log", [])
@@ -72,6 +73,12 @@ def no_user_errors(d: RunData) -> tuple[bool, str]:
     return d.locust.failures == 0 and d.locust.requests > 0, (
         f"{d.locust.failures} failed of {d.locust.requests}" + (f" ({reasons})" if reasons else "")
     )
+
+
+def no_service_died(d: RunData) -> tuple[bool, str]:
+    if d.exits is None:
+        return True, "not watched (an estate the run did not start)"
+    return not d.exits, "; ".join(d.exits) or "none exited unasked"
 
 
 def no_token_leak(d: RunData) -> tuple[bool, str]:

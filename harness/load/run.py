@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TextIO
 
 import aiohttp
 
@@ -41,7 +42,8 @@ from harness.designs import REPLICATION_LAG, Design
 from harness.errors import NotOurEstate
 from harness.estate.control import EstateControl
 from harness.estate.hosts import HostPlan, NetworkHosts
-from harness.estate.processes import Supervisor, child_environment, free_ports, services_of
+from harness.estate.processes import child_environment, free_ports, services_of
+from harness.estate.supervisor import Supervisor
 from harness.load.invariants import RunData
 from harness.load.locust_run import run_locust
 from harness.load.sampler import Sampler
@@ -257,7 +259,7 @@ async def _run_own(
     duration = scenario.lifetimes * options.lifetime
     hosts = None if plan is None else NetworkHosts(plan, [p.id for p in topology.publishers])
     with (folder / "estate.log").open("w") as log:
-        supervisor = Supervisor(env, log=log)
+        supervisor = Supervisor(env, log=log, report=lambda line: _log_line(log, line))
         try:
             if hosts is not None:
                 hosts.create()
@@ -275,6 +277,11 @@ async def _run_own(
             await supervisor.stop_all()
             if hosts is not None:
                 hosts.remove()
+
+
+def _log_line(log: TextIO, line: str) -> None:
+    log.write(line + "\n")
+    log.flush()
 
 
 def _starting_down(topology: Topology, publishers: frozenset[str]) -> set[str]:
@@ -381,6 +388,7 @@ async def _load(
         started_wall=started,
         collected_wall=collected,
         trace=trace,
+        exits=control.exits,
     )
 
 

@@ -18,6 +18,7 @@ from harness.load.invariants import (
     every_node_has_a_valid_token,
     failures_within_budget,
     no_analytics_401,
+    no_service_died,
     no_token_call_while_cut_off,
     no_token_leak,
     no_user_errors,
@@ -81,7 +82,9 @@ def _stay(allowed: frozenset[str] = frozenset()) -> Invariant:
     return Invariant("sessions stay on their publisher", lambda d: sessions_stay(d, allowed))
 
 
+WATCHED = Invariant("no service exited unasked", no_service_died)
 COMMON = (
+    WATCHED,
     Invariant("no user-visible errors", no_user_errors),
     Invariant("no token in any response", no_token_leak),
     Invariant("pages in descending order", pages_in_order),
@@ -245,6 +248,7 @@ SCENARIOS: dict[str, Scenario] = {
                 Step(0.95, "restart p2", restart("p2"), closes="p2 down"),
             ),
             invariants=(
+                WATCHED,
                 Invariant("failures within the error budget", failures_within_budget),
                 Invariant("no token in any response", no_token_leak),
                 Invariant("pages in descending order", pages_in_order),
@@ -301,6 +305,7 @@ SCENARIOS: dict[str, Scenario] = {
                 Step(2.2, "recycle p6", recycle("p6")),
             ),
             invariants=(
+                WATCHED,
                 Invariant("failures within the error budget", failures_within_budget),
                 Invariant("no token in any response", no_token_leak),
                 Invariant("pages in descending order", pages_in_order),

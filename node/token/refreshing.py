@@ -40,7 +40,7 @@ from node.token.errors import (
     RefreshError,
     TokenUnavailable,
 )
-from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
+from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState, fingerprint
 from node.token.policy import RefreshPolicy
 from node.token.provider import TokenFetcher
 from node.token.store import SavedToken
@@ -109,6 +109,7 @@ class RefreshingTokenProvider:
         self._config_error: str | None = None
         self._restored = False
         self._peer_changed = False
+        self._stale_value: Secret | None = None  # a stored token already found too old
         on_change = getattr(coordinator, "on_change", None)
         if on_change is not None:
             on_change(self._notify_peer_change)
@@ -405,7 +406,15 @@ class RefreshingTokenProvider:
         remaining = saved.lifetime - elapsed
         margin = self._policy.margin(saved.lifetime)
         if remaining <= margin:
-            logger.info("stored token expires in %.0fs, inside the margin; not used", remaining)
+            if saved.value != self._stale_value:  # one line per token, however often it is read
+                self._stale_value = saved.value
+                logger.info(
+                    "stored token %s is %s, inside the margin; not used",
+                    fingerprint(saved.value),
+                    f"expired {-remaining:.0f}s ago"
+                    if remaining < 0
+                    else f"{remaining:.0f}s from expiry",
+                )
             return False
         token = AccessToken(saved.value, obtained_at=now - elapsed, expires_at=now + remaining)
         self._install(token)
