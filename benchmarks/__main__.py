@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import estate, lb, tokens, virtual
+from benchmarks import estate, lb, load_generator, tokens, virtual
 from benchmarks.figures import Figure, markdown
 from benchmarks.processes import PIN
 from benchmarks.wrk import available as wrk_available
@@ -45,6 +45,7 @@ def main() -> None:
         ("tokens", lambda: tokens.run()),
         ("estate", lambda: estate.run(args.seconds)),
         ("lb", lambda: lb.run(haproxy, args.seconds)),
+        ("load generator", lambda: load_generator.run(args.seconds)),
         ("virtual", lambda: virtual.run()),
     ):
         print(f"benchmarks: {name}...", file=sys.stderr, flush=True)

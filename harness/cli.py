@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli import base_parser, positive_int, subcommand
+from core.cli import base_parser, non_negative_int, positive_int, subcommand
 from harness.load.scenarios import SCENARIOS
 from node.token.strategies import STRATEGIES
 
@@ -22,6 +22,24 @@ def add_estate_options(command: argparse.ArgumentParser) -> None:
         action="store_true",
         help="each publisher and its dispatcher on a host (network namespace) of its own; "
         "needs root; the partition scenario needs it",
+    )
+
+
+def add_load_options(command: argparse.ArgumentParser) -> None:
+    """How the load and the shared store run: ``--workers`` and ``--store``."""
+    command.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="Locust's distributed mode: a master and N worker processes (with --hosts, on the "
+        "publishers' hosts); 0 (default): one process",
+    )
+    command.add_argument(
+        "--store",
+        choices=["file", "redis"],
+        help="the shared token store (token.store.kind); redis: the run starts redis-server "
+        "(password from TOKENSIM_REDIS_PASSWORD, else a random one)",
     )
 
 
@@ -62,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
     load_cmd.add_argument("--strategy", choices=list(STRATEGIES), help="override token.strategy")
     add_estate_options(load_cmd)
+    add_load_options(load_cmd)
     load_cmd.add_argument(
         "--running",
         action="store_true",
@@ -87,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare_cmd.add_argument("--out", type=Path, default=Path("reports"))
     compare_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
+    add_load_options(compare_cmd)
     compare_cmd.add_argument(
         "--virtual",
         metavar="DURATION",

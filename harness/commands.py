@@ -89,6 +89,8 @@ async def load_command(args: argparse.Namespace) -> int:
             lb_engine=args.lb,
             hosts=args.hosts,
             log_level=args.log_level,
+            workers=args.workers,
+            store=args.store,
         )
         print(
             f"{name}: {scenario.summary} ({scenario.lifetimes:g} lifetimes of {options.lifetime}s, "
@@ -122,6 +124,8 @@ async def compare_command(args: argparse.Namespace) -> int:
         out=args.out,
         free_ports=args.free_ports,
         log_level=args.log_level,
+        workers=args.workers,
+        store=args.store,
     )
     folder, runs = await compare(
         args.topology,

@@ -5,8 +5,10 @@ up`` running) for the web UI, or ``python -m harness load --scenario NAME`` head
 fault timeline and a verdict. Two user classes with the same behaviour
 (:mod:`loadtests.visitors`): ``Visitor`` on ``HttpUser`` and ``FastVisitor`` on
 ``FastHttpUser`` (less CPU per request); pick one by name on the command line. Options of our
-own: ``--shape constant|expiry-storm``, ``--token-lifetime S`` (where the expiry bursts fall)
-and ``--moves-file PATH`` (where the session moves go, as JSON).
+own: ``--shape constant|expiry-storm``, ``--token-lifetime S`` (where the expiry bursts fall),
+``--moves-file PATH`` (where the session moves go, as JSON) and ``--think-time MIN,MAX``
+(seconds between a visitor's pages; ``0,0`` to find the load generator's ceiling). Locust
+sends these to its workers in distributed mode.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from locust import FastHttpUser, HttpUser, TaskSet, between, events, task
+from locust import FastHttpUser, HttpUser, TaskSet, events, task
 from locust.env import Environment
 
 from loadtests.session_moves import SessionMoves
@@ -37,6 +39,22 @@ def _options(parser: Any) -> None:
     parser.add_argument(
         "--moves-file", default="", include_in_web_ui=False, help="write session moves here"
     )
+    parser.add_argument(
+        "--think-time",
+        default="0.2,1.0",
+        help="seconds between a visitor's pages, MIN,MAX (0,0: none)",
+    )
+
+
+def think_time(text: str) -> tuple[float, float]:
+    """``MIN,MAX`` seconds, 0 <= MIN <= MAX; what Locust cannot use is refused at start."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"--think-time: expected MIN,MAX seconds, got {text!r}") from None
+    if not 0 <= low <= high:
+        raise ValueError(f"--think-time: expected 0 <= MIN <= MAX, got {text!r}")
+    return low, high
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
@@ -44,6 +62,14 @@ def _init(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     output = Path(options.moves_file) if options is not None and options.moves_file else None
     environment.session_moves = SessionMoves(environment, output)  # type: ignore[attr-defined]
+    if options is not None:
+        think_time(options.think_time)  # a bad value stops Locust here, not in every user
+
+
+def _pause(environment: Environment) -> float:
+    options = environment.parsed_options
+    low, high = think_time(options.think_time) if options is not None else (0.2, 1.0)
+    return random.uniform(low, high)
 
 
 def _moves(environment: Environment) -> SessionMoves:
@@ -77,12 +103,16 @@ class BrowseSite(TaskSet):
 class Visitor(HttpUser):
     """One browser: its own cookie jar (so stickiness applies), think time between pages."""
 
-    wait_time = between(0.2, 1.0)
     tasks = [BrowseSite]  # noqa: RUF012 (Locust reads it from the class)
+
+    def wait_time(self) -> float:
+        return _pause(self.environment)
 
 
 class FastVisitor(FastHttpUser):
     """The same browser on geventhttpclient (``FastHttpUser``): less CPU per request."""
 
-    wait_time = between(0.2, 1.0)
     tasks = [BrowseSite]  # noqa: RUF012 (Locust reads it from the class)
+
+    def wait_time(self) -> float:
+        return _pause(self.environment)

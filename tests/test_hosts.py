@@ -7,6 +7,8 @@ and the mode itself says so and exits (checked below without needing the privile
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from core.topology import load_topology
 from harness.errors import HostsUnavailable
 from harness.estate.hosts import HostPlan, NetworkHosts, ours_listed
 from harness.load.run import LoadOptions, run_scenario
@@ -119,23 +122,61 @@ async def test_hosts_runs_back_to_back_and_after_a_crash_leave_nothing_behind(
 
 
 @needs_namespaces
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 async def test_a_partition_costs_a_per_node_design_its_token_and_not_a_shared_one(
     tmp_path: Path,
 ) -> None:
-    seen = {}
-    for strategy in ("per-node", "shared"):
+    """Per-node and shared with the file store (a shared volume), then shared with a real
+    redis-server on the bridge: the same verdicts as with the file."""
+    seen, verdicts, folders = {}, {}, {}
+    runs = [("per-node", "file"), ("shared", "file")]
+    if shutil.which("redis-server") is not None or os.environ.get("TOKENSIM_REQUIRE_REDIS"):
+        runs.append(("shared", "redis"))
+    for strategy, store in runs:
         options = LoadOptions(
-            users=10, lifetime=4, out=tmp_path, free_ports=True, strategy=strategy, hosts=True
+            users=10,
+            lifetime=4,
+            out=tmp_path,
+            free_ports=True,
+            strategy=strategy,
+            hosts=True,
+            store=store,  # type: ignore[arg-type]
         )
         verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["partition"], options)
         assert verdict.passed, verdict.text()
-        seen[strategy] = verdict.data.measured
+        seen[strategy, store] = verdict.data.measured
+        verdicts[strategy, store] = [(name, ok) for name, ok, _ in verdict.rows]
+        folders[strategy, store] = verdict.folder
     # Cut off for 1.6 lifetimes, a node with its own token loses it and serves old pages...
-    assert seen["per-node"]["p2 token valid at heal"] == 0.0
-    assert seen["per-node"]["p2 stale reports while cut off"] > 0
+    assert seen["per-node", "file"]["p2 token valid at heal"] == 0.0
+    assert seen["per-node", "file"]["p2 stale reports while cut off"] > 0
     # ...while with the cluster's token in a shared store, another node refreshes for it.
-    assert seen["shared"]["p2 token valid at heal"] == 1.0
+    assert seen["shared", "file"]["p2 token valid at heal"] == 1.0
+    if ("shared", "redis") in seen:
+        assert seen["shared", "redis"]["p2 token valid at heal"] == 1.0
+        assert verdicts["shared", "redis"] == verdicts["shared", "file"]
+        redis_run = load_topology(folders["shared", "redis"] / "topology.yaml")
+        assert redis_run.token.store.kind == "redis"
+
+
+@needs_namespaces
+@pytest.mark.timeout(120)
+async def test_locust_workers_on_the_hosts_reach_the_master_over_the_bridge(
+    tmp_path: Path,
+) -> None:
+    options = LoadOptions(users=8, lifetime=3, out=tmp_path, free_ports=True, hosts=True, workers=2)
+    verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], options)
+    assert verdict.passed, verdict.text()
+    assert verdict.data.locust.workers == 2
+    assert verdict.data.locust.worker_exits == []
+    assert verdict.data.locust.requests > 20
+    # The balancer's public listener is on the bridge (where the hosts reach it), its
+    # control plane on loopback; the publishers counted requests from both hosts' workers.
+    topology = load_topology(verdict.folder / "topology.yaml")
+    assert topology.lb is not None
+    assert topology.lb.host.startswith("10.213.")
+    assert topology.lb.admin.host == "127.0.0.1"
+    assert ours_listed() == ([], [])
 
 
 def test_the_partition_scenario_says_it_needs_hosts(tmp_path: Path) -> None:

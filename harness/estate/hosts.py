@@ -4,8 +4,9 @@ rather than only killed.
 
 The layout, for one run's tag (``ts`` and 5 random hex digits) and a free /24 of 10.213.x.0::
 
-    root namespace: bridge <tag>br with .1 (gateway, the load balancer's side), .2 (IMS),
-                    .3 (Analytics); the load balancer itself stays on 127.0.0.1
+    root namespace: bridge <tag>br with .1 (gateway: the load balancer's public listener,
+                    Locust's master, Redis with --store redis), .2 (IMS), .3 (Analytics);
+                    control planes stay on 127.0.0.1
     namespace <tag>-p1: veth <tag>0b with .11 (its peer <tag>0a on the bridge), default
                     route via .1; p1 and d1 listen there
     namespace <tag>-p2: veth <tag>1b with .12 ...
@@ -13,6 +14,8 @@ The layout, for one run's tag (``ts`` and 5 random hex digits) and a free /24 of
 A partition is a blackhole route inside a host's namespace to one address (IMS's or
 Analytics's): packets are dropped silently, as in a real partition, so the node sees timeouts,
 not refusals, while its users, coming through the load balancer from .1, still reach it.
+Locust's workers (``--workers N``) run inside the hosts' namespaces, one host after another,
+and reach the master and the balancer over the bridge, as from other machines.
 Creating namespaces needs root (CAP_NET_ADMIN); without it :class:`HostsUnavailable` says so.
 
 Names are unique per run, not per process: one process may run several ``--hosts`` runs, and
@@ -98,9 +101,14 @@ class HostPlan:
 
     def place(self, topology: Topology) -> Topology:
         """``topology`` with every publisher (and its dispatcher) on a host of its own, IMS and
-        Analytics on their addresses on the bridge; the load balancer stays on loopback."""
+        Analytics on their addresses on the bridge, and the load balancer's public listener on
+        the gateway, where visitors on the hosts (Locust's workers) reach it; its control plane
+        stays on loopback."""
         addresses = {p.id: self.host_address(i) for i, p in enumerate(topology.publishers)}
-        return topology.on_hosts(ims=self.ims, analytics=self.analytics, publishers=addresses)
+        placed = topology.on_hosts(ims=self.ims, analytics=self.analytics, publishers=addresses)
+        if placed.lb is None:
+            return placed
+        return placed.evolve(lb=placed.lb.evolve(host=self.gateway))
 
     def veth(self, index: int) -> tuple[str, str]:
         """The two ends of the ``index``-th host's link: on the bridge, and inside the host."""

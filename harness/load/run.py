@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 import aiohttp
 
@@ -43,9 +43,10 @@ from harness.errors import NotOurEstate
 from harness.estate.control import EstateControl
 from harness.estate.hosts import HostPlan, NetworkHosts
 from harness.estate.processes import child_environment, free_ports, services_of
+from harness.estate.redis_server import RedisPlan, redis_server
 from harness.estate.supervisor import Supervisor
 from harness.load.invariants import RunData
-from harness.load.locust_run import run_locust
+from harness.load.locust_run import Workers, run_locust
 from harness.load.sampler import Sampler
 from harness.load.scenarios import Scenario, Step
 
@@ -70,6 +71,8 @@ class LoadOptions:
     hosts: bool = False  # publishers on hosts (network namespaces) of their own; needs root
     keep_state: Path | None = None  # keep tokens and keys here (never under ``out``)
     log_level: str = "INFO"  # of every service the run starts
+    workers: int = 0  # Locust worker processes (Locust's distributed mode); 0: one process
+    store: Literal["file", "redis"] | None = None  # overrides token.store.kind; redis: started
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ def derive_topology(
     plan: HostPlan | None = None,
     *,
     extra_publishers: int = 0,
+    redis: RedisPlan | None = None,
 ) -> Path:
     """The topology of one run, written once to ``folder`` for the estate's processes: the
     user's topology.yaml with the run's lifetime and periods, its secrets under ``state``, on
@@ -117,6 +121,8 @@ def derive_topology(
         topology = plan.place(topology)
         # A partitioned node's token call must give up within the run's time scale.
         topology = topology.evolve(ims=topology.ims.evolve(timeout=min(10.0, options.lifetime / 4)))
+    if redis is not None:
+        topology = redis.place(topology)
     return write_topology(topology, folder / "topology.yaml")
 
 
@@ -221,13 +227,22 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
 async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder: Path) -> RunData:
     """A fresh estate, started for this run and stopped after it."""
     plan = HostPlan.new() if options.hosts else None
+    redis = None
+    if options.store == "redis":  # on the bridge with hosts: every host reaches it
+        redis = RedisPlan.new(plan.gateway if plan else "127.0.0.1", dict(os.environ))
     if scenario.extra_publishers and (options.lb_engine or "builtin") != "builtin":
         raise NotOurEstate(f"{scenario.name} registers targets: run it on the built-in balancer")
     with _state_folder(options) as state:
         topology_path = derive_topology(
-            base, folder, options, state, plan, extra_publishers=scenario.extra_publishers
+            base,
+            folder,
+            options,
+            state,
+            plan,
+            extra_publishers=scenario.extra_publishers,
+            redis=redis,
         )
-        return await _run_own(scenario, options, folder, topology_path, plan)
+        return await _run_own(scenario, options, folder, topology_path, plan, redis, state)
 
 
 @contextlib.contextmanager
@@ -253,9 +268,11 @@ async def _run_own(
     folder: Path,
     topology_path: Path,
     plan: HostPlan | None,
+    redis: RedisPlan | None,
+    state: Path,
 ) -> RunData:
     topology = load_topology(topology_path)
-    env, _ = child_environment(topology, os.environ)
+    env, _ = child_environment(topology, {**os.environ, **(redis.environment() if redis else {})})
     duration = scenario.lifetimes * options.lifetime
     hosts = None if plan is None else NetworkHosts(plan, [p.id for p in topology.publishers])
     with (folder / "estate.log").open("w") as log:
@@ -263,20 +280,45 @@ async def _run_own(
         try:
             if hosts is not None:
                 hosts.create()
-            specs = services_of(topology, topology_path, hosts=hosts, log_level=options.log_level)
-            down = _starting_down(topology, scenario.starts_down)
-            await supervisor.start_all([s for s in specs if s.id not in down], timeout=30)
-            async with aiohttp.ClientSession() as http:
-                control = EstateControl(
-                    {s.id: s for s in specs}, http, supervisor, hosts, topology=topology
+            async with contextlib.AsyncExitStack() as stack:
+                if redis is not None:
+                    await stack.enter_async_context(
+                        redis_server(redis, state, folder / "redis.log")
+                    )
+                    stack.push_async_callback(supervisor.stop_all)  # the nodes before the store
+                specs = services_of(
+                    topology, topology_path, hosts=hosts, log_level=options.log_level
                 )
-                for dispatcher in sorted(down - scenario.starts_down):
-                    await control.target(dispatcher, "deregister")  # not in the tier yet
-                return await _load(control, scenario, options, folder, duration)
+                down = _starting_down(topology, scenario.starts_down)
+                await supervisor.start_all([s for s in specs if s.id not in down], timeout=30)
+                async with aiohttp.ClientSession() as http:
+                    control = EstateControl(
+                        {s.id: s for s in specs}, http, supervisor, hosts, topology=topology
+                    )
+                    for dispatcher in sorted(down - scenario.starts_down):
+                        await control.target(dispatcher, "deregister")  # not in the tier yet
+                    workers = _workers(options, plan, hosts, topology)
+                    return await _load(control, scenario, options, folder, duration, workers)
         finally:
             await supervisor.stop_all()
             if hosts is not None:
                 hosts.remove()
+
+
+def _workers(
+    options: LoadOptions, plan: HostPlan | None, hosts: NetworkHosts | None, topology: Topology
+) -> Workers:
+    """Locust's workers for the run: on this machine, or with hosts on the publishers' hosts
+    in turn, reaching the master over the bridge as they would from other machines."""
+    if not options.workers:
+        return Workers()
+    if plan is None or hosts is None:
+        return Workers(count=options.workers)
+    return Workers(
+        count=options.workers,
+        bind=plan.gateway,
+        prefixes=tuple(hosts.prefix(p.id) for p in topology.publishers),
+    )
 
 
 def _log_line(log: TextIO, line: str) -> None:
@@ -310,7 +352,12 @@ async def _load_running(
         control = EstateControl(specs, http)
         try:
             return await _load(
-                control, scenario, run_options, folder, scenario.lifetimes * lifetime
+                control,
+                scenario,
+                run_options,
+                folder,
+                scenario.lifetimes * lifetime,
+                Workers(count=options.workers),
             )
         finally:
             await control.faults("ims", **sim.ims.faults.model_dump())
@@ -323,6 +370,7 @@ async def _load(
     options: LoadOptions,
     folder: Path,
     duration: float,
+    workers: Workers,
 ) -> RunData:
     lb = control.url("lb")
     started = time.time()
@@ -334,6 +382,7 @@ async def _load(
             seconds=duration,
             shape=scenario.shape or "constant",
             token_lifetime=options.lifetime,
+            workers=workers,
         )
     )
     timeline = asyncio.create_task(_run_timeline(control, scenario.timeline, options, started))
@@ -388,8 +437,15 @@ async def _load(
         started_wall=started,
         collected_wall=collected,
         trace=trace,
-        exits=control.exits,
+        exits=_exits(control.exits, tuple(e.describe() for e in result.worker_exits)),
     )
+
+
+def _exits(services: tuple[str, ...] | None, workers: tuple[str, ...]) -> tuple[str, ...] | None:
+    """What exited unasked: the estate's services (None: not watched) and Locust's workers."""
+    if services is None and not workers:
+        return None
+    return (*(services or ()), *workers)
 
 
 async def _run_timeline(
