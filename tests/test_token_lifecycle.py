@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -278,3 +279,61 @@ async def test_nodes_with_their_own_jitter_do_not_refresh_in_step(
     due = [n.tokens.status().next_refresh_in for n in nodes]
     assert all(0.5 * DAY <= d <= 0.6 * DAY for d in due)
     assert abs(due[0] - due[1]) > 60
+
+
+async def _in_the_last_seconds(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, *, ims_latency: float, error_rate: float
+) -> tuple[Any, Any, Any]:
+    """A node whose token is about to expire while its refresh call (made at half-life) is
+    still in flight: IMS takes ``ims_latency`` to answer, and fails with ``error_rate``."""
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = world.topology(
+        token={"refresh_at": 0.5, "refresh_jitter": 0.0},
+        ims={"timeout": 2 * DAY},
+    )
+    node = await world.start_node(topology)
+    first = await node.tokens.get()
+    world.ims_faults(latency=ims_latency, error_rate=error_rate)
+    return world, node, first
+
+
+async def test_a_refresh_that_fails_in_the_last_seconds_leaves_callers_the_token_they_have(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    """The call made at half-life fails 2 s before expiry; a request that arrived 5 s before
+    expiry and waited for it gets the current token then, not an error."""
+    world, node, first = await _in_the_last_seconds(
+        stack, tmp_path, ims_latency=DAY / 2 - 2, error_rate=1.0
+    )
+    await asyncio.sleep(first.expires_at - 5 - world.clock.monotonic())
+    assert node.tokens.status().token_calls == 2  # the refresh call is in flight
+    asked = world.clock.monotonic()
+    token = await node.tokens.get()
+    assert token.fingerprint == first.fingerprint
+    assert world.clock.monotonic() - asked == pytest.approx(3.0, abs=0.05)
+    await _calls_answered(world)
+
+
+@pytest.mark.parametrize(("left", "waited"), [(4.0, 4.0), (60.0, 10.0)])
+async def test_a_slow_refresh_holds_a_request_no_longer_than_the_token_or_the_wait_limit(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, left: float, waited: float
+) -> None:
+    """IMS takes a whole day to answer the refresh: a request inside the token's last 300 s
+    waits for it at most wait_timeout (10 s), and never past the token's expiry, then gets
+    the current token."""
+    world, node, first = await _in_the_last_seconds(
+        stack, tmp_path, ims_latency=DAY, error_rate=0.0
+    )
+    await asyncio.sleep(first.expires_at - left - world.clock.monotonic())
+    asked = world.clock.monotonic()
+    token = await node.tokens.get()
+    assert token.fingerprint == first.fingerprint
+    assert world.clock.monotonic() - asked == pytest.approx(waited, abs=0.05)
+    await _calls_answered(world)
+
+
+async def _calls_answered(world: Any) -> None:
+    """Let the slow calls still in flight finish in virtual time: the servers' shutdown
+    would otherwise wait for them in real time."""
+    world.ims_faults(latency=0.0, error_rate=0.0)
+    await asyncio.sleep(DAY)

@@ -1,0 +1,289 @@
+"""Behaviour that a silent bug would break without any other test noticing, found by mutation
+testing (``make mutate``, docs/mutation.md): the sealed sticky cookie as another balancer
+process opens it, its key's sources, retry timing spread across nodes, the dispatcher cache's
+bounds, secret files under racing readers, log redaction of configured secrets, what the
+dispatcher's filter lets through, health checks of targets that hang or refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import logging
+import os
+import random
+import re
+import threading
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict
+
+from core.files import write_atomic
+from core.logs import MASK, configure_logging, redact
+from core.secrets import Secret
+from core.topology import HealthCheckConfig
+from harness.estate.processes import free_ports
+from lb.cookies import EXPIRY_STEP, StickyCookieCodec, load_cookie_key
+from lb.dispatcher.cache import ReplyCache
+from lb.dispatcher.filters import PathFilter
+from lb.errors import CookieKeyError
+from lb.health import HealthChecker
+from lb.targets import Health, Target, TargetPool
+from node.token.backoff import Backoff
+from tests.conftest import serve
+
+NOW = 1_790_000_000.0
+KEY = bytes(range(32))
+TARGETS = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40)
+
+
+# --- the sticky cookie, as the next process (or a restarted balancer) opens it -------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(target=TARGETS, ahead=st.integers(min_value=1, max_value=10**7))
+def test_any_target_survives_a_balancer_restart(target: str, ahead: int) -> None:
+    """Another codec with the same key (the balancer after a restart, or its second process)
+    opens what the first sealed, whatever the target's id or the value's length."""
+    value = StickyCookieCodec(KEY, cookie_name="AWSALB").encode(target, expires_at=NOW + ahead)
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", value), value  # a cookie-safe token, no padding
+    restarted = StickyCookieCodec(KEY, cookie_name="AWSALB")
+    assert restarted.decode(value, now=NOW) == target
+    expires = -(-int(NOW + ahead) // EXPIRY_STEP) * EXPIRY_STEP
+    assert restarted.decode(value, now=expires - 1) == target
+    assert restarted.decode(value, now=expires) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_altered_cookie_is_refused_by_a_fresh_process(data: st.DataObject) -> None:
+    value = StickyCookieCodec(KEY, cookie_name="AWSALB").encode("d1", expires_at=NOW + 600)
+    raw = bytearray(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    at = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    raw[at] ^= data.draw(st.integers(min_value=1, max_value=255))
+    forged = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    assert StickyCookieCodec(KEY, cookie_name="AWSALB").decode(forged, now=NOW) is None
+
+
+def test_a_cookie_is_bound_to_its_name_in_a_fresh_process() -> None:
+    value = StickyCookieCodec(KEY, cookie_name="AWSALB").encode("d1", expires_at=NOW + 600)
+    assert StickyCookieCodec(KEY, cookie_name="OTHER").decode(value, now=NOW) is None
+
+
+def test_one_target_and_minute_give_one_cookie_value() -> None:
+    """Every reply renews the cookie: the same target and minute reuse one sealed value
+    rather than encrypting per response (and a fresh nonce per sealing keeps them apart)."""
+    codec = StickyCookieCodec(KEY, cookie_name="AWSALB")
+    first = codec.encode("d1", expires_at=NOW + 3600)
+    assert codec.encode("d1", expires_at=NOW + 3600) == first
+    assert codec.encode("d2", expires_at=NOW + 3600) != first
+    assert StickyCookieCodec(KEY, cookie_name="AWSALB").encode("d1", expires_at=NOW + 3600) != (
+        first
+    )
+
+
+def test_cookie_key_problems_name_their_source(tmp_path: Path) -> None:
+    with pytest.raises(CookieKeyError, match=r"environment variable LBKEY: .* not base64"):
+        load_cookie_key("LBKEY", tmp_path / "unused", {"LBKEY": "not base64!"})
+    exposed = tmp_path / "exposed.key"
+    exposed.write_bytes(base64.b64encode(os.urandom(32)))
+    exposed.chmod(0o644)
+    with pytest.raises(CookieKeyError, match=r"exposed\.key: key file mode 0644.*chmod 600"):
+        load_cookie_key(None, exposed, {})
+    garbled = tmp_path / "garbled.key"
+    write_atomic(garbled, "schlüssel-ä".encode())
+    with pytest.raises(CookieKeyError, match=r"garbled\.key: the cookie key is not base64"):
+        load_cookie_key(None, garbled, {})
+
+
+# --- retry timing: spread across nodes, growing, capped ------------------------------------
+
+
+@pytest.mark.parametrize(("failures", "ceiling"), [(1, 2.0), (2, 4.0), (3, 8.0), (9, 60.0)])
+def test_retries_spread_over_the_whole_window_and_double_up_to_the_cap(
+    failures: int, ceiling: float
+) -> None:
+    """Full jitter: 1,000 nodes that failed together come back spread over [0, ceiling], the
+    ceiling doubling per failure (base 2 s) up to the cap; none earlier, none later."""
+    backoff = Backoff(base=2.0, cap=60.0)
+    delays = [backoff.delay(failures, random.Random(seed)) for seed in range(1000)]
+    assert 0.0 <= min(delays) < 0.05 * ceiling
+    assert 0.95 * ceiling < max(delays) <= ceiling
+    assert abs(sum(delays) / len(delays) - ceiling / 2) < 0.05 * ceiling
+
+
+def test_retry_after_is_a_floor_and_huge_failure_counts_stay_capped() -> None:
+    backoff = Backoff(base=1.0, cap=30.0)
+    assert backoff.delay(1, random.Random(1), retry_after=45.0) == 45.0
+    assert backoff.delay(10_000, random.Random(1)) <= 30.0
+
+
+# --- the dispatcher's cache: bounded, least recently stored out first -----------------------
+
+
+def test_the_cache_keeps_its_newest_entries_up_to_its_bound() -> None:
+    cache = ReplyCache(ttl=60, clock=lambda: 0.0, max_entries=3)
+    headers = CIMultiDict({"Content-Type": "text/html"})
+    for path in ("/a", "/b", "/c"):
+        cache.put("GET", path, 200, headers, path.encode())
+    assert len(cache) == 3  # full, nothing dropped yet
+    cache.put("GET", "/a", 200, headers, b"/a again")  # stored again: now the newest
+    cache.put("GET", "/d", 200, headers, b"/d")
+    assert len(cache) == 3
+    assert cache.get("GET", "/b") is None  # the oldest went
+    kept = cache.get("HEAD", "/a")
+    assert kept is not None
+    assert (kept.body, kept.headers["Content-Type"]) == (b"/a again", "text/html")
+    assert cache.get("GET", "/c") is not None
+    assert cache.get("GET", "/d") is not None
+
+
+# --- secret files: a reader racing repeated saves ------------------------------------------
+
+
+def test_a_reader_racing_repeated_saves_always_sees_a_whole_file(tmp_path: Path) -> None:
+    """Sealed tokens and keyrings are rewritten while other processes read them: every read
+    sees one complete version (never empty, never a mix), and the file stays 0600."""
+    path = tmp_path / "token.json"
+    versions = [bytes([65 + i]) * (256 * 1024) for i in range(8)]  # big enough to tear
+    write_atomic(path, versions[0])
+    stop = threading.Event()
+    seen: list[bytes] = []
+
+    def save() -> None:
+        i = 0
+        while not stop.is_set():
+            write_atomic(path, versions[i % len(versions)])
+            i += 1
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    try:
+        for _ in range(400):
+            seen.append(path.read_bytes())
+    finally:
+        stop.set()
+        writer.join()
+    assert all(data in versions for data in seen)
+    assert len(set(seen)) > 1  # the saves did race the reads
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["token.json"]  # no temporary left
+
+
+# --- log redaction of configured secrets ---------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=6, max_size=40),
+    before=st.text(max_size=30),
+    after=st.text(max_size=30),
+)
+def test_a_configured_secret_is_masked_wherever_it_sits(
+    secret: str, before: str, after: str
+) -> None:
+    line = redact(f"{before}{secret}{after}", [Secret(secret)])
+    assert secret not in line
+    assert MASK in line
+
+
+def test_the_service_log_masks_its_configured_secrets_in_every_logger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client secret that matches no pattern (no field name, not a JWT) is masked only
+    because the service configured it: in every logger's lines, at every level it logs."""
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    plain = "plain-looking-value-7f3a"
+    try:
+        configure_logging("p1", "DEBUG", [Secret(plain)])
+        for name in ("node.token.refreshing", "aiohttp.server", "lb.proxy", "upstream.ims"):
+            logging.getLogger(name).debug("value %s", plain)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = stream.getvalue().splitlines()
+    assert len([line for line in lines if line.endswith(f"value {MASK}")]) == 4
+    assert all(" p1 " in line for line in lines)  # every line names the service
+    assert plain not in stream.getvalue()
+
+
+# --- the dispatcher's filter: what each wildcard lets through -------------------------------
+
+SEGMENT_CHARS = st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_~-")
+
+
+@settings(max_examples=200, deadline=None)
+@given(one=SEGMENT_CHARS, more=st.text(alphabet=SEGMENT_CHARS, min_size=2, max_size=8))
+def test_each_wildcard_matches_what_the_dispatcher_docs_say(one: str, more: str) -> None:
+    """``?`` one character, ``*`` any run within a segment, ``**`` across segments; the rest
+    of a glob is literal (a ``.`` is a dot, not any character)."""
+    single = PathFilter(["/content/page?.html"])
+    assert single.allows(f"/content/page{one}.html")
+    assert not single.allows("/content/page.html")
+    assert not single.allows(f"/content/page{more}.html")
+    assert not single.allows(f"/content/page{one}xhtml")
+    within = PathFilter(["/content/*.html"])
+    assert within.allows(f"/content/{more}.html")
+    assert not within.allows(f"/content/{more}/{one}.html")
+    across = PathFilter(["/content/**.html"])
+    assert across.allows(f"/content/{more}/{one}.html")
+    assert not across.allows(f"/etc/{more}.html")
+
+
+# --- the balancer's health checks: a target that hangs or refuses goes out -----------------
+
+
+async def test_a_target_that_hangs_or_refuses_is_taken_out_and_says_why(
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    release = asyncio.Event()
+
+    async def hang(_: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="too late")
+
+    async def fine(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    hanging_app, fine_app = web.Application(), web.Application()
+    hanging_app.router.add_get("/health", hang)
+    fine_app.router.add_get("/health", fine)
+    hanging, healthy = await serve(stack, hanging_app), await serve(stack, fine_app)
+    (closed_port,) = free_ports(1)
+    checks = HealthCheckConfig(
+        interval=0.2, timeout=0.1, healthy_threshold=2, unhealthy_threshold=2, path="/health"
+    )
+    targets = [
+        Target("d1", healthy, "p1"),
+        Target("d2", hanging, "p2"),
+        Target("d3", f"http://127.0.0.1:{closed_port}", "p3"),
+    ]
+    pool = TargetPool(targets, checks=checks, algorithm="round_robin")
+    session = await stack.enter_async_context(aiohttp.ClientSession())
+    checker = HealthChecker(pool, checks, session)
+    running = asyncio.create_task(checker.run())
+    try:
+        await asyncio.sleep(1.5)  # checks every 0.2 s, each at most 0.1 s: 5 rounds or more
+    finally:
+        running.cancel()
+        release.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert checker.rounds >= 4
+    d1, d2, d3 = targets
+    assert (d1.health, d1.last_problem) == (Health.HEALTHY, None)
+    assert d2.health is not Health.HEALTHY  # never passed: never put in
+    assert d2.last_problem == "health check failed (TimeoutError)"
+    assert d3.health is not Health.HEALTHY
+    assert d3.last_problem == "health check failed (ClientConnectorError)"
+    chosen = {pool.choose().id for _ in range(6)}  # type: ignore[union-attr]
+    assert chosen == {"d1"}
