@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from node.token import TokenState
+from node.token.errors import TokenUnavailable
 from tests.conftest import DAY, GOOD_SECRET, get_json, start_world
 
 pytestmark = pytest.mark.looptime
@@ -337,3 +338,45 @@ async def _calls_answered(world: Any) -> None:
     would otherwise wait for them in real time."""
     world.ims_faults(latency=0.0, error_rate=0.0)
     await asyncio.sleep(DAY)
+
+
+async def test_the_node_follows_the_token_settings_it_is_given(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    """refresh_at, refresh_jitter, retry base and cap, expiry_margin and wait_timeout from
+    topology.yaml each change what the node does (1 h tokens, IMS down from the refresh on)."""
+    world = await start_world(stack, tmp_path, expires_in=3600)
+    topology = world.topology(
+        token={
+            "refresh_at": 0.3,
+            "refresh_jitter": 0.0,
+            "expiry_margin": 600,
+            "wait_timeout": 7,
+            "retry": {"base": 4, "cap": 8, "config_error_interval": 300},
+        }
+    )
+    node = await world.start_node(topology)
+    first = await node.tokens.get()
+    clock = world.clock
+    assert node.tokens.status().next_refresh_in == pytest.approx(1080, abs=0.5)  # 0.3 x 1 h
+    world.ims_faults(outage=True)
+    await asyncio.sleep(first.obtained_at + 1080.5 - clock.monotonic())
+    status = node.tokens.status()
+    assert status.consecutive_failures == 1
+    assert 0 <= status.next_refresh_in <= 4  # the base
+    waits = []
+    for _ in range(60):
+        await asyncio.sleep(0.5)
+        waits.append(node.tokens.status().next_refresh_in)
+    assert node.tokens.status().consecutive_failures >= 4
+    assert max(waits) <= 8  # the cap
+    await asyncio.sleep(first.expires_at - 601 - clock.monotonic())
+    assert node.tokens.state() is TokenState.STALE
+    await asyncio.sleep(2)
+    assert node.tokens.state() is TokenState.EXPIRING  # the last 600 s
+    await asyncio.sleep(first.expires_at + 1 - clock.monotonic())
+    asked = clock.monotonic()
+    with pytest.raises(TokenUnavailable):
+        await node.tokens.get()
+    assert clock.monotonic() - asked <= 7.05  # wait_timeout
+    world.ims_faults(outage=False)

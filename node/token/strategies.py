@@ -18,6 +18,7 @@ naive      every request that finds none (the baseline) no     no          no
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -124,35 +125,38 @@ def _scheduled(w: Wiring) -> Built:
 def _refreshing(
     coordinate: Callable[[Wiring, RefreshPolicy], Coordinator],
 ) -> Callable[[Wiring], Built]:
-    """A builder of the refreshing provider with the coordinator ``coordinate`` makes."""
+    """A builder of the refreshing provider with the coordinator ``coordinate`` makes (the
+    registry is made at import: the work is done in :func:`_build_refreshing`, at call time)."""
+    return functools.partial(_build_refreshing, coordinate)
 
-    def build(w: Wiring) -> Built:
-        token = w.topology.token
-        policy = RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
-        settings = ProviderSettings(
-            policy=policy,
-            backoff=Backoff(token.retry.base, token.retry.cap),
-            config_error_interval=token.retry.config_error_interval,
-            wait_timeout=token.wait_timeout,
-            peer_poll=token.peer_poll,
-        )
-        coordinator = coordinate(w, policy)
-        provider = RefreshingTokenProvider(
-            fetcher=w.fetcher,
-            secrets=w.deps.secrets,
-            settings=settings,
-            clock=w.deps.clock,
-            rng=w.deps.rng,
-            coordinator=coordinator,
-        )
-        return Built(
-            provider,
-            coordinator,
-            leader=coordinator if isinstance(coordinator, ReplicationLeader) else None,
-            follower=coordinator if isinstance(coordinator, ReplicaFollower) else None,
-        )
 
-    return build
+def _build_refreshing(
+    coordinate: Callable[[Wiring, RefreshPolicy], Coordinator], w: Wiring
+) -> Built:
+    token = w.topology.token
+    policy = RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
+    settings = ProviderSettings(
+        policy=policy,
+        backoff=Backoff(token.retry.base, token.retry.cap),
+        config_error_interval=token.retry.config_error_interval,
+        wait_timeout=token.wait_timeout,
+        peer_poll=token.peer_poll,
+    )
+    coordinator = coordinate(w, policy)
+    provider = RefreshingTokenProvider(
+        fetcher=w.fetcher,
+        secrets=w.deps.secrets,
+        settings=settings,
+        clock=w.deps.clock,
+        rng=w.deps.rng,
+        coordinator=coordinator,
+    )
+    return Built(
+        provider,
+        coordinator,
+        leader=coordinator if isinstance(coordinator, ReplicationLeader) else None,
+        follower=coordinator if isinstance(coordinator, ReplicaFollower) else None,
+    )
 
 
 def _own_file(w: Wiring, policy: RefreshPolicy | None = None) -> OwnFile:
