@@ -5,7 +5,6 @@ the harness starts."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import build_parser
-from tests.test_processes import SECRET_ENV, write_topology
+from tests.test_processes import harness_until_healthy, write_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBCOMMANDS = (
@@ -69,29 +68,10 @@ async def test_the_log_level_reaches_every_service_the_harness_starts(
     path = write_topology(tmp_path)
     common = ["--topology", str(path), "--log-level", "DEBUG"]
     argv = [*common, "up"] if where == "before" else ["up", *common]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "harness",
-        *argv,
-        "--only",
-        "ims,analytics,p1",
-        env={**os.environ, **SECRET_ENV},
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    try:
-        async with asyncio.timeout(30):
-            while "all services healthy" not in "".join(seen):
-                seen.append((await proc.stdout.readline()).decode())
-                assert seen[-1], "".join(seen)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
-    output = "".join(seen) + rest.decode()
+    proc, seen = await harness_until_healthy(*argv, "--only", "ims,analytics,p1")
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = await asyncio.wait_for(proc.communicate(), 30)
+    output = seen + rest.decode()
     for service in ("ims", "analytics", "p1"):
         debug = [
             line for line in output.splitlines() if f"{service} | " in line and " DEBUG " in line

@@ -147,27 +147,9 @@ async def test_harness_up_starts_a_subset_and_leaves_no_orphans_on_sigterm(
     tmp_path: Path,
 ) -> None:
     path = write_topology(tmp_path)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "harness",
-        "--topology",
-        str(path),
-        "up",
-        "--only",
-        "ims,analytics,p1",
-        env={**os.environ, **SECRET_ENV},
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    proc, output = await harness_until_healthy(
+        "--topology", str(path), "up", "--only", "ims,analytics,p1"
     )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    async with asyncio.timeout(30):
-        while "all services healthy" not in "".join(seen):
-            seen.append((await proc.stdout.readline()).decode())
-            assert seen[-1], "the estate exited before it was healthy:\n" + "".join(seen)
-    output = "".join(seen)
     assert "p1  http://127.0.0.1:" in output
     assert "p2  " not in output
     children = _children_of(proc.pid)
@@ -186,16 +168,24 @@ def _children_of(pid: int) -> list[int]:
 
 async def _up(path: Path, *extra: str) -> tuple[asyncio.subprocess.Process, dict[str, int]]:
     """``harness up`` of IMS, Analytics and p1, healthy; the pid of each service."""
+    proc, output = await harness_until_healthy(
+        "up", "--topology", str(path), "--only", "ims,analytics,p1", *extra
+    )
+    pids = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^\s*(\S+)  http://\S+  pid (\d+)$", output, re.MULTILINE)
+    }
+    return proc, pids
+
+
+async def harness_until_healthy(*argv: str) -> tuple[asyncio.subprocess.Process, str]:
+    """``python -m harness ARGV`` as a child, once it says every service is healthy (30 s at
+    most; stopped if it is not), and what it printed until then."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "harness",
-        "up",
-        "--topology",
-        str(path),
-        "--only",
-        "ims,analytics,p1",
-        *extra,
+        *argv,
         env={**os.environ, **SECRET_ENV},
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
@@ -203,15 +193,16 @@ async def _up(path: Path, *extra: str) -> tuple[asyncio.subprocess.Process, dict
     )
     assert proc.stdout is not None
     seen: list[str] = []
-    async with asyncio.timeout(30):
-        while "all services healthy" not in "".join(seen):
-            seen.append((await proc.stdout.readline()).decode())
-            assert seen[-1], "".join(seen)
-    pids = {
-        m.group(1): int(m.group(2))
-        for m in re.finditer(r"^\s*(\S+)  http://\S+  pid (\d+)$", "".join(seen), re.MULTILINE)
-    }
-    return proc, pids
+    try:
+        async with asyncio.timeout(30):
+            while "all services healthy" not in "".join(seen):
+                seen.append((await proc.stdout.readline()).decode())
+                assert seen[-1], "the estate exited before it was healthy:\n" + "".join(seen)
+    except BaseException:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 30)
+        raise
+    return proc, "".join(seen)
 
 
 async def _line_with(proc: asyncio.subprocess.Process, text: str, seconds: float = 15) -> str:
