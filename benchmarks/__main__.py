@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from benchmarks import estate, lb, load_generator, tokens, virtual
 from benchmarks.figures import Figure, markdown
 from benchmarks.processes import PIN
 from benchmarks.wrk import available as wrk_available
+from lb.main import find_haproxy
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per wrk run (default 5)")
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args()
-    haproxy = shutil.which("haproxy")
+    haproxy = find_haproxy()
     if not wrk_available() or haproxy is None:
         print(
             "make bench needs wrk and haproxy (Debian packages wrk, haproxy): "

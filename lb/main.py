@@ -64,8 +64,17 @@ def emit_haproxy(topology: Topology) -> str:
     return render(config, backends_of(topology))
 
 
+# Debian installs daemons in sbin, which is not on an ordinary user's PATH.
+SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def find_haproxy() -> str | None:
+    """The haproxy binary: on PATH, else in the sbin folders where Debian puts it."""
+    return shutil.which("haproxy") or shutil.which("haproxy", path=os.pathsep.join(SBIN))
+
+
 def _exec_haproxy(topology: Topology) -> NoReturn:
-    binary = shutil.which("haproxy")
+    binary = find_haproxy()
     if binary is None:
         raise EngineError("lb.engine: haproxy is not installed (apt-get install haproxy)")
     folder = Path(topology.token.state_dir)

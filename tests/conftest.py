@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import random
+import resource
 import shutil
 import subprocess
 import uuid
@@ -49,6 +50,13 @@ DAY = 86_399
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Some tests hold hundreds of connections in this process (200 clients through an
+    # in-process balancer): an ordinary user's soft limit of 1,024 descriptors is not enough,
+    # so raise it to the hard limit, as any server process may.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     # looptime asks the policy for the current loop before every test, sync ones too. Until a
     # loop has been set, Python 3.11 creates one there that nobody closes, and warnings-as-
     # errors then fails whichever test is running when it is collected (pytest-asyncio #724).

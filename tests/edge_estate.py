@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from lb.app import create_balancer
 from lb.dispatcher.app import create_app as create_dispatcher
 from lb.frontend import ClientConnection, Edge
 from lb.haproxy_config import render
-from lb.main import balancer_listening
+from lb.main import balancer_listening, find_haproxy
 from lb.state import Balancer
 from lb.targets import backends_of
 from tests.conftest import serve, topology_dict
@@ -151,7 +150,7 @@ async def wait_serving(url: str) -> None:
 async def haproxy_in_front_of(estate: EdgeEstate, tmp_path: Path) -> AsyncIterator[str]:
     """HAProxy with the configuration ``python -m lb --emit haproxy`` gives for the same
     topology, in front of the same dispatchers; its public URL."""
-    binary = shutil.which("haproxy")
+    binary = find_haproxy()
     assert binary is not None
     lb = estate.topology.lb
     assert lb is not None

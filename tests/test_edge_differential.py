@@ -10,16 +10,16 @@ balancer, a gap in that configuration, or a documented choice.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from lb.main import find_haproxy
 from tests.edge_corpus import CORPUS, Case
 from tests.edge_estate import RawReply, edge_estate, exchange, haproxy_in_front_of
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("haproxy") is None and not os.environ.get("TOKENSIM_REQUIRE_HAPROXY"),
+    find_haproxy() is None and not os.environ.get("TOKENSIM_REQUIRE_HAPROXY"),
     reason="haproxy is not installed",
 )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from core.topology import HealthCheckConfig, LbConfig, load_topology
 from lb.cookies import StickyCookieCodec, load_cookie_key
 from lb.errors import CookieKeyError
 from lb.haproxy_config import render
+from lb.main import find_haproxy
 from lb.proxy import cookie_value
 from lb.targets import Backend, Health, Target, TargetPool
 
@@ -140,7 +140,7 @@ def test_deregistered_target_drains_then_is_unused() -> None:
     assert d1.health is Health.INITIAL
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+@pytest.mark.skipif(find_haproxy() is None, reason="haproxy is not installed")
 def test_the_haproxy_equivalent_is_a_valid_configuration(tmp_path: Path) -> None:
     config = LbConfig(port=18080)
     text = render(
@@ -152,7 +152,7 @@ def test_the_haproxy_equivalent_is_a_valid_configuration(tmp_path: Path) -> None
     path = tmp_path / "haproxy.cfg"
     path.write_text(text)
     result = subprocess.run(
-        ["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False
+        [str(find_haproxy()), "-c", "-f", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -180,7 +180,9 @@ def test_emit_haproxy_prints_the_configuration_for_topology_yaml(tmp_path: Path)
     assert "option forwardfor" in text  # the dispatchers tell LB traffic from direct callers
     path = tmp_path / "haproxy.cfg"
     path.write_text(text)
+    if (haproxy := find_haproxy()) is None:
+        pytest.skip("haproxy is not installed: the configuration is printed, not checked")
     result = subprocess.run(
-        ["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False
+        [haproxy, "-c", "-f", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr

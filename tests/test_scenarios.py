@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import os
 import re
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from harness.estate.control import EstateControl
 from harness.load.compare import compare
 from harness.load.run import LoadOptions, derive_topology, run_scenario
 from harness.load.scenarios import SCENARIOS, WATCHED, Scenario, Step
+from lb.main import find_haproxy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,7 +172,7 @@ async def test_the_same_scenario_gives_the_same_verdicts_behind_haproxy(tmp_path
     """The estate behind a real haproxy (lb.engine: haproxy, the configuration of
     ``python -m lb --emit haproxy``) and behind the built-in balancer: same invariants, same
     verdicts, for the scenario where the balancer matters most (a publisher dies)."""
-    if shutil.which("haproxy") is None:
+    if find_haproxy() is None:
         if os.environ.get("TOKENSIM_REQUIRE_HAPROXY"):
             pytest.fail("haproxy is not installed (apt-get install haproxy)")
         pytest.skip("haproxy is not installed")
