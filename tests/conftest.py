@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import random
 import resource
@@ -47,6 +48,7 @@ WALL_EPOCH = 1_790_000_000.0  # 2026-09-21: the wall clock reads WALL_EPOCH + lo
 CLIENT_ID = "test-client"
 GOOD_SECRET = "s3cret-good-value"
 DAY = 86_399
+REDIS_PASSWORD = "test-redis-password"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,6 +64,25 @@ def pytest_configure(config: pytest.Config) -> None:
     # errors then fails whichever test is running when it is collected (pytest-asyncio #724).
     # Saying "no current loop" once makes that call raise instead, which looptime expects.
     asyncio.set_event_loop(None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Under `make mutate` each mutant runs the tests that reach it and stops at the first
+    # failure: running them fastest first (by the durations mutmut measured in its clean run)
+    # makes a killed mutant cost the quickest test that notices it, not the whole list.
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        return
+    stats = Path("mutmut-stats.json")
+    if not stats.is_file():
+        return
+    durations: dict[str, float] = json.loads(stats.read_text())["duration_by_test"]
+    items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+    # A mutant that makes a test wait forever (a lock never released, a reply never sent)
+    # is caught when that test fails after three times the slowest clean test, not when
+    # mutmut's own limit for the whole run expires.
+    limit = 3 * max(durations.values(), default=5.0)
+    for item in items:
+        item.add_marker(pytest.mark.timeout(limit))
 
 
 def topology_dict(state: Path, ims_url: str, analytics_url: str, **sections: Any) -> dict[str, Any]:
@@ -151,6 +172,7 @@ class World:
             keyring=keyring or self.keyring,
             clock=self.clock,
             rng=random.Random(seed),
+            store_password=Secret(REDIS_PASSWORD),  # used only by a Redis store
         )
         app = create_app(topology, node_id, deps)
         url = await serve(self.stack, app, port)
@@ -269,6 +291,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "no",
             "--dir",
             str(folder),
+            "--requirepass",  # as the harness runs it (--store redis): a client must say it
+            REDIS_PASSWORD,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

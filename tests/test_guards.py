@@ -151,6 +151,19 @@ def test_the_cache_keeps_its_newest_entries_up_to_its_bound() -> None:
     assert cache.get("GET", "/d") is not None
 
 
+def test_a_cached_reply_is_fresh_while_its_age_is_below_the_ttl() -> None:
+    # RFC 9111 4.2: fresh while the freshness lifetime is greater than the age; at an age of
+    # exactly the ttl the entry is stale and the publisher is asked again.
+    now = [100.0]
+    cache = ReplyCache(ttl=60, clock=lambda: now[0])
+    cache.put("GET", "/", 200, CIMultiDict(), b"home")
+    now[0] = 159.999
+    assert cache.get("GET", "/") is not None
+    now[0] = 160.0
+    assert cache.get("GET", "/") is None
+    assert len(cache) == 0  # and the stale entry is gone, not kept forever
+
+
 # --- secret files: a reader racing repeated saves ------------------------------------------
 
 
@@ -357,6 +370,8 @@ def test_a_status_shows_a_token_by_fingerprint_and_only_while_it_is_valid() -> N
     assert describe(None, 120.0) == (None, None, None)
     assert describe(token, 120.0) == (token.fingerprint, 40.0, 20.0)
     assert describe(token, 160.0) == (token.fingerprint, None, None)
+    assert describe(token, 159.5) == (token.fingerprint, 0.5, 59.5)  # its last second counts
+    assert describe(token, 120.00049) == (token.fingerprint, 40.0, 20.0)  # to the millisecond
     assert valid_or_invalid(token, 159.9) is TokenState.FRESH
     assert valid_or_invalid(token, 160.0) is TokenState.INVALID
     assert valid_or_invalid(None, 0.0) is TokenState.INVALID
@@ -389,6 +404,42 @@ async def test_a_peer_removes_only_the_token_it_was_refused_and_leases_exclude_e
     assert not await store.try_lease("p3", 15.0)
     await store.release_lease("p2")
     assert await store.try_lease("p3", 15.0)
+
+
+def test_a_key_with_stray_characters_is_refused_not_silently_cleaned() -> None:
+    # A lenient decoder drops the stray characters and still finds 32 bytes: a damaged key
+    # file would then load as if nothing were wrong.
+    encoded = base64.b64encode(KEY).decode()
+    stray = encoded[:10] + "!*" + encoded[10:]
+    with pytest.raises(CookieKeyError, match="not base64"):
+        load_cookie_key("LBKEY", Path("unused"), {"LBKEY": stray})
+    document = json.dumps({"version": 1, "primary": "k1", "keys": {"k1": stray}})
+    with pytest.raises(KeyringError, match="not a keyring"):
+        Keyring.from_json(document, source="test")
+
+
+def test_a_keyring_says_its_format_and_another_format_is_refused(tmp_path: Path) -> None:
+    ring = Keyring.generate()
+    assert json.loads(ring.to_json())["version"] == 1
+    assert Keyring.from_json(ring.to_json(), source="test").to_json() == ring.to_json()
+    newer = json.dumps({**json.loads(ring.to_json()), "version": 2})
+    path = tmp_path / "keyring.json"
+    write_atomic(path, newer.encode())
+    with pytest.raises(KeyringError, match=r"keyring\.json: keyring format version 2"):
+        load_keyring_file(path, create=False)
+    write_atomic(path, b"{not json")
+    with pytest.raises(KeyringError, match=r"keyring\.json: not a keyring"):
+        load_keyring_file(path, create=False)
+
+
+def test_a_generated_keyring_is_logged_once_and_a_loaded_one_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "keyring.json"
+    caplog.set_level(logging.INFO, logger="node.token.keyring")
+    first = load_keyring_file(path, create=True)
+    assert load_keyring_file(path, create=True).to_json() == first.to_json()
+    assert caplog.text.count("generated a new encryption keyring") == 1
 
 
 def test_a_keyring_with_a_key_that_is_not_base64_is_refused() -> None:

@@ -21,6 +21,7 @@ from node.token import (
     InvalidClient,
     MalformedReply,
 )
+from node.token.ims_client import parse_token_reply
 from tests.conftest import serve
 
 SECRET = "the-client-secret-123"
@@ -204,3 +205,36 @@ async def test_error_description_cannot_smuggle_a_token_into_logs(
     with pytest.raises(ConfigurationError) as caught:
         await client.fetch(Secret(SECRET))
     assert "eyJ" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "code"),
+    [
+        (401, {"error": 123}, InvalidClient, None),  # a 401 with no usable code: credentials
+        (400, {"error": ["invalid_client"]}, ConfigurationError, None),  # not a crash
+        (400, {"error": {"code": "x"}}, ConfigurationError, None),
+        (400, {"error": "invalid_scope"}, ConfigurationError, "invalid_scope"),
+        (401, {"error": "invalid_client"}, InvalidClient, "invalid_client"),
+    ],
+)
+def test_an_error_code_is_taken_only_when_it_is_a_string(
+    status: int, body: Any, error: type[ConfigurationError], code: str | None
+) -> None:
+    with pytest.raises(error) as caught:
+        parse_token_reply(status, json.dumps(body).encode(), retry_after=None)
+    assert type(caught.value) is error
+    assert caught.value.code == code
+    if code is None:
+        assert "no OAuth error in body" in str(caught.value)
+
+
+def test_what_a_reply_says_is_cut_short_in_messages() -> None:
+    long = {"error": "invalid_request", "error_description": "d" * 500}
+    with pytest.raises(ConfigurationError) as caught:
+        parse_token_reply(400, json.dumps(long).encode(), retry_after=None)
+    assert f"invalid_request: {'d' * 200})" in str(caught.value)  # 200 characters, no more
+    odd = {"access_token": "t", "token_type": "bearer", "expires_in": "x" * 100}
+    with pytest.raises(MalformedReply) as malformed:
+        parse_token_reply(200, json.dumps(odd).encode(), retry_after=None)
+    shown = repr("x" * 100)[:40]  # 40 characters of the value's repr, no more
+    assert f"expires_in {shown}, not a positive integer" in str(malformed.value)

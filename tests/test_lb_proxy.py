@@ -104,6 +104,27 @@ async def test_a_get_that_a_dispatcher_cannot_serve_is_retried_once_elsewhere(
     assert states == {"d1": "unhealthy", "d2": "healthy", "d3": "healthy"}  # passive check
     assert status["retries"] == 1
     assert len(stand_ins[0].seen) == 1  # and nothing more was sent to it
+    # Each session counts where it was served: the retried one on the target that answered.
+    sessions = {t["id"]: t["sessions"] for t in status["targets"]}
+    assert sessions["d1"] == 0
+    assert sum(sessions.values()) == 3
+
+
+async def test_a_get_is_retried_once_and_no_more_when_every_target_fails(
+    tmp_path: Path, stand_ins: list[StandIn]
+) -> None:
+    async with (
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
+        browser() as http,
+    ):
+        for s in stand_ins:
+            s.mode = "publisher-down"
+        async with http.get(f"{lb.url}/") as r:
+            assert r.status == 502
+            assert await r.text() == "down"  # the second dispatcher's own reply
+        status = await lb_status(http, lb)
+    assert sorted(len(s.seen) for s in stand_ins) == [0, 1, 1]  # two targets tried, not three
+    assert status["retries"] == 1
 
 
 async def test_a_post_is_never_retried(tmp_path: Path, stand_ins: list[StandIn]) -> None:

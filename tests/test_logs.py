@@ -82,3 +82,41 @@ def test_every_logger_of_a_service_is_redacted_tracebacks_included(
 def test_the_formatter_masks_arguments_as_well_as_the_message() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s", (TOKEN,), None)
     assert TOKEN not in RedactingFormatter("%(message)s").format(record)
+
+
+def test_a_secret_shows_only_stars_and_compares_by_value() -> None:
+    secret = Secret(OPAQUE)
+    assert repr(secret) == "Secret('**********')"
+    assert str(secret) == f"{secret}" == "**********"
+    assert OPAQUE not in repr([secret]) + repr({"s": secret})
+    assert secret == Secret(OPAQUE)
+    assert secret != Secret(OPAQUE + "x")
+    assert len({secret, Secret(OPAQUE), Secret("other")}) == 2  # usable as a key, by value
+    assert secret
+    assert not Secret("")  # an empty environment variable is no secret
+
+
+def test_a_service_logs_info_by_default_and_not_aiohttp_access_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    access = logging.getLogger("aiohttp.access")
+    access_level = access.level
+    try:
+        configure_logging("p1")
+        logging.getLogger("node.app").info("serving")
+        logging.getLogger("node.app").debug("detail")
+        access.info('127.0.0.1 "GET / HTTP/1.1" 200')  # one per request: noise at this scale
+        access.warning("access log trouble")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        access.setLevel(access_level)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == [
+        "INFO    p1 node.app: serving",
+        "WARNING p1 aiohttp.access: access log trouble",
+    ]

@@ -16,11 +16,12 @@ from core.secrets import Secret
 from core.topology import Topology
 from harness.estate.processes import free_ports
 from node.token import SharedStore, TokenUnavailable
+from node.token.errors import StoreUnavailable
 from node.token.file_store import FileStore
 from node.token.ims_client import ImsTokenClient
 from node.token.redis_store import RedisStore
 from node.token.strategies import TokenDeps, build_provider
-from tests.conftest import DAY, GOOD_SECRET, World, start_world
+from tests.conftest import DAY, GOOD_SECRET, REDIS_PASSWORD, World, start_world
 
 pytestmark = pytest.mark.looptime
 
@@ -75,6 +76,7 @@ def open_store(topology: Topology, world: World) -> SharedStore:
             config.url,
             prefix=config.key_prefix,
             wall_clock=world.clock.wall,
+            password=Secret(REDIS_PASSWORD),
             timeout=config.timeout,
         )
     return FileStore(Path(topology.token.state_dir) / "shared", wall_clock=world.clock.wall)
@@ -116,7 +118,11 @@ async def test_an_unreachable_store_degrades_to_refreshing_alone(
     token = await node.tokens.get()
     assert token.remaining(world.clock.monotonic()) > DAY - 10
     assert world.tokens_issued == 1
-    assert "shared token store unavailable" in caplog.text
+    await asyncio.sleep(DAY)  # a refresh: another look at the store, another claim
+    assert world.tokens_issued == 2
+    # The node looked at the store, claimed and published, each failing: one line, not one
+    # per call (an outage must not flood the log).
+    assert caplog.text.count("shared token store unavailable") == 1
 
 
 async def test_shared_revocation_costs_the_cluster_one_token_call(
@@ -133,6 +139,27 @@ async def test_shared_revocation_costs_the_cluster_one_token_call(
     again = await asyncio.gather(*(n.tokens.get() for n in nodes))
     assert world.tokens_issued == 2
     assert len({t.fingerprint for t in again}) == 1
+
+
+async def test_a_refused_shared_token_is_no_longer_offered_to_the_cluster(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = three_publishers(world, "shared", **store_kind)
+    store = open_store(topology, world)
+    stack.push_async_callback(store.close)
+    node = await world.start_node(topology, "p1")
+    token = await node.tokens.get()
+    assert await store.get() is not None
+    world.ims_faults(outage=True)  # no new token can replace it for now
+    assert node.tokens.invalidate(token)  # the API refused it
+    await asyncio.sleep(1)
+    # A node starting now must not adopt the refused token from the store.
+    assert await store.get() is None
+    world.ims_faults(outage=False)
+    newer = await node.tokens.get()
+    assert newer.fingerprint != token.fingerprint
+    assert await store.get() is not None  # the new one is shared again
 
 
 async def test_a_tampered_shared_store_is_ignored_and_replaced(
@@ -292,3 +319,19 @@ async def test_scheduled_interval_longer_than_the_lifetime_shows_its_failure(
     assert world.tokens_issued <= 3  # at 0, 1.5 and 3.0 lifetimes: the schedule, nothing more
     assert set(world.ims_stats.issued_by_caller) == {"p1"}
     assert fresh.count(False) >= len(fresh) * 0.25  # users saw it too: old pages, or errors
+
+
+@pytest.mark.looptime(False)  # real time: Redis answers in real time, no timer is involved
+async def test_a_redis_store_is_used_only_with_its_password(redis_server: str) -> None:
+    without = RedisStore(redis_server, prefix="pw", wall_clock=lambda: 0.0)
+    with pytest.raises(StoreUnavailable, match="Authentication"):
+        await without.get()
+    await without.close()
+    with_it = RedisStore(
+        redis_server, prefix="pw", wall_clock=lambda: 0.0, password=Secret(REDIS_PASSWORD)
+    )
+    await with_it.put(b"sealed")
+    assert await with_it.get() == b"sealed"
+    await with_it.remove_if(b"sealed")
+    assert await with_it.get() is None
+    await with_it.close()

@@ -170,16 +170,16 @@ async def test_second_secret_is_used_when_the_first_is_refused(
     stack: contextlib.AsyncExitStack, tmp_path: Path
 ) -> None:
     world = await start_world(stack, tmp_path)
-    node = await world.start_node(world.topology(), secrets=("retired-secret", GOOD_SECRET))
+    node = await world.start_node(world.topology(), secrets=("retired-1", "retired-2", GOOD_SECRET))
     await node.tokens.get()
-    assert dict(world.ims_stats.requests_by_status) == {401: 1, 200: 1}
+    assert dict(world.ims_stats.requests_by_status) == {401: 2, 200: 1}  # in order, each once
     status = node.tokens.status()
     assert status.configuration_error is None
-    assert status.refresh_count == 1
+    assert (status.refresh_count, status.failed_refreshes, status.token_calls) == (1, 2, 3)
     # The next refresh starts from the secret that works.
     node.tokens.invalidate(await node.tokens.get())
     await node.tokens.get()
-    assert dict(world.ims_stats.requests_by_status) == {401: 1, 200: 2}
+    assert dict(world.ims_stats.requests_by_status) == {401: 2, 200: 2}
 
 
 async def test_refused_credentials_are_a_configuration_error_retried_slowly(
@@ -190,13 +190,15 @@ async def test_refused_credentials_are_a_configuration_error_retried_slowly(
 ) -> None:
     world = await start_world(stack, tmp_path)
     caplog.set_level(logging.INFO)
-    node = await world.start_node(world.topology(), secrets=("wrong-1", "wrong-2"))
-    await asyncio.sleep(3600)
+    node = await world.start_node(world.topology(), secrets=("wrong-1", "wrong-2", "wrong-3"))
+    await asyncio.sleep(3599)
     status = node.tokens.status()
     assert status.configuration_error
     assert "invalid_client" in status.configuration_error
-    # Two secrets tried every 300 s for an hour: 2 x 13 calls, not a loop.
-    assert world.ims_stats.requests_by_status[401] <= 2 * (3600 / 300 + 1)
+    # Each secret once, every 300 s, for an hour (rounds at 0, 300, ..., 3300): not a loop,
+    # and every round tries them all again.
+    assert world.ims_stats.requests_by_status[401] == 3 * 12
+    assert (status.token_calls, status.failed_refreshes, status.refresh_count) == (36, 36, 0)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1  # logged once
     _code, body = await get_json(http, f"{node.url}/status")

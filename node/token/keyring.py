@@ -32,6 +32,7 @@ from node.token.errors import KeyringError
 logger = logging.getLogger(__name__)
 
 KEY_BYTES = 32  # AES-256
+KEYRING_VERSION = 1  # written by to_json; a file of another version is refused, not guessed at
 MAX_KEYRING = 64 * 1024  # hundreds of keys; a larger file is not a keyring
 
 
@@ -62,12 +63,19 @@ class Keyring:
 
     def to_json(self) -> bytes:
         keys = {kid: base64.b64encode(key).decode() for kid, key in self.keys.items()}
-        return json.dumps({"version": 1, "primary": self.primary, "keys": keys}).encode()
+        return json.dumps(
+            {"version": KEYRING_VERSION, "primary": self.primary, "keys": keys}
+        ).encode()
 
     @classmethod
     def from_json(cls, data: bytes | str, *, source: str) -> Keyring:
         try:
             document = parse_json_object(data, max_bytes=MAX_KEYRING)
+            version = document.get("version", KEYRING_VERSION)
+            if version != KEYRING_VERSION:
+                raise KeyringError(
+                    f"keyring format version {version!r}; this code reads {KEYRING_VERSION}"
+                )
             keys = {kid: base64.b64decode(v, validate=True) for kid, v in document["keys"].items()}
             return cls(primary=document["primary"], keys=keys)
         except KeyringError as exc:

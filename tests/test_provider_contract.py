@@ -1,0 +1,145 @@
+"""What each strategy tells its callers and its operators, through one token's life.
+
+``current()`` is what a caller that must not wait (the virtual world's report loop, the
+replication endpoint) gets; ``/status`` is what an operator reads. Both must agree with what
+``get()`` does: a status that shows a valid token while requests fail, or a ``current()``
+that hands out an expired token, misleads the person or the code that trusts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from node.token import TokenUnavailable
+from tests.conftest import DAY, get_json, start_world
+
+pytestmark = pytest.mark.looptime
+
+
+async def token_status(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    status, body = await get_json(http, f"{url}/status")
+    assert status == 200
+    token: dict[str, Any] = body["token"]
+    return token
+
+
+async def test_naive_reports_each_call_its_failures_and_the_expiry(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=600)
+    node = await world.start_node(world.topology(token={"strategy": "naive"}))
+    provider = node.tokens
+    first = await provider.get()  # the node fetched once at start; this is that token
+    assert provider.current() == first
+    await asyncio.sleep(200)
+    shown = await token_status(http, node.url)
+    assert shown["strategy"] == "naive"
+    assert (shown["state"], shown["fingerprint"]) == ("fresh", first.fingerprint)
+    assert shown["seconds_left"] == pytest.approx(400, abs=2)
+    assert shown["age_seconds"] == pytest.approx(200, abs=2)
+    assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (1, 1, 0)
+    assert shown["next_refresh_in"] is None  # it never refreshes ahead
+    assert shown["last_refresh_error"] is None
+
+    await asyncio.sleep(401)  # expired: nothing refreshed it
+    assert provider.current() is None
+    shown = await token_status(http, node.url)
+    assert (shown["state"], shown["seconds_left"], shown["age_seconds"]) == ("invalid", None, None)
+    assert shown["fingerprint"] == first.fingerprint  # the last one it had, for the record
+
+    world.ims_faults(outage=True)
+    with pytest.raises(TokenUnavailable):
+        await provider.get()
+    shown = await token_status(http, node.url)
+    assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (2, 1, 1)
+    assert "503" in shown["last_refresh_error"]
+
+    world.ims_faults(outage=False)
+    second = await provider.get()
+    assert second.fingerprint != first.fingerprint
+    shown = await token_status(http, node.url)
+    assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (3, 2, 1)
+    assert shown["state"] == "fresh"
+
+    assert not provider.invalidate(first)  # an old token's 401 drops nothing
+    assert provider.current() == second
+    assert provider.invalidate(second)
+    assert provider.current() is None
+    assert (await token_status(http, node.url))["state"] == "invalid"
+    assert not provider.invalidate(second)  # already gone
+
+
+async def test_refreshing_hands_out_no_token_without_waiting_inside_its_margin(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    node = await world.start_node(world.topology())
+    provider = node.tokens
+    token = await provider.get()
+    assert provider.current() == token
+    world.ims_faults(outage=True)  # the refresh at half-life and every retry fail
+    await asyncio.sleep(DAY - 400)  # 100 s before the 300 s margin
+    assert provider.current() == token
+    shown = await token_status(http, node.url)
+    assert shown["state"] == "stale"
+    assert shown["failed_refreshes"] >= 1
+    await asyncio.sleep(200)  # inside the margin
+    assert provider.current() is None  # a caller that must not wait gets nothing...
+    assert await provider.get() == token  # ...one that may wait still gets the valid token
+    assert (await token_status(http, node.url))["state"] == "expiring"
+
+
+async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=600)
+    topology = world.topology(
+        token={"strategy": "scheduled", "schedule_interval": 900, "peer_poll": 10},
+        publishers=[{"id": "p1", "port": 18101}, {"id": "p2", "port": 18102}],
+    )
+    leader = await world.start_node(topology, "p1")
+    follower = await world.start_node(topology, "p2", seed=2)
+    token = await leader.tokens.get()
+    assert await follower.tokens.get() == token
+    await asyncio.sleep(100)
+    shown = await token_status(http, leader.url)
+    assert shown["strategy"] == "scheduled"
+    assert (shown["state"], shown["fingerprint"]) == ("fresh", token.fingerprint)
+    assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (1, 1, 0)
+    assert shown["next_refresh_in"] == pytest.approx(800, abs=2)
+    assert shown["seconds_left"] == pytest.approx(500, abs=2)
+    assert shown["age_seconds"] == pytest.approx(100, abs=2)
+    peer = await token_status(http, follower.url)
+    assert (peer["state"], peer["fingerprint"], peer["token_calls"]) == (
+        "fresh",
+        token.fingerprint,
+        0,
+    )
+    assert peer["next_refresh_in"] is None  # followers run no job
+
+    assert not follower.tokens.invalidate(token)  # a 401 changes nothing until the next run
+    await asyncio.sleep(600)  # expired at 600 s; the next run is at 900 s
+    for node in (leader, follower):
+        assert node.tokens.current() == token  # the design's flaw: the expired token, handed out
+        shown = await token_status(http, node.url)
+        assert (shown["state"], shown["seconds_left"]) == ("invalid", None)
+
+    world.ims_faults(outage=True)
+    await asyncio.sleep(250)  # the run at 900 s fails and backs off
+    shown = await token_status(http, leader.url)
+    assert (shown["token_calls"], shown["failed_refreshes"]) >= (2, 1)
+    assert shown["consecutive_failures"] == shown["failed_refreshes"]
+    assert "503" in shown["last_refresh_error"]
+    assert 0 <= shown["next_refresh_in"] <= 60  # the backoff's cap, not the interval
+    world.ims_faults(outage=False)
+    await asyncio.sleep(61)
+    shown = await token_status(http, leader.url)
+    assert (shown["state"], shown["consecutive_failures"]) == ("fresh", 0)
+    assert shown["fingerprint"] != token.fingerprint
+    assert shown["next_refresh_in"] == pytest.approx(900, abs=62)
