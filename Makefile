@@ -50,7 +50,7 @@ bench: install
 # code, each mutant against the tests that reach it; the score goes in docs/mutation.md.
 mutate: install
 	rm -rf mutants
-	$(VENV)/bin/mutmut run --max-children 2
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/mutmut run --max-children 3
 	$(VENV)/bin/mutmut export-cicd-stats
 	cat mutants/mutmut-cicd-stats.json
 

@@ -32,6 +32,7 @@ def snapshot(balancer: Balancer) -> dict[str, Any]:
         "requests": balancer.counters.requests,
         "retries": balancer.counters.retries,
         "sessions_moved": balancer.counters.sessions_moved,
+        "no_target": balancer.counters.no_target,  # answered 503: every target deregistered
         "client_connections": balancer.counters.connections(),
         "refused": {str(k): v for k, v in sorted(balancer.counters.refused.items())},
         "fail_open": balancer.pool.fail_open,

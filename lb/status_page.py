@@ -80,6 +80,7 @@ def render(data: dict[str, Any]) -> str:
         ("requests", f"{data['requests']:,}"),
         ("retried", f"{data['retries']:,}"),
         ("sessions moved", f"{data['sessions_moved']:,}"),
+        ("no target (503)", f"{data['no_target']:,}"),
         ("client connections", cell(data.get("client_connections"))),
         ("refused", escape(refused)),
         ("fail-open choices", f"{data['fail_open']:,}"),

@@ -166,7 +166,10 @@ async def test_a_target_that_refuses_connections_is_skipped_for_a_get(
 async def test_a_target_that_does_not_reply_in_time_gives_504_without_a_retry(
     tmp_path: Path, stand_ins: list[StandIn]
 ) -> None:
-    async with balancer_in_front_of(tmp_path, stand_ins, timeout="300ms") as (lb, _):
+    async with (
+        balancer_in_front_of(tmp_path, stand_ins, timeout="300ms") as (lb, _),
+        browser() as http,
+    ):
         for s in stand_ins:
             s.mode = "hang"
         try:
@@ -175,7 +178,10 @@ async def test_a_target_that_does_not_reply_in_time_gives_504_without_a_retry(
         finally:
             for s in stand_ins:
                 s.release.set()
+        status = await lb_status(http, lb)
     assert sum(len(s.seen) for s in stand_ins) == 1
+    assert sorted(t["errors"] for t in status["targets"]) == [0, 0, 1]  # counted against it
+    assert status["retries"] == 0
 
 
 async def test_a_reused_connection_the_target_had_closed_is_replaced_without_an_error(
@@ -270,3 +276,66 @@ async def test_the_control_plane_is_on_its_own_listener_and_not_on_the_public_po
     )
     # ...and took no target out.
     assert {t["state"] for t in status["targets"]} == {"healthy"}
+
+
+async def test_the_status_counts_requests_sessions_errors_and_moves(
+    tmp_path: Path, stand_ins: list[StandIn]
+) -> None:
+    checks = {"interval": "1h", "timeout": "1s"}  # after start-up, only real requests judge
+    async with (
+        balancer_in_front_of(tmp_path, stand_ins, health_check=checks) as (lb, runners),
+        browser() as http,
+        browser() as visitor,
+    ):
+        for _ in range(3):
+            async with visitor.get(f"{lb.url}/") as r:
+                first = r.headers["X-Publisher"]
+        old_cookie = r.cookies["AWSALB"].value
+        status = await lb_status(http, lb)
+        targets = {t["publisher"]: t for t in status["targets"]}
+        assert status["requests"] == 3
+        assert targets[first]["sessions"] == 1  # one visitor, one session
+        assert sum(t["sessions"] for t in targets.values()) == 1
+        assert targets[first]["requests"] == 3
+
+        await runners[[s.name for s in stand_ins].index(first)].cleanup()
+        async with visitor.get(f"{lb.url}/") as r:
+            assert r.status == 200
+        # A request still carrying the cookie of the target that is gone: a session moved.
+        cookie = {"Cookie": f"AWSALB={old_cookie}"}
+        async with browser() as other, other.get(f"{lb.url}/", headers=cookie) as r:
+            assert r.status == 200
+            assert r.headers["X-Publisher"] != first
+        status = await lb_status(http, lb)
+        targets = {t["publisher"]: t for t in status["targets"]}
+        assert (status["requests"], status["retries"], status["sessions_moved"]) == (5, 1, 1)
+        assert [t["errors"] for t in targets.values()].count(1) == 1
+        assert targets[first]["errors"] == 1
+        assert sum(t["sessions"] for t in targets.values()) == 3
+        assert all(t["in_flight"] == 0 for t in targets.values())
+
+        for target in status["targets"]:  # every target deregistered: nowhere to send
+            async with http.post(f"{lb.admin}/lb/targets/{target['id']}/deregister") as r:
+                assert r.status < 300
+        async with visitor.get(f"{lb.url}/") as r:
+            assert (r.status, await r.text()) == (503, "503 no target available\n")
+        async with http.get(f"{lb.url}/lb/health") as r:
+            assert (r.status, await r.json()) == (503, {"status": "starting"})
+            assert r.headers["Cache-Control"] == "no-store"
+        status = await lb_status(http, lb)
+        assert (status["requests"], status["retries"], status["no_target"]) == (6, 1, 1)
+
+
+@pytest.mark.parametrize("secure", [False, True])
+async def test_the_session_cookie_has_the_attributes_alb_gives_it(
+    tmp_path: Path, stand_ins: list[StandIn], secure: bool
+) -> None:
+    async with (
+        balancer_in_front_of(tmp_path, stand_ins, sticky={"secure": secure}) as (lb, _),
+        browser() as client,
+        client.get(f"{lb.url}/") as r,
+    ):
+        set_cookie = r.headers["Set-Cookie"]
+    _, _, attributes = set_cookie.partition("; ")
+    expected = "Max-Age=86400; Path=/; HttpOnly; SameSite=Lax"  # ALB: one day by default
+    assert attributes == (f"{expected}; Secure" if secure else expected)
