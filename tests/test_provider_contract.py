@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from core.secrets import Secret
 from node.token import TokenUnavailable
+from node.token.model import AccessToken
 from tests.conftest import DAY, get_json, start_world
 
 pytestmark = pytest.mark.looptime
@@ -76,8 +79,12 @@ async def test_naive_reports_each_call_its_failures_and_the_expiry(
 
 
 async def test_refreshing_hands_out_no_token_without_waiting_inside_its_margin(
-    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+    stack: contextlib.AsyncExitStack,
+    tmp_path: Path,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="node.token.refreshing")
     world = await start_world(stack, tmp_path, expires_in=DAY)
     node = await world.start_node(world.topology())
     provider = node.tokens
@@ -93,10 +100,21 @@ async def test_refreshing_hands_out_no_token_without_waiting_inside_its_margin(
     assert provider.current() is None  # a caller that must not wait gets nothing...
     assert await provider.get() == token  # ...one that may wait still gets the valid token
     assert (await token_status(http, node.url))["state"] == "expiring"
+    # While the token still works a failed refresh is a warning; an error would page someone.
+    failures = [r for r in caplog.records if "refresh failed" in r.getMessage()]
+    assert failures
+    assert {r.levelname for r in caplog.records} == {"WARNING"}
+    await asyncio.sleep(400)  # expired, and IMS still down: now it is an error
+    assert any(
+        r.levelname == "ERROR" and "no valid token" in r.getMessage() for r in caplog.records
+    )
 
 
 async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
-    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+    stack: contextlib.AsyncExitStack,
+    tmp_path: Path,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=600)
     topology = world.topology(
@@ -123,7 +141,13 @@ async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
     )
     assert peer["next_refresh_in"] is None  # followers run no job
 
-    assert not follower.tokens.invalidate(token)  # a 401 changes nothing until the next run
+    caplog.set_level(logging.WARNING, logger="node.token.scheduled")
+    for _ in range(250):  # every request's 401 until the next run
+        assert not follower.tokens.invalidate(token)  # changes nothing until the next run
+    refusals = [r.getMessage() for r in caplog.records if "refused by the API" in r.getMessage()]
+    assert [m.split("(")[1].split(" ")[0] for m in refusals] == ["1", "100", "200"]  # throttled
+    assert not follower.tokens.invalidate(AccessToken(Secret("other"), 0.0, 1.0))
+    assert len([r for r in caplog.records if "refused by the API" in r.getMessage()]) == 3
     await asyncio.sleep(600)  # expired at 600 s; the next run is at 900 s
     for node in (leader, follower):
         assert node.tokens.current() == token  # the design's flaw: the expired token, handed out
@@ -143,3 +167,46 @@ async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
     assert (shown["state"], shown["consecutive_failures"]) == ("fresh", 0)
     assert shown["fingerprint"] != token.fingerprint
     assert shown["next_refresh_in"] == pytest.approx(900, abs=62)
+
+
+async def test_scheduled_nodes_wait_for_the_first_token_no_longer_than_the_wait_limit(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    world.ims_faults(latency=4.5)  # the leader's first run takes 4.5 s
+    topology = world.topology(
+        token={
+            "strategy": "scheduled",
+            "schedule_interval": DAY / 2,
+            "peer_poll": 60,
+            "wait_timeout": "10s",
+        },
+        publishers=[{"id": "p1", "port": 18101}, {"id": "p2", "port": 18102}],
+    )
+    leader = await world.start_node(topology, "p1")
+    follower = await world.start_node(topology, "p2", seed=2)
+    started = world.clock.monotonic()
+
+    async def waited_for(node: Any) -> tuple[str, float]:
+        token = await node.tokens.get()
+        return token.fingerprint, world.clock.monotonic() - started
+
+    (first, led), (second, followed) = await asyncio.gather(
+        waited_for(leader), waited_for(follower)
+    )
+    assert first == second
+    assert 4.4 <= led <= 4.6  # the leader's callers wait for its run, no longer
+    assert led < followed <= led + 1.0  # the follower looks every second, not every 60 s
+
+    other = await start_world(stack, tmp_path / "down", expires_in=DAY)
+    other.ims_faults(outage=True)
+    topology = other.topology(
+        token={"strategy": "scheduled", "schedule_interval": DAY / 2, "wait_timeout": "10s"},
+        publishers=[{"id": "p1", "port": 18101}, {"id": "p2", "port": 18102}],
+    )
+    nodes = [await other.start_node(topology, n) for n in ("p1", "p2")]
+    for node in nodes:
+        started = other.clock.monotonic()
+        with pytest.raises(TokenUnavailable, match="no token has been published yet"):
+            await node.tokens.get()
+        assert other.clock.monotonic() - started == pytest.approx(10, abs=0.05)

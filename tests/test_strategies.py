@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import math
 import random
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -323,15 +325,57 @@ async def test_scheduled_interval_longer_than_the_lifetime_shows_its_failure(
 
 @pytest.mark.looptime(False)  # real time: Redis answers in real time, no timer is involved
 async def test_a_redis_store_is_used_only_with_its_password(redis_server: str) -> None:
-    without = RedisStore(redis_server, prefix="pw", wall_clock=lambda: 0.0)
+    without = RedisStore(
+        redis_server, prefix="pw", wall_clock=lambda: 0.0, password=None, timeout=2
+    )
     with pytest.raises(StoreUnavailable, match="Authentication"):
         await without.get()
     await without.close()
     with_it = RedisStore(
-        redis_server, prefix="pw", wall_clock=lambda: 0.0, password=Secret(REDIS_PASSWORD)
+        redis_server,
+        prefix="pw",
+        wall_clock=lambda: 0.0,
+        password=Secret(REDIS_PASSWORD),
+        timeout=2,
     )
     await with_it.put(b"sealed")
+    assert await with_it.get() == b"sealed"
+    await with_it.remove_if(b"other")  # only the value that was refused is removed
     assert await with_it.get() == b"sealed"
     await with_it.remove_if(b"sealed")
     assert await with_it.get() is None
     await with_it.close()
+
+
+@pytest.mark.looptime(False)  # the timeouts are real ones
+async def test_a_redis_server_that_does_not_answer_fails_the_call_within_the_timeout() -> None:
+    silent = socket.socket()  # accepts connections, never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    full = socket.socket()  # its queue of connections is full: a connection is never made
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(full.getsockname())
+        fillers.append(filler)
+    try:
+        for server in (silent, full):
+            host, port = server.getsockname()
+            store = RedisStore(
+                f"redis://{host}:{port}/0",
+                prefix="t",
+                wall_clock=lambda: 0.0,
+                password=None,
+                timeout=0.3,
+            )
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="Timeout"):
+                await asyncio.wait_for(store.get(), 3)  # without the store's timeout: hangs
+            assert time.monotonic() - started < 2.0
+            await store.close()
+    finally:
+        for sock in (silent, full, *fillers):
+            sock.close()

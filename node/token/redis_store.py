@@ -65,8 +65,8 @@ class RedisStore:
         *,
         prefix: str,
         wall_clock: Callable[[], float],
-        password: Secret | None = None,
-        timeout: float = 2.0,
+        password: Secret | None,
+        timeout: float,
     ) -> None:
         self._client = redis.Redis.from_url(
             url,
