@@ -29,7 +29,7 @@ from core.errors import MissingSecretError
 from core.files import write_atomic
 from core.logs import MASK, configure_logging, redact
 from core.secrets import Secret, secrets_from_env
-from core.topology import HealthCheckConfig
+from core.topology import HealthCheckConfig, Topology
 from harness.estate.processes import free_ports
 from lb.cookies import EXPIRY_STEP, StickyCookieCodec, load_cookie_key
 from lb.dispatcher.cache import ReplyCache
@@ -38,12 +38,15 @@ from lb.errors import CookieKeyError
 from lb.health import HealthChecker
 from lb.targets import Health, Target, TargetPool
 from node.token.backoff import Backoff
-from node.token.errors import KeyringError
+from node.token.errors import KeyringError, SealedDataError
 from node.token.file_store import FileStore
 from node.token.keyring import Keyring, load_keyring_env, load_keyring_file, rotate_keyring_file
 from node.token.model import AccessToken, TokenState, describe, valid_or_invalid
-from node.token.sealing import open_sealed, seal
-from tests.conftest import serve
+from node.token.replication import Push, open_replicated, seal_for_replication
+from node.token.sealing import MAX_SEALED, open_sealed, seal
+from node.token.store import SavedToken
+from node.token.strategies import TokenDeps, shared_store
+from tests.conftest import serve, topology_dict
 
 NOW = 1_790_000_000.0
 KEY = bytes(range(32))
@@ -446,3 +449,74 @@ def test_a_keyring_with_a_key_that_is_not_base64_is_refused() -> None:
     document = json.dumps({"version": 1, "primary": "k1", "keys": {"k1": "bm90 a2V5$$"}})
     with pytest.raises(KeyringError):
         Keyring.from_json(document, source="test")
+
+
+# --- stores, replication and sealing: what another node or a hostile file gives ------------
+
+
+async def test_the_file_store_reads_no_more_than_a_sealed_token_can_be(tmp_path: Path) -> None:
+    store = FileStore(tmp_path, wall_clock=lambda: NOW)
+    await store.put(b"x" * (3 * MAX_SEALED))  # what a full disk or an attacker may leave
+    blob = await store.get()
+    assert blob is not None
+    assert len(blob) == MAX_SEALED + 1  # enough to know it is too long, never the whole file
+    await store.put(b"y" * MAX_SEALED)
+    assert await store.get() == b"y" * MAX_SEALED  # the longest that can be valid, whole
+
+
+@pytest.mark.parametrize("seq", [5.0, "5", True, None])
+def test_a_push_whose_sequence_number_is_not_an_integer_is_refused(seq: object) -> None:
+    keyring = Keyring.generate()
+    push = Push(SavedToken(Secret("tok"), NOW, 86_399.0), seq, NOW)  # type: ignore[arg-type]
+    with pytest.raises(SealedDataError, match="not a push"):
+        open_replicated(keyring, "p1", seal_for_replication(keyring, "p1", push))
+    good = Push(SavedToken(Secret("tok"), NOW, 86_399.0), 5, NOW)
+    assert open_replicated(keyring, "p1", seal_for_replication(keyring, "p1", good)).seq == 5
+
+
+def test_a_push_opens_only_as_from_the_leader_that_sealed_it() -> None:
+    keyring = Keyring.generate()
+    push = Push(SavedToken(Secret("tok"), NOW, 86_399.0), 1, NOW)
+    blob = seal_for_replication(keyring, "p1", push)
+    with pytest.raises(SealedDataError):
+        open_replicated(keyring, "p2", blob)
+    other = seal(keyring, b'{"access_token": "t", "obtained_at": 1, "lifetime": 2, "seq": 1}', {})
+    with pytest.raises(SealedDataError):
+        open_replicated(keyring, "p1", other)  # sealed for another purpose
+
+
+def test_sealed_data_for_another_owner_says_which_context_it_expected() -> None:
+    keyring = Keyring.generate()
+    blob = seal(keyring, b"secret", {"node": "p1", "purpose": "access-token"})
+    with pytest.raises(SealedDataError) as caught:
+        open_sealed(keyring, blob, {"purpose": "access-token", "node": "p2"})
+    assert "node=p2, purpose=access-token" in str(caught.value)
+    with pytest.raises(SealedDataError) as caught:
+        open_sealed(keyring, seal(keyring, b"x", {"node": "p1"}), {})
+    assert "nothing" in str(caught.value)
+
+
+async def test_the_report_beside_the_token_is_kept_apart_from_it(
+    tmp_path: Path,
+) -> None:
+    topology = Topology.from_dict(topology_dict(tmp_path, "http://x", "http://y"))
+    deps = TokenDeps(secrets=(Secret("s"),), keyring=Keyring.generate())
+    token_store = shared_store(topology, deps, purpose="token")
+    report_store = shared_store(topology, deps, purpose="report")
+    await token_store.put(b"sealed token")
+    assert await report_store.get() is None
+    await report_store.put(b"sealed report")
+    assert await token_store.get() == b"sealed token"
+
+
+def test_cookies_of_many_targets_open_in_another_process() -> None:
+    # Whatever the last character of a value is (any of the 64 of base64url, by chance), it
+    # must survive the trip through the browser and another balancer.
+    sealer = StickyCookieCodec(KEY, cookie_name="AWSALB")
+    targets = [f"d{'x' * (i % 3)}{i}" for i in range(3000)]  # every length modulo 3
+    values = {t: sealer.encode(t, expires_at=NOW + 3600) for t in targets}
+    assert len({v[-1] for v in values.values()}) >= 10  # many kinds of ending were made
+    assert "X" in {v[-1] for v in values.values()}
+    opener = StickyCookieCodec(KEY, cookie_name="AWSALB")
+    for target, value in values.items():
+        assert opener.decode(value, now=NOW) == target

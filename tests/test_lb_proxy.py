@@ -294,6 +294,7 @@ async def test_the_status_counts_requests_sessions_errors_and_moves(
         status = await lb_status(http, lb)
         targets = {t["publisher"]: t for t in status["targets"]}
         assert status["requests"] == 3
+        assert status["health_check_rounds"] == 1  # the one at start; the next is in an hour
         assert targets[first]["sessions"] == 1  # one visitor, one session
         assert sum(t["sessions"] for t in targets.values()) == 1
         assert targets[first]["requests"] == 3

@@ -24,6 +24,8 @@ from tests.conftest import DAY, get_json, start_world
 
 pytestmark = pytest.mark.looptime
 
+HOUR = 3600  # a token lifetime whose mandatory margin is the full 300 s
+
 
 async def token_status(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     status, body = await get_json(http, f"{url}/status")
@@ -85,13 +87,26 @@ async def test_refreshing_hands_out_no_token_without_waiting_inside_its_margin(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="node.token.refreshing")
-    world = await start_world(stack, tmp_path, expires_in=DAY)
+    world = await start_world(stack, tmp_path, expires_in=HOUR)
+    world.ims_faults(latency=5.0)
     node = await world.start_node(world.topology())
+    shown = await token_status(http, node.url)  # the first call is on its way
+    assert (shown["state"], shown["token_calls"], shown["next_refresh_in"]) == ("invalid", 1, 0.0)
+    assert (shown["seconds_left"], shown["age_seconds"], shown["fingerprint"]) == (None, None, None)
     provider = node.tokens
     token = await provider.get()
+    world.ims_faults(latency=0.0)
     assert provider.current() == token
+    await asyncio.sleep(1000.00037)
+    shown = await token_status(http, node.url)
+    # Obtained when the call was sent, 5 s before it came back (latency counts against it).
+    assert shown["seconds_left"] == pytest.approx(HOUR - 1005, abs=0.01)
+    assert shown["age_seconds"] == pytest.approx(1005, abs=0.01)
+    assert HOUR * 0.5 - 1005 <= shown["next_refresh_in"] <= HOUR * 0.6 - 1005  # half-life+jitter
+    for field in ("seconds_left", "age_seconds", "next_refresh_in"):
+        assert round(shown[field], 3) == shown[field]  # to the millisecond, as documented
     world.ims_faults(outage=True)  # the refresh at half-life and every retry fail
-    await asyncio.sleep(DAY - 400)  # 100 s before the 300 s margin
+    await asyncio.sleep(token.expires_at - 400 - world.clock.monotonic())  # 100 s to the margin
     assert provider.current() == token
     shown = await token_status(http, node.url)
     assert shown["state"] == "stale"

@@ -210,7 +210,6 @@ class ReplicaFollower:
         self._leader_empty_since: float | None = None  # the leader answered: no token yet
         self._last_seq = 0  # of the newest push taken from the leader
         self._listeners: list[Callable[[], None]] = []
-        self.received: Counter[str] = Counter()  # pushed, pulled, rejected
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` when a push brings a newer token (the provider then adopts it)."""
@@ -222,10 +221,8 @@ class ReplicaFollower:
         try:
             token = self._open(blob, pushed=True)
         except SealedDataError as exc:
-            self.received["rejected"] += 1
             logger.warning("refused a replicated token: %s", exc)
             return False
-        self.received["pushed"] += 1
         if await self._keep(token):
             for listener in self._listeners:
                 listener()
@@ -290,10 +287,8 @@ class ReplicaFollower:
         try:
             token = self._open(blob, pushed=False)
         except SealedDataError as exc:
-            self.received["rejected"] += 1
             logger.warning("refused the leader's token: %s", exc)
             return
-        self.received["pulled"] += 1
         await self._keep(token)
 
     def _open(self, blob: bytes, *, pushed: bool) -> SavedToken:
