@@ -72,6 +72,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # makes a killed mutant cost the quickest test that notices it, not the whole list.
     if not os.environ.get("MUTANT_UNDER_TEST"):
         return
+    long = [item for item in items if item.get_closest_marker("long")]
+    if long:  # several lifetimes each: covered by faster tests of the same behaviour
+        config.hook.pytest_deselected(items=long)
+        items[:] = [item for item in items if not item.get_closest_marker("long")]
     stats = Path("mutmut-stats.json")
     if not stats.is_file():
         return

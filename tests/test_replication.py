@@ -77,6 +77,7 @@ async def test_only_the_leader_calls_and_followers_adopt_each_push_after_the_lag
             assert lag - STEP <= followed - led <= lag + 2 * STEP  # the configured lag, no more
 
 
+@pytest.mark.long
 async def test_lost_pushes_with_fallback_fetch_make_followers_fetch_their_own(
     stack: contextlib.AsyncExitStack, tmp_path: Path
 ) -> None:
@@ -108,6 +109,7 @@ async def test_lost_pushes_with_fallback_wait_leave_followers_without_a_token(
     assert set(world.ims_stats.issued_by_caller) == {"p1"}  # the followers waited, as told
 
 
+@pytest.mark.long
 async def test_the_loss_rate_applies_to_each_push(
     stack: contextlib.AsyncExitStack, tmp_path: Path
 ) -> None:

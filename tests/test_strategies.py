@@ -50,6 +50,7 @@ async def run_cluster(world: World, strategy: str, lifetimes: float, **token: ob
     return fingerprints
 
 
+@pytest.mark.long
 async def test_shared_store_makes_one_token_call_per_cycle_for_the_whole_cluster(
     stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
 ) -> None:
@@ -301,6 +302,7 @@ async def test_scheduled_leader_refreshes_on_its_interval_and_the_others_never_c
     assert 6 <= world.tokens_issued <= 7  # at 0, 0.5, 1.0, ... lifetimes
 
 
+@pytest.mark.long
 async def test_scheduled_interval_longer_than_the_lifetime_shows_its_failure(
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:

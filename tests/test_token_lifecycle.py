@@ -19,6 +19,7 @@ from tests.conftest import DAY, GOOD_SECRET, get_json, start_world
 pytestmark = pytest.mark.looptime
 
 
+@pytest.mark.long
 async def test_refreshes_before_expiry_across_five_24h_lifetimes(
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
@@ -73,6 +74,7 @@ async def test_concurrent_page_requests_share_one_token_and_one_report_call(
     assert world.analytics_stats.by_outcome["ok"] == 1
 
 
+@pytest.mark.long
 async def test_ims_down_for_most_of_a_lifetime_causes_no_user_visible_error(
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
