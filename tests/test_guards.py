@@ -38,6 +38,7 @@ from lb.errors import CookieKeyError
 from lb.health import HealthChecker
 from lb.targets import Health, Target, TargetPool
 from node.token.backoff import Backoff
+from node.token.coordination import SharedToken
 from node.token.errors import KeyringError, SealedDataError
 from node.token.file_store import FileStore
 from node.token.keyring import Keyring, load_keyring_env, load_keyring_file, rotate_keyring_file
@@ -520,3 +521,32 @@ def test_cookies_of_many_targets_open_in_another_process() -> None:
     opener = StickyCookieCodec(KEY, cookie_name="AWSALB")
     for target, value in values.items():
         assert opener.decode(value, now=NOW) == target
+
+
+class FlakyStore(FileStore):
+    """The file store, failing every call while ``down`` (a Redis server gone away)."""
+
+    down = False
+
+    async def get(self) -> bytes | None:
+        if self.down:
+            raise OSError("store down")
+        return await super().get()
+
+
+async def test_each_store_outage_is_logged_once_and_its_end_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="node.token.coordination")
+    store = FlakyStore(tmp_path, wall_clock=lambda: NOW)
+    shared = SharedToken(store, Keyring.generate(), owner="p1", lease_ttl=30)
+    for down in (True, True, False, False, True, True, False):
+        store.down = down
+        await shared.load()
+    lines = [r.getMessage().split(" (")[0] for r in caplog.records]
+    assert lines == [
+        "shared token store unavailable",
+        "shared token store answers again",
+        "shared token store unavailable",
+        "shared token store answers again",
+    ]

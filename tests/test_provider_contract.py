@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,24 @@ async def test_scheduled_nodes_wait_for_the_first_token_no_longer_than_the_wait_
         with pytest.raises(TokenUnavailable, match="no token has been published yet"):
             await node.tokens.get()
         assert other.clock.monotonic() - started == pytest.approx(10, abs=0.05)
+
+
+async def test_a_call_that_fails_after_every_caller_gave_up_leaves_no_unseen_error(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=HOUR)
+    world.ims_faults(latency=10.0, error_rate=1.0)  # every call fails, 10 s after it is made
+    node = await world.start_node(world.topology(token={"wait_timeout": "2s"}))
+    started = world.clock.monotonic()
+    with pytest.raises(TokenUnavailable, match="timed out waiting"):
+        await node.tokens.get()
+    assert world.clock.monotonic() - started == pytest.approx(2, abs=0.05)
+    await asyncio.sleep(20)  # the call fails at 10 s, when nobody waits for it any more
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+    # Now backing off for longer than a caller may wait: it is told at once, with the reason.
+    await asyncio.sleep(600)
+    started = world.clock.monotonic()
+    with pytest.raises(TokenUnavailable, match=r"next token call in \d+s \(last error: .*503"):
+        await node.tokens.get()
+    assert world.clock.monotonic() == started
