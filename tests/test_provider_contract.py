@@ -60,17 +60,20 @@ async def test_naive_reports_each_call_its_failures_and_the_expiry(
     assert shown["fingerprint"] == first.fingerprint  # the last one it had, for the record
 
     world.ims_faults(outage=True)
-    with pytest.raises(TokenUnavailable):
-        await provider.get()
+    for _ in range(2):
+        with pytest.raises(TokenUnavailable, match="token call failed: .*503"):
+            await provider.get()
     shown = await token_status(http, node.url)
-    assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (2, 1, 1)
+    assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (3, 1, 2)
     assert "503" in shown["last_refresh_error"]
+    # It keeps no count of failures in a row and never restores a token from disk.
+    assert (shown["consecutive_failures"], shown["restored_from_disk"]) == (0, False)
 
     world.ims_faults(outage=False)
     second = await provider.get()
     assert second.fingerprint != first.fingerprint
     shown = await token_status(http, node.url)
-    assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (3, 2, 1)
+    assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (4, 2, 2)
     assert shown["state"] == "fresh"
 
     assert not provider.invalidate(first)  # an old token's 401 drops nothing
@@ -156,6 +159,14 @@ async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
         0,
     )
     assert peer["next_refresh_in"] is None  # followers run no job
+    assert peer["seconds_left"] == pytest.approx(500, abs=0.01)  # its age counts, to the second
+    # A leader restarted with the published token waits for its slot: no call at once.
+    again = await world.start_node(topology, "p1", seed=3)
+    shown = await token_status(http, again.url)
+    assert (shown["token_calls"], shown["fingerprint"]) == (0, token.fingerprint)
+    assert shown["next_refresh_in"] == pytest.approx(800, abs=0.5)
+    assert shown["restored_from_disk"] is True
+    await again.app.shutdown()
 
     caplog.set_level(logging.WARNING, logger="node.token.scheduled")
     for _ in range(250):  # every request's 401 until the next run
@@ -183,6 +194,22 @@ async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
     assert (shown["state"], shown["consecutive_failures"]) == ("fresh", 0)
     assert shown["fingerprint"] != token.fingerprint
     assert shown["next_refresh_in"] == pytest.approx(900, abs=62)
+    assert shown["refresh_count"] == 2
+
+
+async def test_a_scheduled_leader_throttled_by_ims_comes_back_no_sooner_than_told(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    world.ims_faults(throttle_rate=1.0, retry_after=120)
+    topology = world.topology(token={"strategy": "scheduled", "schedule_interval": DAY / 2})
+    leader = await world.start_node(topology, "p1")
+    await asyncio.sleep(1)
+    shown = await token_status(http, leader.url)
+    assert (shown["token_calls"], shown["failed_refreshes"]) == (1, 1)
+    assert "429" in shown["last_refresh_error"]
+    assert shown["next_refresh_in"] == pytest.approx(119, abs=0.5)  # Retry-After is a floor
+    assert leader.tokens.current() is None
 
 
 async def test_scheduled_nodes_wait_for_the_first_token_no_longer_than_the_wait_limit(

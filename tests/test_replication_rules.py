@@ -233,6 +233,12 @@ async def test_pushes_are_lost_at_the_configured_rate_and_delayed_by_the_lag(
     lossy = leader(tmp_path / "lossy", keyring, wire, clock, loss=1.0)
     await lossy.publish(token("two", NOW + 1))
     assert lossy.pushes == {"sent": 1, "lost": 1}
+    slow = leader(tmp_path / "slow", keyring, wire, clock, lag=5.0)
+    await slow.publish(token("late", NOW + 3))
+    await slow.close()  # with a push still waiting out its lag: cancelled, and awaited
+    pending = [t for t in asyncio.all_tasks() if "_deliver" in repr(t.get_coro())]
+    assert pending == []
+    assert slow.pushes == {"sent": 1}
     never = leader(tmp_path / "never", keyring, wire, clock, loss=0.0)
     wire.down = True
     await never.publish(token("three", NOW + 2))
