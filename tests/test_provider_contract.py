@@ -61,7 +61,7 @@ async def test_naive_reports_each_call_its_failures_and_the_expiry(
 
     world.ims_faults(outage=True)
     for _ in range(2):
-        with pytest.raises(TokenUnavailable, match="token call failed: .*503"):
+        with pytest.raises(TokenUnavailable, match=r"token call failed: .*503"):
             await provider.get()
     shown = await token_status(http, node.url)
     assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (3, 1, 2)
