@@ -252,3 +252,21 @@ async def test_a_first_push_needs_a_positive_sequence_number(tmp_path: Path, seq
     keyring, wire, clock = Keyring.generate(), Wire(), Clock()
     node = follower(tmp_path, keyring, wire, clock)
     assert not await node.receive(push(keyring, token("t", NOW), seq, NOW))
+
+
+async def test_a_token_fetched_by_fallback_is_kept_and_a_refused_one_forgotten(
+    tmp_path: Path,
+) -> None:
+    keyring, wire, clock = Keyring.generate(), Wire(), Clock()
+    node = follower(tmp_path, keyring, wire, clock)
+    own_token = token("fetched by the fallback", NOW)
+    await node.publish(own_token)
+    assert (await node.load()) == own_token
+    assert (await own(tmp_path, keyring, "p2").load()) == own_token  # kept for a restart
+    await node.discard(token("some other token", NOW))  # not the one in use: still forgotten
+    assert await own(tmp_path, keyring, "p2").load() is None
+    head = leader(tmp_path, keyring, wire, clock)
+    await head.publish(token("leader's", NOW))
+    await head.discard(token("leader's", NOW))  # Analytics refused it
+    assert await own(tmp_path, keyring, "p1").load() is None
+    assert (await head.load()) is None
