@@ -13,6 +13,7 @@ import contextlib
 import json
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yarl
 
@@ -102,6 +103,7 @@ async def test_a_get_that_a_dispatcher_cannot_serve_is_retried_once_elsewhere(
     assert statuses == [200, 200, 200]
     states = {t["id"]: t["state"] for t in status["targets"]}
     assert states == {"d1": "unhealthy", "d2": "healthy", "d3": "healthy"}  # passive check
+    assert status["targets"][0]["last_problem"] == "unreachable (502)"  # the dispatcher's word
     assert status["retries"] == 1
     assert len(stand_ins[0].seen) == 1  # and nothing more was sent to it
     # Each session counts where it was served: the retried one on the target that answered.
@@ -311,16 +313,18 @@ async def test_the_status_counts_requests_sessions_errors_and_moves(
         assert len({first, second, third}) == 3
         # A request still carrying the cookie of the target that is gone: a session moved.
         cookie = {"Cookie": f"AWSALB={old_cookie}"}
-        async with browser() as other, other.get(f"{lb.url}/", headers=cookie) as r:
-            assert r.status == 200
-            assert r.headers["X-Publisher"] != first
+        for _ in range(2):  # twice: each is a session moved
+            async with browser() as other, other.get(f"{lb.url}/", headers=cookie) as r:
+                assert r.status == 200
+                assert r.headers["X-Publisher"] == third
         status = await lb_status(http, lb)
         targets = {t["publisher"]: t for t in status["targets"]}
-        assert (status["requests"], status["retries"], status["sessions_moved"]) == (6, 2, 1)
+        assert (status["requests"], status["retries"], status["sessions_moved"]) == (7, 2, 2)
         errors = {name: t["errors"] for name, t in targets.items()}
         assert errors == {first: 1, second: 1, third: 0}
         sessions = {name: t["sessions"] for name, t in targets.items()}
-        assert sessions == {first: 1, second: 1, third: 2}  # a retry and a move start one each
+        assert sessions == {first: 1, second: 1, third: 3}  # a retry and a move start one each
+        assert targets[first]["last_problem"] == "connection failed"
         assert all(t["in_flight"] == 0 for t in targets.values())
 
         for target in status["targets"]:  # every target deregistered: nowhere to send
@@ -332,7 +336,7 @@ async def test_the_status_counts_requests_sessions_errors_and_moves(
             assert (r.status, await r.json()) == (503, {"status": "starting"})
             assert r.headers["Cache-Control"] == "no-store"
         status = await lb_status(http, lb)
-        assert (status["requests"], status["retries"], status["no_target"]) == (7, 2, 1)
+        assert (status["requests"], status["retries"], status["no_target"]) == (8, 2, 1)
 
 
 @pytest.mark.parametrize("secure", [False, True])
@@ -348,3 +352,86 @@ async def test_the_session_cookie_has_the_attributes_alb_gives_it(
     _, _, attributes = set_cookie.partition("; ")
     expected = "Max-Age=86400; Path=/; HttpOnly; SameSite=Lax"  # ALB: one day by default
     assert attributes == (f"{expected}; Secure" if secure else expected)
+
+
+async def test_when_no_target_can_be_reached_the_browser_gets_502(
+    tmp_path: Path, stand_ins: list[StandIn]
+) -> None:
+    checks = {"interval": "1h", "timeout": "1s"}
+    async with balancer_in_front_of(tmp_path, stand_ins, health_check=checks) as (lb, runners):
+        for runner in runners:
+            await runner.cleanup()
+        async with browser() as client, client.get(f"{lb.url}/") as r:
+            assert (r.status, r.reason) == (502, "Bad Gateway")
+            assert await r.text() == "502 no target could serve the request\n"
+
+
+async def test_a_target_failing_again_after_it_came_back_counts_each_failure(
+    tmp_path: Path, stand_ins: list[StandIn]
+) -> None:
+    async with (
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
+        browser() as http,
+    ):
+        cookies = {}
+        for _ in range(3):  # three sessions, round robin: one on each target
+            async with browser() as client, client.get(f"{lb.url}/") as r:
+                cookies[r.headers["X-Publisher"]] = r.cookies["AWSALB"].value
+        pinned = {"Cookie": f"AWSALB={cookies['p1']}"}
+        stand_ins[0].mode = "publisher-down"
+        for _ in range(2):
+            async with (
+                aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client,
+                client.get(f"{lb.url}/", headers=pinned) as r,
+            ):
+                assert r.status == 200  # retried elsewhere
+            for _ in range(100):  # health checks readmit it (every 100 ms, bounded)
+                status = await lb_status(http, lb)
+                if status["targets"][0]["state"] == "healthy":
+                    break
+                await asyncio.sleep(0.05)
+        assert status["targets"][0]["errors"] == 2
+        assert status["retries"] == 2
+
+
+async def test_two_requests_at_once_on_one_target_are_both_in_flight(
+    tmp_path: Path, stand_ins: list[StandIn]
+) -> None:
+    async with (
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
+        browser() as http,
+        browser() as visitor,
+    ):
+        async with visitor.get(f"{lb.url}/") as r:
+            served_by = r.headers["X-Publisher"]
+        index = [s.name for s in stand_ins].index(served_by)
+        stand_ins[index].mode = "hang"
+        waiting = [asyncio.ensure_future(visitor.get(f"{lb.url}/")) for _ in range(2)]
+        for _ in range(100):  # bounded: until both reached the target
+            if len(stand_ins[index].seen) == 3:
+                break
+            await asyncio.sleep(0.02)
+        status = await lb_status(http, lb)
+        assert status["targets"][index]["in_flight"] == 2
+        stand_ins[index].release.set()
+        for response in await asyncio.gather(*waiting):
+            assert response.status == 200
+            response.release()
+        status = await lb_status(http, lb)
+        assert status["targets"][index]["in_flight"] == 0
+
+
+async def test_a_fault_in_the_balancer_itself_answers_500_and_is_logged(
+    tmp_path: Path,
+    stand_ins: list[StandIn],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the balancer")
+
+    async with balancer_in_front_of(tmp_path, stand_ins) as (lb, _):
+        monkeypatch.setattr("lb.proxy._response", broken)
+        async with browser() as client, client.get(f"{lb.url}/") as r:
+            assert (r.status, await r.text()) == (500, "internal error\n")
+    assert "the balancer failed to forward a request" in caplog.text

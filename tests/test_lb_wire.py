@@ -107,6 +107,9 @@ def test_an_absolute_form_target_becomes_a_path_and_a_host(
         ([(b"cookie", b'AWSALB="quoted"')], "quoted"),
         ([(b"Cookie", b"a=1"), (b"Cookie", b"AWSALB=second")], "second"),
         ([(b"Referer", b"http://x/?AWSALB=forged")], None),  # only Cookie headers count
+        ([(b"Accept", b"AWSALB=forged")], None),
+        ([(b"X-Cookie", b"AWSALB=forged")], None),
+        ([(b"Cookie", b'AWSALB="endsX"')], "endsX"),
         ([(b"Cookie", b"XAWSALB=near; AWSALBX=miss")], None),
     ],
 )

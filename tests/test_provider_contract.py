@@ -101,13 +101,14 @@ async def test_refreshing_hands_out_no_token_without_waiting_inside_its_margin(
     token = await provider.get()
     world.ims_faults(latency=0.0)
     assert provider.current() == token
-    await asyncio.sleep(1000.00037)
+    await asyncio.sleep(1000.25037)
     shown = await token_status(http, node.url)
     # Obtained when the call was sent, 5 s before it came back (latency counts against it).
-    assert shown["seconds_left"] == pytest.approx(HOUR - 1005, abs=0.01)
-    assert shown["age_seconds"] == pytest.approx(1005, abs=0.01)
+    assert shown["seconds_left"] == pytest.approx(HOUR - 1005.25, abs=0.01)
+    assert shown["age_seconds"] == pytest.approx(1005.25, abs=0.01)
     assert HOUR * 0.5 - 1005 <= shown["next_refresh_in"] <= HOUR * 0.6 - 1005  # half-life+jitter
     for field in ("seconds_left", "age_seconds", "next_refresh_in"):
+        assert isinstance(shown[field], float)
         assert round(shown[field], 3) == shown[field]  # to the millisecond, as documented
     world.ims_faults(outage=True)  # the refresh at half-life and every retry fail
     await asyncio.sleep(token.expires_at - 400 - world.clock.monotonic())  # 100 s to the margin
@@ -144,12 +145,13 @@ async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
     follower = await world.start_node(topology, "p2", seed=2)
     token = await leader.tokens.get()
     assert await follower.tokens.get() == token
-    await asyncio.sleep(100)
+    await asyncio.sleep(100.25037)
     shown = await token_status(http, leader.url)
     assert shown["strategy"] == "scheduled"
     assert (shown["state"], shown["fingerprint"]) == ("fresh", token.fingerprint)
     assert (shown["token_calls"], shown["refresh_count"], shown["failed_refreshes"]) == (1, 1, 0)
-    assert shown["next_refresh_in"] == pytest.approx(800, abs=2)
+    assert shown["next_refresh_in"] == pytest.approx(799.75, abs=0.01)
+    assert round(shown["next_refresh_in"], 3) == shown["next_refresh_in"]
     assert shown["seconds_left"] == pytest.approx(500, abs=2)
     assert shown["age_seconds"] == pytest.approx(100, abs=2)
     peer = await token_status(http, follower.url)
@@ -159,12 +161,12 @@ async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
         0,
     )
     assert peer["next_refresh_in"] is None  # followers run no job
-    assert peer["seconds_left"] == pytest.approx(500, abs=0.01)  # its age counts, to the second
+    assert peer["seconds_left"] == pytest.approx(499.75, abs=0.01)  # its age counts, exactly
     # A leader restarted with the published token waits for its slot: no call at once.
     again = await world.start_node(topology, "p1", seed=3)
     shown = await token_status(http, again.url)
     assert (shown["token_calls"], shown["fingerprint"]) == (0, token.fingerprint)
-    assert shown["next_refresh_in"] == pytest.approx(800, abs=0.5)
+    assert shown["next_refresh_in"] == pytest.approx(799.75, abs=0.5)
     assert shown["restored_from_disk"] is True
     await again.app.shutdown()
 
@@ -183,6 +185,13 @@ async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
 
     world.ims_faults(outage=True)
     await asyncio.sleep(250)  # the run at 900 s fails and backs off
+    delays = [
+        float(r.getMessage().rsplit("retry in ", 1)[1].rstrip("s"))
+        for r in caplog.records
+        if "scheduled token run failed" in r.getMessage()
+    ]
+    # Full jitter under a ceiling that doubles from 2 s (the base) up to 60 s (the cap).
+    assert [d <= min(60.0, 2.0 * 2**i) for i, d in enumerate(delays)] == [True] * len(delays)
     shown = await token_status(http, leader.url)
     assert (shown["token_calls"], shown["failed_refreshes"]) >= (2, 1)
     assert shown["consecutive_failures"] == shown["failed_refreshes"]
@@ -201,10 +210,12 @@ async def test_a_scheduled_leader_throttled_by_ims_comes_back_no_sooner_than_tol
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=DAY)
-    world.ims_faults(throttle_rate=1.0, retry_after=120)
+    world.ims_faults(latency=2.0, throttle_rate=1.0, retry_after=120)
     topology = world.topology(token={"strategy": "scheduled", "schedule_interval": DAY / 2})
     leader = await world.start_node(topology, "p1")
-    await asyncio.sleep(1)
+    shown = await token_status(http, leader.url)
+    assert (shown["token_calls"], shown["next_refresh_in"]) == (1, 0.0)  # its run is under way
+    await asyncio.sleep(3)
     shown = await token_status(http, leader.url)
     assert (shown["token_calls"], shown["failed_refreshes"]) == (1, 1)
     assert "429" in shown["last_refresh_error"]

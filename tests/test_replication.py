@@ -220,3 +220,24 @@ async def test_followers_that_start_before_the_leader_answers_wait_for_it(
     tokens = await asyncio.gather(leader.tokens.get(), *waiting)
     assert dict(world.ims_stats.issued_by_caller) == {"p1": 1}
     assert len({t.fingerprint for t in tokens}) == 1
+
+
+@pytest.mark.looptime(False)  # real time: the pulls to a leader that is not there are real I/O
+async def test_a_follower_whose_leader_is_not_up_fetches_its_own_within_the_wait(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    ports = free_ports(len(NODES))
+    topology = world.topology(
+        token={"strategy": "replicated", "peer_poll": 30, "wait_timeout": "2s"},
+        publishers=[{"id": n, "port": p} for n, p in zip(NODES, ports, strict=True)],
+    )
+    follower = await world.start_node(topology, "p2", port=topology.publisher("p2").port)
+    started = world.clock.monotonic()
+    token = await follower.tokens.get()  # p1, the leader, never started
+    waited = world.clock.monotonic() - started
+    # It gives the leader half the wait (1 s) to answer, then fetches its own: the request
+    # that waited gets that token, inside its 2 s.
+    assert 1.0 <= waited <= 1.9
+    assert world.ims_stats.issued_by_caller == {"p2": 1}
+    assert token.remaining(world.clock.monotonic()) > DAY - 10

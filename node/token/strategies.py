@@ -64,7 +64,6 @@ class Built:
     """A node's provider, and the parts of it others talk to."""
 
     provider: TokenProvider
-    coordinator: Coordinator | None = None  # where the token is kept and who may call IMS
     leader: ReplicationLeader | None = None  # replicated: the endpoint followers pull from
     follower: ReplicaFollower | None = None  # replicated: the endpoint the leader pushes to
 
@@ -119,20 +118,14 @@ def _scheduled(w: Wiring) -> Built:
         wait_timeout=token.wait_timeout,
         backoff=Backoff(token.retry.base, token.retry.cap),
     )
-    return Built(provider, store)
-
-
-def _refreshing(
-    coordinate: Callable[[Wiring, RefreshPolicy], Coordinator],
-) -> Callable[[Wiring], Built]:
-    """A builder of the refreshing provider with the coordinator ``coordinate`` makes (the
-    registry is made at import: the work is done in :func:`_build_refreshing`, at call time)."""
-    return functools.partial(_build_refreshing, coordinate)
+    return Built(provider)
 
 
 def _build_refreshing(
     coordinate: Callable[[Wiring, RefreshPolicy], Coordinator], w: Wiring
 ) -> Built:
+    """The refreshing provider with the coordinator ``coordinate`` makes. The registry below
+    binds ``coordinate`` at import; everything else happens here, at call time."""
     token = w.topology.token
     policy = RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
     settings = ProviderSettings(
@@ -153,7 +146,6 @@ def _build_refreshing(
     )
     return Built(
         provider,
-        coordinator,
         leader=coordinator if isinstance(coordinator, ReplicationLeader) else None,
         follower=coordinator if isinstance(coordinator, ReplicaFollower) else None,
     )
@@ -235,19 +227,19 @@ STRATEGIES: Mapping[str, Strategy] = MappingProxyType(
             Strategy(
                 "per-node",
                 "each node keeps its own token, sealed on its disk, and refreshes it alone",
-                _refreshing(_own_file),
+                functools.partial(_build_refreshing, _own_file),
             ),
             Strategy(
                 "shared",
                 "one token for the cluster in a store; the lease holder refreshes it",
-                _refreshing(_shared_token),
+                functools.partial(_build_refreshing, _shared_token),
                 needs_store=True,
                 needs_cluster_key=True,
             ),
             Strategy(
                 "replicated",
                 "the leader refreshes and pushes the sealed token to the followers",
-                _refreshing(_replicated),
+                functools.partial(_build_refreshing, _replicated),
                 needs_cluster_key=True,
                 needs_replication=True,
             ),
