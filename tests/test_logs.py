@@ -105,6 +105,7 @@ def test_a_service_logs_info_by_default_and_not_aiohttp_access_lines(
     saved = root.handlers[:], root.level
     access = logging.getLogger("aiohttp.access")
     access_level = access.level
+    access.setLevel(logging.NOTSET)  # as in a new process (another test may have set it)
     try:
         configure_logging("p1")
         logging.getLogger("node.app").info("serving")
