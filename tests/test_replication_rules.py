@@ -86,13 +86,18 @@ def follower(
 
 
 def leader(
-    tmp_path: Path, keyring: Keyring, wire: Wire, clock: Clock, **settings: object
+    tmp_path: Path,
+    keyring: Keyring,
+    wire: Wire,
+    clock: Clock,
+    followers: tuple[str, ...] = ("p2",),
+    **settings: object,
 ) -> ReplicationLeader:
     node = ReplicationLeader(
         own(tmp_path, keyring, "p1"),
         keyring,
         node_id="p1",
-        followers=["p2"],
+        followers=followers,
         transport=wire,
         settings=ReplicationSettings(**settings),  # type: ignore[arg-type]
         rng=random.Random(1),
@@ -136,11 +141,14 @@ async def test_a_follower_takes_newer_pushes_and_refuses_replays_and_old_news(
 async def test_a_refused_token_is_never_taken_again_and_a_new_one_is(tmp_path: Path) -> None:
     keyring, wire, clock = Keyring.generate(), Wire(), Clock()
     node = follower(tmp_path, keyring, wire, clock)
+    changes: list[int] = []
+    node.on_change(lambda: changes.append(1))
     refused = token("refused", NOW)
     assert await node.receive(push(keyring, refused, 1, NOW))
     await node.discard(refused)  # Analytics answered 401 with it
     assert await node.receive(push(keyring, refused, 2, NOW))  # pushed again...
     assert await node.load() is None  # ...not taken (and the leader is not reachable)
+    assert len(changes) == 1  # and the provider was not told of it again
     newer = token("newer", NOW + 1)
     assert await node.receive(push(keyring, newer, 3, NOW))
     assert (await node.load()) == newer
@@ -230,9 +238,9 @@ async def test_pushes_are_lost_at_the_configured_rate_and_delayed_by_the_lag(
     assert [round(t - sent, 1) for t in arrived] == [0.5]  # after the lag, not before
     assert (await node.load()) == token("one", NOW)
     assert head.pushes == {"sent": 1, "delivered": 1}
-    lossy = leader(tmp_path / "lossy", keyring, wire, clock, loss=1.0)
+    lossy = leader(tmp_path / "lossy", keyring, wire, clock, ("p2", "p3"), loss=1.0)
     await lossy.publish(token("two", NOW + 1))
-    assert lossy.pushes == {"sent": 1, "lost": 1}
+    assert lossy.pushes == {"sent": 2, "lost": 2}  # each push lost on its own
     slow = leader(tmp_path / "slow", keyring, wire, clock, lag=5.0)
     await slow.publish(token("late", NOW + 3))
     await slow.close()  # with a push still waiting out its lag: cancelled, and awaited
