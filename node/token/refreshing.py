@@ -211,9 +211,6 @@ class RefreshingTokenProvider:
                 f"(last error: {self._last_error})"
             )
         outcome = self._pending_outcome()
-        # A request waits now: look at the peers (the store, the leader) again at once rather
-        # than at the next peer poll, which was set while nobody waited and may be far off.
-        self._peer_retry_at = min(self._peer_retry_at, now)
         self._wake.set()
         try:
             return await asyncio.wait_for(asyncio.shield(outcome), self._settings.wait_timeout)
