@@ -551,3 +551,26 @@ async def test_each_store_outage_is_logged_once_and_its_end_once(
         "shared token store unavailable",
         "shared token store answers again",
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("v", 2),
+        ("alg", "A128GCM"),
+        ("kid", 7),
+        ("ctx", "node=p1"),
+        ("nonce", "stray!"),  # base64 with a character a lenient decoder would drop
+        ("ct", "stray!"),
+    ],
+)
+def test_an_envelope_with_any_field_wrong_is_not_opened(field: str, value: object) -> None:
+    keyring = Keyring.generate()
+    document = json.loads(seal(keyring, b"secret", {"node": "p1"}))
+    if field in ("nonce", "ct"):
+        encoded = str(document[field])
+        value = encoded[:4] + "!" + encoded[4:]  # still decodes leniently to the same bytes
+    document[field] = value
+    with pytest.raises(SealedDataError, match="not a sealed envelope"):
+        open_sealed(keyring, json.dumps(document).encode(), {"node": "p1"})
+    assert open_sealed(keyring, seal(keyring, b"secret", {"node": "p1"}), {"node": "p1"})[0]

@@ -131,3 +131,27 @@ def test_a_reply_to_head_keeps_the_length_of_the_body_it_does_not_send() -> None
     ]
     got = _response(Reply(200, [(b"Content-Length", b"1234")], b"body"), request(), None).data
     assert got.split(b"\r\n") == [b"HTTP/1.1 200 OK", b"Content-Length: 4", b"", b"body"]
+
+
+def test_a_reply_is_framed_anew_whatever_the_target_sent() -> None:
+    reply = Reply(
+        599,  # a status without a reason phrase of its own
+        [(b"Connection", b"close"), (b"Content-Type", b"text/plain"), (b"Keep-Alive", b"x")],
+        b"odd",
+    )
+    response = _response(reply, request(keep_alive=False), b"AWSALB=v; Path=/")
+    assert response.data.split(b"\r\n") == [
+        b"HTTP/1.1 599 Unknown",
+        b"Content-Type: text/plain",  # kept although a hop-by-hop header came first
+        b"Set-Cookie: AWSALB=v; Path=/",
+        b"Content-Length: 3",
+        b"Connection: close",
+        b"",
+        b"odd",
+    ]
+    assert response.close
+    kept = _response(Reply(304, [(b"Content-Length", b"99")], b""), request(), None)
+    assert kept.data == b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n"
+    assert not kept.close
+    head = _response(Reply(200, [(b"Content-Length", b"4")], b"body"), request(b"HEAD"), None)
+    assert head.data.endswith(b"\r\n\r\n")  # a body a target sends to a HEAD is not passed on

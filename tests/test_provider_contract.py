@@ -169,7 +169,7 @@ async def test_scheduled_leader_and_follower_report_the_job_not_the_lifetime(
     assert shown["next_refresh_in"] == pytest.approx(799.75, abs=0.5)
     assert shown["seconds_left"] == pytest.approx(499.75, abs=0.01)  # published 100 s ago
     assert shown["restored_from_disk"] is True
-    await again.app.shutdown()
+    await again.tokens.close()
 
     caplog.set_level(logging.WARNING, logger="node.token.scheduled")
     for _ in range(250):  # every request's 401 until the next run
@@ -286,3 +286,43 @@ async def test_a_call_that_fails_after_every_caller_gave_up_leaves_no_unseen_err
     with pytest.raises(TokenUnavailable, match=r"next token call in \d+s \(last error: .*503"):
         await node.tokens.get()
     assert world.clock.monotonic() == started
+
+
+async def test_a_request_waits_out_a_short_backoff_and_gets_the_next_token(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=HOUR)
+    await asyncio.sleep(500)  # the clocks have run a while (a backoff is a point in time)
+    world.ims_faults(error_rate=1.0)
+    node = await world.start_node(world.topology(token={"wait_timeout": "10s"}))
+    await asyncio.sleep(0.01)  # the first call failed; the retry is due within 2 s
+    assert node.tokens.status().failed_refreshes == 1
+    world.ims_faults(error_rate=0.0)
+    started = world.clock.monotonic()
+    token = await node.tokens.get()  # waits for the retry rather than failing at once
+    assert world.clock.monotonic() - started <= 2.0
+    assert token.remaining(world.clock.monotonic()) > HOUR - 10
+
+
+async def test_a_restarted_node_uses_its_saved_token_and_spreads_an_overdue_refresh(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=HOUR)
+    first = await world.start_node(world.topology())
+    token = await first.tokens.get()
+    await first.tokens.close()  # the node stops (its token file stays)
+    await asyncio.sleep(1000.25)
+    again = await world.start_node(world.topology(), seed=5)
+    shown = await token_status(http, again.url)
+    assert (shown["restored_from_disk"], shown["token_calls"]) == (True, 0)
+    assert shown["fingerprint"] == token.fingerprint
+    assert shown["age_seconds"] == pytest.approx(1000.25, abs=0.01)  # its age is kept
+    assert shown["seconds_left"] == pytest.approx(HOUR - 1000.25, abs=0.01)
+    await again.tokens.close()
+    await asyncio.sleep(1500)  # 2500 s old: its refresh (at 1800-2160 s) was due meanwhile
+    late = await world.start_node(world.topology(), seed=6)
+    shown = await token_status(http, late.url)
+    assert (shown["restored_from_disk"], shown["token_calls"]) == (True, 0)
+    remaining, margin = HOUR - 2500.25, 300
+    # Spread over the first half of what is left before the margin, not all at once.
+    assert 0.0 < shown["next_refresh_in"] <= (remaining - margin) / 2
