@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ import pytest
 
 from core.secrets import Secret
 from node.token import TokenUnavailable
-from node.token.model import AccessToken
+from node.token.model import AccessToken, TokenGrant
+from node.token.policy import RefreshPolicy
+from node.token.strategies import TokenDeps, build_provider
 from tests.conftest import DAY, get_json, start_world
 
 pytestmark = pytest.mark.looptime
@@ -302,6 +305,9 @@ async def test_a_request_waits_out_a_short_backoff_and_gets_the_next_token(
     token = await node.tokens.get()  # waits for the retry rather than failing at once
     assert world.clock.monotonic() - started <= 2.0
     assert token.remaining(world.clock.monotonic()) > HOUR - 10
+    node.tokens.invalidate(token)
+    await node.tokens.get()
+    assert node.tokens.status().refresh_count == 2
 
 
 async def test_a_restarted_node_uses_its_saved_token_and_spreads_an_overdue_refresh(
@@ -326,3 +332,46 @@ async def test_a_restarted_node_uses_its_saved_token_and_spreads_an_overdue_refr
     remaining, margin = HOUR - 2500.25, 300
     # Spread over the first half of what is left before the margin, not all at once.
     assert 0.0 < shown["next_refresh_in"] <= (remaining - margin) / 2
+
+
+class BrokenFetcher:
+    """A token client with a bug: it raises something that is not a RefreshError."""
+
+    async def fetch(self, secret: Secret) -> TokenGrant:
+        raise RuntimeError("a bug in the token client")
+
+
+async def test_a_bug_in_the_token_client_fails_the_call_and_the_refresher_lives_on(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=HOUR)
+    topology = world.topology(token={"wait_timeout": "10s"})
+    deps = TokenDeps(secrets=(Secret("s"),), keyring=world.keyring, clock=world.clock)
+    provider = build_provider(topology, "p1", deps, BrokenFetcher()).provider
+    await provider.start()
+    with pytest.raises(TokenUnavailable, match=r"^token call failed: unexpected error$"):
+        await provider.get()
+    status = provider.status()
+    assert (status.failed_refreshes, status.last_refresh_error) == (1, "unexpected RuntimeError")
+    await asyncio.sleep(5)
+    assert provider.status().failed_refreshes > 1  # it kept trying, with backoff
+    await provider.close()
+
+
+async def test_closing_a_provider_ends_the_wait_of_its_callers(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=HOUR)
+    world.ims_faults(latency=30.0)
+    node = await world.start_node(world.topology(token={"wait_timeout": "60s"}))
+    waiting = asyncio.ensure_future(node.tokens.get())
+    await asyncio.sleep(1)
+    await node.tokens.close()  # the node shuts down while a request waits
+    with pytest.raises(TokenUnavailable, match=r"^token provider closed$"):
+        await waiting
+
+
+async def test_a_refresh_is_never_planned_inside_the_mandatory_margin() -> None:
+    late = RefreshPolicy(refresh_at=0.99, jitter=0.0, expiry_margin=300.0)
+    assert late.refresh_delay(3600, random.Random(1)) == 3600 - 300
+    assert RefreshPolicy(refresh_at=0.5, jitter=0.0).refresh_delay(3600, random.Random(1)) == 1800
