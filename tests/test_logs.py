@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,6 +14,20 @@ from core.secrets import Secret
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJjbGllbnRfaWQiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
 OPAQUE = "0a1b2c3d4e5f-opaque-credential"
+
+
+@contextlib.contextmanager
+def service_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """What a service writes to stderr, with the root logger put back afterwards."""
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        yield stream
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
 
 
 @pytest.mark.parametrize(
@@ -57,11 +73,7 @@ def test_a_configured_secret_is_masked_wherever_it_appears() -> None:
 def test_every_logger_of_a_service_is_redacted_tracebacks_included(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stream = io.StringIO()
-    monkeypatch.setattr("sys.stderr", stream)
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
+    with service_log(monkeypatch) as stream:
         configure_logging("p1", "DEBUG", [Secret(OPAQUE)])
         for name in ("node.token.refreshing", "aiohttp.client", "lb.proxy", "upstream.ims"):
             logging.getLogger(name).warning("sent Authorization: Bearer  %s", TOKEN)
@@ -69,9 +81,6 @@ def test_every_logger_of_a_service_is_redacted_tracebacks_included(
             raise ValueError(f"reply was {{'accessToken': '{OPAQUE}'}}")
         except ValueError:
             logging.getLogger("node.app").exception("call failed")
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
     text = stream.getvalue()
     assert text.count("sent Authorization: Bearer") == 4
     assert "Traceback" in text
@@ -99,22 +108,17 @@ def test_a_secret_shows_only_stars_and_compares_by_value() -> None:
 def test_a_service_logs_info_by_default_and_not_aiohttp_access_lines(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stream = io.StringIO()
-    monkeypatch.setattr("sys.stderr", stream)
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
     access = logging.getLogger("aiohttp.access")
     access_level = access.level
     access.setLevel(logging.NOTSET)  # as in a new process (another test may have set it)
     try:
-        configure_logging("p1")
-        logging.getLogger("node.app").info("serving")
-        logging.getLogger("node.app").debug("detail")
-        access.info('127.0.0.1 "GET / HTTP/1.1" 200')  # one per request: noise at this scale
-        access.warning("access log trouble")
+        with service_log(monkeypatch) as stream:
+            configure_logging("p1")
+            logging.getLogger("node.app").info("serving")
+            logging.getLogger("node.app").debug("detail")
+            access.info('127.0.0.1 "GET / HTTP/1.1" 200')  # one per request: noise at scale
+            access.warning("access log trouble")
     finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
         access.setLevel(access_level)
     lines = stream.getvalue().splitlines()
     assert [line.split(" ", 2)[2] for line in lines] == [

@@ -85,6 +85,17 @@ def open_store(topology: Topology, world: World) -> SharedStore:
     return FileStore(Path(topology.token.state_dir) / "shared", wall_clock=world.clock.wall)
 
 
+async def shared_world(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
+) -> tuple[World, Topology, SharedStore]:
+    """The simulated world, three ``shared`` publishers, and their store opened as a peer."""
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    topology = three_publishers(world, "shared", **store_kind)
+    store = open_store(topology, world)
+    stack.push_async_callback(store.close)
+    return world, topology, store
+
+
 async def test_a_crashed_lease_holder_delays_the_cluster_only_until_its_lease_expires(
     stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
 ) -> None:
@@ -147,10 +158,7 @@ async def test_shared_revocation_costs_the_cluster_one_token_call(
 async def test_a_refused_shared_token_is_no_longer_offered_to_the_cluster(
     stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
 ) -> None:
-    world = await start_world(stack, tmp_path, expires_in=DAY)
-    topology = three_publishers(world, "shared", **store_kind)
-    store = open_store(topology, world)
-    stack.push_async_callback(store.close)
+    world, topology, store = await shared_world(stack, tmp_path, store_kind)
     node = await world.start_node(topology, "p1")
     token = await node.tokens.get()
     assert await store.get() is not None
@@ -168,10 +176,7 @@ async def test_a_refused_shared_token_is_no_longer_offered_to_the_cluster(
 async def test_a_tampered_shared_store_is_ignored_and_replaced(
     stack: contextlib.AsyncExitStack, tmp_path: Path, store_kind: dict[str, Any]
 ) -> None:
-    world = await start_world(stack, tmp_path, expires_in=DAY)
-    topology = three_publishers(world, "shared", **store_kind)
-    store = open_store(topology, world)
-    stack.push_async_callback(store.close)
+    world, topology, store = await shared_world(stack, tmp_path, store_kind)
     forged = b'{"v": 1, "alg": "AES-256-GCM", "kid": "x"}'
     await store.put(forged)
     node = await world.start_node(topology, "p1")
@@ -196,10 +201,7 @@ async def test_a_hostile_shared_store_value_is_ignored_with_one_warning(
     content: bytes,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    world = await start_world(stack, tmp_path, expires_in=DAY)
-    topology = three_publishers(world, "shared", **store_kind)
-    store = open_store(topology, world)
-    stack.push_async_callback(store.close)
+    world, topology, store = await shared_world(stack, tmp_path, store_kind)
     await store.put(content)
     node = await world.start_node(topology, "p1")  # starts: the value is not trusted
     token = await node.tokens.get()
