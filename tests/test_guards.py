@@ -47,7 +47,7 @@ from node.token.replication import Push, open_replicated, seal_for_replication
 from node.token.sealing import MAX_SEALED, open_sealed, seal
 from node.token.store import SavedToken
 from node.token.strategies import TokenDeps, shared_store
-from tests.conftest import serve, topology_dict
+from tests.conftest import REDIS_PASSWORD, serve, topology_dict
 
 NOW = 1_790_000_000.0
 KEY = bytes(range(32))
@@ -498,17 +498,23 @@ def test_sealed_data_for_another_owner_says_which_context_it_expected() -> None:
     assert re.search(r"\bnothing\b", str(caught.value))
 
 
+@pytest.mark.looptime(False)  # Redis answers in real time
 async def test_the_report_beside_the_token_is_kept_apart_from_it(
-    tmp_path: Path,
+    tmp_path: Path, store_kind: dict[str, object]
 ) -> None:
-    topology = Topology.from_dict(topology_dict(tmp_path, "http://x", "http://y"))
-    deps = TokenDeps(secrets=(Secret("s"),), keyring=Keyring.generate())
+    data = topology_dict(tmp_path, "http://x", "http://y", token=store_kind)
+    topology = Topology.from_dict(data)
+    deps = TokenDeps(
+        secrets=(Secret("s"),), keyring=Keyring.generate(), store_password=Secret(REDIS_PASSWORD)
+    )
     token_store = shared_store(topology, deps, purpose="token")
     report_store = shared_store(topology, deps, purpose="report")
     await token_store.put(b"sealed token")
     assert await report_store.get() is None
     await report_store.put(b"sealed report")
     assert await token_store.get() == b"sealed token"
+    await token_store.close()
+    await report_store.close()
 
 
 def test_cookies_of_many_targets_open_in_another_process() -> None:

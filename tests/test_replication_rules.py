@@ -70,10 +70,15 @@ def token(name: str, obtained: float, lifetime: float = DAY) -> SavedToken:
 
 
 def follower(
-    tmp_path: Path, keyring: Keyring, wire: Wire, clock: Clock, **settings: object
+    tmp_path: Path,
+    keyring: Keyring,
+    wire: Wire,
+    clock: Clock,
+    name: str = "p2",
+    **settings: object,
 ) -> ReplicaFollower:
     node = ReplicaFollower(
-        own(tmp_path, keyring, "p2"),
+        own(tmp_path, keyring, name),
         keyring,
         leader="p1",
         transport=wire,
@@ -81,7 +86,7 @@ def follower(
         margin=lambda lifetime: min(300.0, lifetime / 5),
         wall_clock=clock,
     )
-    wire.followers["p2"] = node
+    wire.followers[name] = node
     return node
 
 
@@ -228,7 +233,8 @@ async def test_pushes_are_lost_at_the_configured_rate_and_delayed_by_the_lag(
 ) -> None:
     keyring, wire, clock = Keyring.generate(), Wire(), Clock()
     node = follower(tmp_path, keyring, wire, clock, lag=0.5)
-    head = leader(tmp_path, keyring, wire, clock, lag=0.5)
+    follower(tmp_path, keyring, wire, clock, "p3", lag=0.5)
+    head = leader(tmp_path, keyring, wire, clock, ("p2", "p3"), lag=0.5)
     loop = asyncio.get_running_loop()
     arrived: list[float] = []
     node.on_change(lambda: arrived.append(loop.time()))
@@ -237,7 +243,7 @@ async def test_pushes_are_lost_at_the_configured_rate_and_delayed_by_the_lag(
     await asyncio.sleep(1)
     assert [round(t - sent, 1) for t in arrived] == [0.5]  # after the lag, not before
     assert (await node.load()) == token("one", NOW)
-    assert head.pushes == {"sent": 1, "delivered": 1}
+    assert head.pushes == {"sent": 2, "delivered": 2}
     lossy = leader(tmp_path / "lossy", keyring, wire, clock, ("p2", "p3"), loss=1.0)
     await lossy.publish(token("two", NOW + 1))
     assert lossy.pushes == {"sent": 2, "lost": 2}  # each push lost on its own
@@ -247,11 +253,11 @@ async def test_pushes_are_lost_at_the_configured_rate_and_delayed_by_the_lag(
     pending = [t for t in asyncio.all_tasks() if "_deliver" in repr(t.get_coro())]
     assert pending == []
     assert slow.pushes == {"sent": 1}
-    never = leader(tmp_path / "never", keyring, wire, clock, loss=0.0)
+    never = leader(tmp_path / "never", keyring, wire, clock, ("p2", "p3"), loss=0.0)
     wire.down = True
     await never.publish(token("three", NOW + 2))
     await asyncio.sleep(0)
-    assert never.pushes == {"sent": 1, "failed": 1}
+    assert never.pushes == {"sent": 2, "failed": 2}
     await never.close()
 
 
