@@ -367,6 +367,7 @@ def test_a_rotation_keeps_old_keys_and_its_files_private(tmp_path: Path) -> None
     assert load_keyring_file(path, create=False).to_json() == second.to_json()
     for file in path.parent.iterdir():  # the keyring and its lock file
         assert file.stat().st_mode & 0o777 == 0o600, file.name
+    assert path.parent.stat().st_mode & 0o777 == 0o700  # and the folder made for them
 
 
 def test_a_status_shows_a_token_by_fingerprint_and_only_while_it_is_valid() -> None:
@@ -580,3 +581,11 @@ def test_an_envelope_with_any_field_wrong_is_not_opened(field: str, value: objec
     with pytest.raises(SealedDataError, match="not a sealed envelope"):
         open_sealed(keyring, json.dumps(document).encode(), {"node": "p1"})
     assert open_sealed(keyring, seal(keyring, b"secret", {"node": "p1"}), {"node": "p1"})[0]
+
+
+def test_a_secret_file_in_a_new_folder_gets_a_private_folder(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "nodes" / "p1.token"
+    write_atomic(path, b"sealed")
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["p1.token"]  # no temporary left behind

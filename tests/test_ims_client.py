@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from node.token import (
     InvalidClient,
     MalformedReply,
 )
+from node.token.backoff import parse_retry_after
 from node.token.ims_client import parse_token_reply
 from tests.conftest import serve
 
@@ -238,3 +240,22 @@ def test_what_a_reply_says_is_cut_short_in_messages() -> None:
         parse_token_reply(200, json.dumps(odd).encode(), retry_after=None)
     shown = repr("x" * 100)[:40]  # 40 characters of the value's repr, no more
     assert f"expires_in {shown}, not a positive integer" in str(malformed.value)
+
+
+def test_retry_after_as_a_date_and_retryable_statuses_keep_their_wait() -> None:
+    date = "Mon, 21 Sep 2026 14:14:50 GMT"
+    when = parsedate_to_datetime(date).timestamp()
+    assert parse_retry_after(date, now_wall=when - 30) == 30.0
+    assert parse_retry_after(date, now_wall=when + 30) == 0.0  # already past: no wait
+    assert parse_retry_after("soon", now_wall=when) is None
+    for status in (408, 500, 503):
+        with pytest.raises(ImsUnavailable) as caught:
+            parse_token_reply(status, b"", retry_after=42.0)
+        assert caught.value.retry_after == 42.0
+    with pytest.raises(ConfigurationError):
+        parse_token_reply(409, b"", retry_after=None)  # not a timeout: not retried soon
+
+
+def test_a_token_that_lives_one_second_is_still_a_token() -> None:
+    body = json.dumps({"access_token": "t", "token_type": "bearer", "expires_in": 1}).encode()
+    assert parse_token_reply(200, body, retry_after=None).expires_in == 1

@@ -116,7 +116,7 @@ def rotate_keyring_file(path: Path, *, create: bool) -> Keyring:
     """Add a new primary key to the keyring file, keeping the old keys for decryption. Under
     an exclusive lock: two rotations at once would otherwise both read the old ring and the
     second write would drop the first one's key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder of secrets: private
     lock = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
