@@ -31,7 +31,8 @@ from core.secrets import Secret
 from core.topology import RateLimitConfig, Topology
 from harness.estate.processes import free_ports
 from node.app import TOKENS, NodeDeps, create_app
-from node.token import Keyring
+from node.token import Keyring, RefreshError
+from node.token.model import TokenGrant
 from node.token.redis_store import RedisStore
 from upstream.analytics.app import STATS as ANALYTICS_STATS
 from upstream.analytics.app import AnalyticsDeps
@@ -248,6 +249,23 @@ async def start_world(
     )
     analytics_url = await serve(stack, analytics)
     return World(stack, tmp, clock, ims, analytics, ims_url, analytics_url, keys)
+
+
+class ScriptedTokenEndpoint:
+    """The token endpoint as a script: each call takes ``latency`` and fails with the next
+    scripted error, or (script empty) grants a new token of ``lifetime``."""
+
+    def __init__(self, lifetime: int = 3600, latency: float = 0.0) -> None:
+        self.lifetime, self.latency = lifetime, latency
+        self.script: list[RefreshError] = []
+        self.calls = 0
+
+    async def fetch(self, secret: Secret) -> TokenGrant:
+        self.calls += 1
+        await asyncio.sleep(self.latency)
+        if self.script:
+            raise self.script.pop(0)
+        return TokenGrant(Secret(f"token-{self.calls}"), self.lifetime)
 
 
 @pytest.fixture

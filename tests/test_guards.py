@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import re
+import tempfile
 import threading
 from pathlib import Path
 
@@ -200,6 +201,20 @@ def test_a_reader_racing_repeated_saves_always_sees_a_whole_file(tmp_path: Path)
     assert len(set(seen)) > 1  # the saves did race the reads
     assert path.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["token.json"]  # no temporary left
+
+
+def test_a_save_never_uses_the_system_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary file is made beside the target: a TMPDIR on another filesystem (where the
+    final rename would fail) or one that does not exist (a hardened container) changes
+    nothing, and a reader of the target's folder never sees a secret half written elsewhere."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-tmp"))
+    path = tmp_path / "state" / "token.json"
+    write_atomic(path, b"sealed")
+    assert path.read_bytes() == b"sealed"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["token.json"]
 
 
 # --- log redaction of configured secrets ---------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -192,6 +193,39 @@ async def test_unreachable_endpoint_is_unavailable(tmp_path: Path) -> None:
         )
         with pytest.raises(ImsUnavailable, match="unreachable"):
             await client.fetch(Secret(SECRET))
+
+
+async def test_an_endpoint_that_accepts_and_never_answers_fails_the_call_at_the_timeout() -> None:
+    """A token endpoint that takes the request and then hangs (a stuck proxy, a full server)
+    is unavailable once the client's timeout has passed, not a call that never ends."""
+    release = asyncio.Event()
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            await reader.read(65536)
+            await release.wait()
+        writer.close()
+
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = ImsTokenClient(
+                session,
+                token_url=f"http://127.0.0.1:{port}/ims/token/v3",
+                client_id="c",
+                scope="s",
+                timeout=0.3,
+                user_agent="t",
+                wall_clock=time.time,
+            )
+            started = time.monotonic()
+            with pytest.raises(ImsUnavailable, match="unreachable"):
+                await asyncio.wait_for(client.fetch(Secret(SECRET)), 5)  # 5 s: a hung test
+            assert 0.25 <= time.monotonic() - started < 2
+    finally:
+        release.set()
+        server.close()
 
 
 async def test_error_description_cannot_smuggle_a_token_into_logs(

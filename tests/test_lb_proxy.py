@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import yarl
+from aiohttp import web
 
 from tests.lb_support import (
     StandIn,
@@ -172,17 +175,21 @@ async def test_a_target_that_does_not_reply_in_time_gives_504_without_a_retry(
         balancer_in_front_of(tmp_path, stand_ins, timeout="300ms") as (lb, _),
         browser() as http,
     ):
-        for s in stand_ins:
-            s.mode = "hang"
-        try:
-            async with browser() as client, client.get(f"{lb.url}/") as r:
-                assert r.status == 504
-        finally:
+        async with browser() as client:
+            async with client.get(f"{lb.url}/") as r:  # a session, pinned to one target
+                assert r.status == 200
             for s in stand_ins:
-                s.release.set()
+                s.mode = "hang"
+            try:
+                for _ in range(2):
+                    async with client.get(f"{lb.url}/") as r:
+                        assert r.status == 504
+            finally:
+                for s in stand_ins:
+                    s.release.set()
         status = await lb_status(http, lb)
-    assert sum(len(s.seen) for s in stand_ins) == 1
-    assert sorted(t["errors"] for t in status["targets"]) == [0, 0, 1]  # counted against it
+    assert sum(len(s.seen) for s in stand_ins) == 3  # one answered, two timed out
+    assert sorted(t["errors"] for t in status["targets"]) == [0, 0, 2]  # each counted against it
     assert status["retries"] == 0
 
 
@@ -393,6 +400,90 @@ async def test_a_target_failing_again_after_it_came_back_counts_each_failure(
                 await asyncio.sleep(0.05)
         assert status["targets"][0]["errors"] == 2
         assert status["retries"] == 2
+
+
+async def test_a_target_refusing_connections_again_after_it_came_back_counts_each_failure(
+    tmp_path: Path, stand_ins: list[StandIn]
+) -> None:
+    async with (
+        contextlib.AsyncExitStack() as restarted,
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, runners),
+        browser() as http,
+    ):
+        cookies = {}
+        for _ in range(3):  # three sessions, round robin: one on each target
+            async with browser() as client, client.get(f"{lb.url}/") as r:
+                cookies[r.headers["X-Publisher"]] = r.cookies["AWSALB"].value
+        pinned = {"Cookie": f"AWSALB={cookies['p1']}"}
+        port = runners[0].addresses[0][1]
+        for _ in range(2):
+            await runners[0].cleanup()  # p1's dispatcher stops: connections are refused
+            async with (
+                aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client,
+                client.get(f"{lb.url}/", headers=pinned) as r,
+            ):
+                assert r.status == 200  # retried elsewhere
+                assert r.headers["X-Publisher"] != "p1"
+            runners[0] = web.AppRunner(stand_ins[0].app(), access_log=None)
+            await runners[0].setup()
+            restarted.push_async_callback(runners[0].cleanup)
+            await web.TCPSite(runners[0], "127.0.0.1", port).start()  # back on its port
+            for _ in range(100):  # health checks readmit it (every 100 ms, bounded)
+                status = await lb_status(http, lb)
+                if status["targets"][0]["state"] == "healthy":
+                    break
+                await asyncio.sleep(0.05)
+            assert status["targets"][0]["state"] == "healthy"
+        assert status["targets"][0]["errors"] == 2
+        assert status["targets"][0]["last_problem"] == "connection failed"
+        assert status["retries"] == 2
+
+
+async def test_a_dispatcher_error_header_that_is_not_utf8_is_still_an_error_and_retried(
+    tmp_path: Path,
+) -> None:
+    # A dispatcher in front of a broken publisher that says so in bytes that are not UTF-8
+    # (Latin-1 "café", then a stray 0xff): the balancer still reads it as the dispatcher's
+    # error, retries elsewhere, and records the reason with the bad bytes replaced.
+    def dispatcher(broken: bool) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                head = await reader.readuntil(b"\r\n\r\n")
+                if broken and not head.startswith(b"GET /health "):
+                    writer.write(
+                        b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 4\r\nConnection: close\r\n"
+                        b"X-Dispatcher-Error: caf\xe9 \xff\r\n\r\ndown"
+                    )
+                else:
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n"
+                        b"X-Publisher: p\r\n\r\nok"
+                    )
+                await writer.drain()
+            writer.close()
+
+        return answer
+
+    servers = [
+        await asyncio.start_server(dispatcher(broken=i == 0), "127.0.0.1", 0) for i in range(3)
+    ]
+    ports = [server.sockets[0].getsockname()[1] for server in servers]
+    checks = {"interval": "1h", "timeout": "1s"}  # checks at start-up only
+    try:
+        async with balancer_for(tmp_path, ports, health_check=checks) as lb, browser() as http:
+            statuses = []
+            for _ in range(3):  # three new sessions, round robin: one lands on the broken one
+                async with browser() as client, client.get(f"{lb.url}/") as r:
+                    statuses.append((r.status, await r.text()))
+            status = await lb_status(http, lb)
+    finally:
+        for server in servers:
+            server.close()
+    assert statuses == [(200, "ok")] * 3
+    assert status["retries"] == 1
+    broken = status["targets"][0]
+    assert (broken["state"], broken["errors"]) == ("unhealthy", 1)
+    assert broken["last_problem"] == "caf\ufffd \ufffd (502)"
 
 
 async def test_two_requests_at_once_on_one_target_are_both_in_flight(

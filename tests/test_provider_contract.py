@@ -20,11 +20,11 @@ import aiohttp
 import pytest
 
 from core.secrets import Secret
-from node.token import TokenUnavailable
+from node.token import ConfigurationError, ImsUnavailable, TokenUnavailable
 from node.token.model import AccessToken, TokenGrant
 from node.token.policy import RefreshPolicy
 from node.token.strategies import TokenDeps, build_provider
-from tests.conftest import DAY, get_json, start_world
+from tests.conftest import DAY, ScriptedTokenEndpoint, World, get_json, start_world
 
 pytestmark = pytest.mark.looptime
 
@@ -375,3 +375,130 @@ async def test_a_refresh_is_never_planned_inside_the_mandatory_margin() -> None:
     late = RefreshPolicy(refresh_at=0.99, jitter=0.0, expiry_margin=300.0)
     assert late.refresh_delay(3600, random.Random(1)) == 3600 - 300
     assert RefreshPolicy(refresh_at=0.5, jitter=0.0).refresh_delay(3600, random.Random(1)) == 1800
+
+
+async def provider_for(
+    world: World, endpoint: ScriptedTokenEndpoint, seed: int = 1, **token: object
+) -> Any:
+    topology = world.topology(token=token)
+    deps = TokenDeps(
+        secrets=(Secret("s"),), keyring=world.keyring, clock=world.clock, rng=random.Random(seed)
+    )
+    provider = build_provider(topology, "p1", deps, endpoint).provider
+    await provider.start()
+    return provider
+
+
+async def test_the_age_of_a_refreshed_token_counts_from_its_own_call(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=HOUR)
+    node = await world.start_node(world.topology())
+    first = await node.tokens.get()
+    await asyncio.sleep(HOUR * 0.6 + 100)  # refreshed at half-life plus jitter
+    second = await node.tokens.get()
+    assert second != first
+    shown = await token_status(http, node.url)
+    assert shown["fingerprint"] == second.fingerprint
+    age = world.clock.monotonic() - second.obtained_at
+    assert 100 <= age <= HOUR * 0.1 + 100
+    assert shown["age_seconds"] == pytest.approx(age, abs=0.01)
+    assert shown["seconds_left"] == pytest.approx(HOUR - age, abs=0.01)
+
+
+async def test_a_request_that_waited_for_a_failed_call_is_told_why(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path, expires_in=HOUR)
+    world.ims_faults(outage=True)
+    node = await world.start_node(world.topology())
+    with pytest.raises(TokenUnavailable, match=r"^token call failed: token endpoint answered 503"):
+        await node.tokens.get()
+
+
+async def test_inside_the_margin_a_request_waits_only_while_a_call_is_out(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    """IMS is down and the node retries with backoff: between its calls, a request inside
+    the margin gets the still valid token at once, not after the next call."""
+    world = await start_world(stack, tmp_path)
+    endpoint = ScriptedTokenEndpoint(lifetime=HOUR, latency=1.0)
+    provider = await provider_for(world, endpoint, retry={"base": 30, "cap": 60})
+    token = await provider.get()
+    endpoint.script = [ImsUnavailable("down")] * 1000
+    await asyncio.sleep(token.expires_at - 250 - world.clock.monotonic())  # in the margin
+    waits = []
+    for _ in range(6):
+        asked = world.clock.monotonic()
+        assert await provider.get() == token
+        waits.append(world.clock.monotonic() - asked)
+        await asyncio.sleep(7.3)
+    assert endpoint.calls > 2  # it kept trying meanwhile
+    # A request that came while a call was out waited for it (1 s at most); none waited more.
+    assert max(waits) <= 1.0
+    assert sum(w == 0 for w in waits) >= 3
+    await provider.close()
+
+
+async def test_after_a_configuration_error_the_recovery_is_logged_once(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="node.token.refreshing")
+    world = await start_world(stack, tmp_path)
+    endpoint = ScriptedTokenEndpoint(lifetime=HOUR)
+    endpoint.script = [ConfigurationError("invalid_scope", code="invalid_scope")]
+    provider = await provider_for(world, endpoint, retry={"config_error_interval": 120})
+    await asyncio.sleep(1)
+    assert provider.status().configuration_error == "invalid_scope"
+    await asyncio.sleep(119.5)  # the next try, at the configured interval, succeeds
+    assert endpoint.calls == 2
+    assert provider.status().configuration_error is None
+    await asyncio.sleep(2 * HOUR)  # and refreshes go on as usual
+    assert provider.status().refresh_count >= 3
+    lines = [r.getMessage() for r in caplog.records]
+    again = [i for i, line in enumerate(lines) if "accepts the credentials again" in line]
+    first_token = next(i for i, line in enumerate(lines) if line.startswith("new token"))
+    assert again == [first_token - 1]  # once, with the call that recovered
+    await provider.close()
+
+
+async def test_a_scheduled_leader_backs_off_up_to_the_configured_cap(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    world = await start_world(stack, tmp_path)
+    endpoint = ScriptedTokenEndpoint(lifetime=HOUR)
+    endpoint.script = [ImsUnavailable("down")] * 1000
+    provider = await provider_for(
+        world,
+        endpoint,
+        strategy="scheduled",
+        schedule_interval=HOUR / 2,
+        retry={"base": 2, "cap": 5},
+    )
+    await asyncio.sleep(300)  # 5 minutes of failures: with a cap of 5 s, 120 calls or more
+    assert endpoint.calls >= 100
+    assert provider.status().next_refresh_in <= 5
+    await provider.close()
+
+
+async def test_overdue_refreshes_after_restarts_spread_over_the_whole_window(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    """Nodes restarted with a saved token whose refresh is overdue plan it anywhere in the
+    first half of what is left before the margin: from at once to the end of that window."""
+    world = await start_world(stack, tmp_path)
+    endpoint = ScriptedTokenEndpoint(lifetime=HOUR)
+    first = await provider_for(world, endpoint)
+    await first.get()
+    await first.close()
+    await asyncio.sleep(HOUR - 300 - 8)  # 8 s before the margin: a window of 4 s
+    planned = []
+    for seed in range(40):
+        restarted = await provider_for(world, endpoint, seed=seed)
+        assert restarted.status().restored_from_disk
+        planned.append(restarted.status().next_refresh_in)
+        await restarted.close()
+    assert endpoint.calls == 1
+    assert min(planned) < 0.4
+    assert max(planned) > 3.6
+    assert all(0 <= p <= 4 for p in planned)

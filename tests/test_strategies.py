@@ -8,6 +8,8 @@ import math
 import random
 import socket
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,21 @@ from core.secrets import Secret
 from core.topology import Topology
 from harness.estate.processes import free_ports
 from node.token import SharedStore, TokenUnavailable
+from node.token.coordination import SharedToken
 from node.token.errors import StoreUnavailable
 from node.token.file_store import FileStore
 from node.token.ims_client import ImsTokenClient
 from node.token.redis_store import RedisStore
+from node.token.store import SavedToken
 from node.token.strategies import TokenDeps, build_provider
-from tests.conftest import DAY, GOOD_SECRET, REDIS_PASSWORD, World, start_world
+from tests.conftest import (
+    DAY,
+    GOOD_SECRET,
+    REDIS_PASSWORD,
+    ScriptedTokenEndpoint,
+    World,
+    start_world,
+)
 
 pytestmark = pytest.mark.looptime
 
@@ -383,3 +394,162 @@ async def test_a_redis_server_that_does_not_answer_fails_the_call_within_the_tim
     finally:
         for sock in (silent, full, *fillers):
             sock.close()
+
+
+# --- the shared store seen from one node, with a peer and a store that fails on cue -------
+
+
+class StoreFailingOnCue:
+    """The file store, failing the next ``failures`` operations (as an unreachable Redis
+    would), and running ``before_lease`` once, just before a node's first try for the lease."""
+
+    def __init__(self, store: FileStore) -> None:
+        self._store = store
+        self.failures = 0
+        self.before_lease: Callable[[], Awaitable[None]] | None = None
+
+    def _cue(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("the store did not answer")
+
+    async def get(self) -> bytes | None:
+        self._cue()
+        return await self._store.get()
+
+    async def put(self, blob: bytes) -> None:
+        self._cue()
+        await self._store.put(blob)
+
+    async def remove_if(self, blob: bytes) -> None:
+        self._cue()
+        await self._store.remove_if(blob)
+
+    async def try_lease(self, owner: str, ttl: float) -> bool:
+        self._cue()
+        if self.before_lease is not None:
+            before, self.before_lease = self.before_lease, None
+            await before()
+        return await self._store.try_lease(owner, ttl)
+
+    async def release_lease(self, owner: str) -> None:
+        self._cue()
+        await self._store.release_lease(owner)
+
+    async def close(self) -> None:
+        await self._store.close()
+
+
+@dataclass
+class OneSharedNode:
+    world: World
+    store: StoreFailingOnCue
+    peer: SharedToken  # another node of the cluster, on the same store
+    endpoint: ScriptedTokenEndpoint
+
+    async def start(self) -> Any:
+        topology = three_publishers(self.world, "shared", store={"kind": "file"})
+        deps = TokenDeps(
+            secrets=(Secret("s"),),
+            keyring=self.world.keyring,
+            clock=self.world.clock,
+            rng=random.Random(1),
+            store=self.store,
+        )
+        return build_provider(topology, "p1", deps, self.endpoint).provider
+
+    async def peer_publishes(self, value: str, age: float = 0.0) -> None:
+        obtained = self.world.clock.wall() - age
+        await self.peer.publish(SavedToken(Secret(value), obtained, 3600.0))
+
+
+@pytest.fixture
+async def one_shared_node(stack: contextlib.AsyncExitStack, tmp_path: Path) -> OneSharedNode:
+    world = await start_world(stack, tmp_path)
+    files = FileStore(tmp_path / "shared", wall_clock=world.clock.wall)
+    peer = SharedToken(files, world.keyring, owner="p2", lease_ttl=60)
+    return OneSharedNode(world, StoreFailingOnCue(files), peer, ScriptedTokenEndpoint())
+
+
+async def test_a_waiting_request_gets_the_peers_token_within_the_fast_poll(
+    one_shared_node: OneSharedNode,
+) -> None:
+    """While another node holds the lease, a node looks every peer_poll (1 s); once requests
+    wait for a token, every 0.1 s, so they get the other node's token soon after it lands."""
+    cluster = one_shared_node
+    assert await cluster.store.try_lease("p2", 60)  # the peer is refreshing
+    provider = await cluster.start()
+    await provider.start()
+    started = cluster.world.clock.monotonic()
+    waiting = asyncio.ensure_future(provider.get())
+    await asyncio.sleep(2.5)
+    await cluster.peer_publishes("peer-token")  # and releases the lease
+    token = await waiting
+    assert token.value == Secret("peer-token")
+    assert cluster.world.clock.monotonic() - started <= 2.65
+    assert cluster.endpoint.calls == 0
+    await provider.close()
+
+
+async def test_a_token_a_peer_published_just_before_our_lease_is_used_not_fetched_again(
+    one_shared_node: OneSharedNode,
+) -> None:
+    """Double-checked: between a node's look at the store and its lease, another node
+    publishes a token and releases the lease. The node uses that token, hands it to the
+    request waiting for it, and gives the lease back, without a token call."""
+    cluster = one_shared_node
+    cluster.store.before_lease = lambda: cluster.peer_publishes("peer-token")
+    provider = await cluster.start()
+    await provider.start()
+    token = await provider.get()  # waits for the refresher's first look
+    assert token.value == Secret("peer-token")
+    assert cluster.endpoint.calls == 0
+    assert await cluster.store.try_lease("p3", 60)  # the lease was given back
+    await provider.close()
+
+
+async def test_a_peers_token_from_the_same_clock_tick_as_ours_is_adopted(
+    one_shared_node: OneSharedNode,
+) -> None:
+    """Two nodes obtained tokens in the same tick of the wall clock; when the API refuses
+    ours, the peer's (not older than ours) is used rather than calling IMS again."""
+    cluster = one_shared_node
+    provider = await cluster.start()
+    await provider.start()
+    ours = await provider.get()
+    assert ours.value == Secret("token-1")
+    await cluster.peer_publishes("peer-token")  # the same virtual instant
+    assert provider.invalidate(ours)
+    token = await provider.get()
+    assert token.value == Secret("peer-token")
+    assert cluster.endpoint.calls == 1
+    await provider.close()
+
+
+async def test_a_refused_token_the_store_could_not_drop_is_not_used_again(
+    one_shared_node: OneSharedNode,
+) -> None:
+    cluster = one_shared_node
+    provider = await cluster.start()
+    await provider.start()
+    refused = await provider.get()
+    cluster.store.failures = 1  # the store does not answer when the node tries to drop it
+    assert provider.invalidate(refused)
+    token = await provider.get()
+    assert token != refused  # still in the store, but not taken again
+    assert cluster.endpoint.calls == 2
+    await provider.close()
+
+
+async def test_a_peers_token_adopted_within_a_second_shows_its_true_age(
+    one_shared_node: OneSharedNode,
+) -> None:
+    cluster = one_shared_node
+    await cluster.peer_publishes("peer-token", age=0.3)
+    provider = await cluster.start()
+    await provider.start()
+    status = provider.status()
+    assert (status.restored_from_disk, status.token_calls) == (True, 0)
+    assert status.age_seconds == pytest.approx(0.3, abs=0.001)
+    assert status.seconds_left == pytest.approx(3600 - 0.3, abs=0.001)
+    await provider.close()
