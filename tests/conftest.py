@@ -82,12 +82,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     durations: dict[str, float] = json.loads(stats.read_text())["duration_by_test"]
     items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
-    # A mutant that makes a test wait forever (a lock never released, a reply never sent)
-    # is caught when that test fails after three times the slowest clean test, not when
-    # mutmut's own limit for the whole run expires.
-    limit = 3 * max(durations.values(), default=5.0)
+    # A mutant that makes a test wait forever (a lock never released, a reply never sent, a
+    # refresher that never sleeps) is caught when that test overruns its own clean duration
+    # five times over (5 s at least: three mutants share two cores), not when mutmut's CPU
+    # limit for the whole list expires. The thread method ends the process: the signal
+    # method raises inside whatever runs, and a busy asyncio task swallows that.
     for item in items:
-        item.add_marker(pytest.mark.timeout(limit))
+        limit = max(5.0, 5 * durations.get(item.nodeid, 1.0))
+        item.add_marker(pytest.mark.timeout(limit, method="thread"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Under `make mutate` the first failing test has killed its mutant: end the run there,
+    # as -x would, but without tearing down first. A teardown can wait a minute in real
+    # time for a reply the mutant will never send (aiohttp waits for handlers in flight).
+    if report.failed and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        os._exit(1)
 
 
 def topology_dict(state: Path, ims_url: str, analytics_url: str, **sections: Any) -> dict[str, Any]:

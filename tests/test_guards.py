@@ -385,6 +385,22 @@ def test_a_rotation_keeps_old_keys_and_its_files_private(tmp_path: Path) -> None
     assert path.parent.stat().st_mode & 0o777 == 0o700  # and the folder made for them
 
 
+def test_the_shared_stores_files_are_private(tmp_path: Path) -> None:
+    """The sealed cluster token, the lease and the lock: 0600, whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        store = FileStore(tmp_path / "shared", wall_clock=lambda: NOW)
+        asyncio.run(store.put(seal(Keyring.generate(), b"a-token", {"scope": "cluster"})))
+        assert asyncio.run(store.try_lease("p1", 60))
+    finally:
+        os.umask(old)
+    files = sorted((tmp_path / "shared").iterdir())
+    assert [f.name for f in files] == ["shared-lease.json", "shared-token.sealed", "shared.lock"]
+    for file in files:
+        assert file.stat().st_mode & 0o777 == 0o600, file.name
+    assert (tmp_path / "shared").stat().st_mode & 0o777 == 0o700  # and the folder made for them
+
+
 def test_a_status_shows_a_token_by_fingerprint_and_only_while_it_is_valid() -> None:
     token = AccessToken(Secret("tok-value"), obtained_at=100.0, expires_at=160.0)
     assert describe(None, 120.0) == (None, None, None)

@@ -21,7 +21,7 @@ from node.token.sealing import MAX_SEALED
 
 class FileStore:
     def __init__(self, folder: Path, *, wall_clock: Callable[[], float]) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # as write_atomic makes folders
         self._token = folder / "shared-token.sealed"
         self._lease = folder / "shared-lease.json"
         self._lock = folder / "shared.lock"
