@@ -553,3 +553,25 @@ async def test_a_peers_token_adopted_within_a_second_shows_its_true_age(
     assert status.age_seconds == pytest.approx(0.3, abs=0.001)
     assert status.seconds_left == pytest.approx(3600 - 0.3, abs=0.001)
     await provider.close()
+
+
+async def test_a_refused_token_gives_way_at_once_to_a_newer_one_while_its_peer_holds_the_lease(
+    one_shared_node: OneSharedNode,
+) -> None:
+    """The API refuses our token; a peer has already published a newer one and is refreshing
+    again (it holds the lease). The request gets the peer's token at once: the node looks at
+    the store before it asks for the lease, not only after it got it."""
+    cluster = one_shared_node
+    provider = await cluster.start()
+    await provider.start()
+    ours = await provider.get()
+    await asyncio.sleep(10)
+    await cluster.peer_publishes("peer-token")
+    assert await cluster.store.try_lease("p2", 60)
+    assert provider.invalidate(ours)
+    asked = cluster.world.clock.monotonic()
+    token = await provider.get()
+    assert token.value == Secret("peer-token")
+    assert cluster.world.clock.monotonic() - asked < 0.05
+    assert cluster.endpoint.calls == 1
+    await provider.close()
