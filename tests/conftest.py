@@ -296,6 +296,15 @@ async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
         return response.status, await response.json()
 
 
+def _dies_with_this_process() -> list[str]:
+    """A prefix that has the kernel stop the server when this process ends, however it ends:
+    under `make mutate` a mutant's test process exits at its first failure without running
+    the fixtures' teardown (see pytest_runtest_logreport), and a server it started must not
+    outlive it. setpriv is in util-linux (Debian: always installed)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free port for the whole session; tests use their own prefix.
@@ -312,6 +321,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
         [
+            *_dies_with_this_process(),
             binary,
             "--port",
             str(port),
