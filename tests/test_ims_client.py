@@ -64,12 +64,16 @@ async def client_for(stack: contextlib.AsyncExitStack, server: OAuthServer) -> I
     url = await serve(stack, app)
     session = aiohttp.ClientSession()
     stack.push_async_callback(session.close)
+    return token_client(session, f"{url}/oauth/token")
+
+
+def token_client(session: aiohttp.ClientSession, url: str, timeout: float = 5) -> ImsTokenClient:
     return ImsTokenClient(
         session,
-        token_url=f"{url}/oauth/token",
+        token_url=url,
         client_id="cid",
         scope="openid,AdobeID",
-        timeout=5,
+        timeout=timeout,
         user_agent="tokensim-node/p1",
         wall_clock=time.time,
     )
@@ -182,15 +186,7 @@ async def test_error_replies_map_to_typed_errors(
 
 async def test_unreachable_endpoint_is_unavailable(tmp_path: Path) -> None:
     async with aiohttp.ClientSession() as session:
-        client = ImsTokenClient(
-            session,
-            token_url="http://127.0.0.1:9/ims/token/v3",
-            client_id="c",
-            scope="s",
-            timeout=2,
-            user_agent="t",
-            wall_clock=time.time,
-        )
+        client = token_client(session, "http://127.0.0.1:9/ims/token/v3", timeout=2)
         with pytest.raises(ImsUnavailable, match="unreachable"):
             await client.fetch(Secret(SECRET))
 
@@ -210,15 +206,7 @@ async def test_an_endpoint_that_accepts_and_never_answers_fails_the_call_at_the_
     port = server.sockets[0].getsockname()[1]
     try:
         async with aiohttp.ClientSession() as session:
-            client = ImsTokenClient(
-                session,
-                token_url=f"http://127.0.0.1:{port}/ims/token/v3",
-                client_id="c",
-                scope="s",
-                timeout=0.3,
-                user_agent="t",
-                wall_clock=time.time,
-            )
+            client = token_client(session, f"http://127.0.0.1:{port}/ims/token/v3", timeout=0.3)
             started = time.monotonic()
             with pytest.raises(ImsUnavailable, match="unreachable"):
                 await asyncio.wait_for(client.fetch(Secret(SECRET)), 5)  # 5 s: a hung test

@@ -21,6 +21,7 @@ import yarl
 from aiohttp import web
 
 from tests.lb_support import (
+    Lb,
     StandIn,
     balancer_for,
     balancer_in_front_of,
@@ -374,6 +375,26 @@ async def test_when_no_target_can_be_reached_the_browser_gets_502(
             assert await r.text() == "502 no target could serve the request\n"
 
 
+async def a_session_pinned_to_p1(lb: Lb) -> dict[str, str]:
+    """The Cookie header of a session on p1's target: three new sessions, round robin, give
+    one on each."""
+    cookies = {}
+    for _ in range(3):
+        async with browser() as client, client.get(f"{lb.url}/") as r:
+            cookies[r.headers["X-Publisher"]] = r.cookies["AWSALB"].value
+    return {"Cookie": f"AWSALB={cookies['p1']}"}
+
+
+async def readmitted(http: aiohttp.ClientSession, lb: Lb) -> Any:
+    """The balancer's status once health checks (every 100 ms) have readmitted p1's target."""
+    for _ in range(100):  # bounded
+        status = await lb_status(http, lb)
+        if status["targets"][0]["state"] == "healthy":
+            return status
+        await asyncio.sleep(0.05)
+    pytest.fail("the target was never readmitted")
+
+
 async def test_a_target_failing_again_after_it_came_back_counts_each_failure(
     tmp_path: Path, stand_ins: list[StandIn]
 ) -> None:
@@ -381,11 +402,7 @@ async def test_a_target_failing_again_after_it_came_back_counts_each_failure(
         balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
         browser() as http,
     ):
-        cookies = {}
-        for _ in range(3):  # three sessions, round robin: one on each target
-            async with browser() as client, client.get(f"{lb.url}/") as r:
-                cookies[r.headers["X-Publisher"]] = r.cookies["AWSALB"].value
-        pinned = {"Cookie": f"AWSALB={cookies['p1']}"}
+        pinned = await a_session_pinned_to_p1(lb)
         stand_ins[0].mode = "publisher-down"
         for _ in range(2):
             async with (
@@ -393,11 +410,7 @@ async def test_a_target_failing_again_after_it_came_back_counts_each_failure(
                 client.get(f"{lb.url}/", headers=pinned) as r,
             ):
                 assert r.status == 200  # retried elsewhere
-            for _ in range(100):  # health checks readmit it (every 100 ms, bounded)
-                status = await lb_status(http, lb)
-                if status["targets"][0]["state"] == "healthy":
-                    break
-                await asyncio.sleep(0.05)
+            status = await readmitted(http, lb)
         assert status["targets"][0]["errors"] == 2
         assert status["retries"] == 2
 
@@ -410,11 +423,7 @@ async def test_a_target_refusing_connections_again_after_it_came_back_counts_eac
         balancer_in_front_of(tmp_path, stand_ins) as (lb, runners),
         browser() as http,
     ):
-        cookies = {}
-        for _ in range(3):  # three sessions, round robin: one on each target
-            async with browser() as client, client.get(f"{lb.url}/") as r:
-                cookies[r.headers["X-Publisher"]] = r.cookies["AWSALB"].value
-        pinned = {"Cookie": f"AWSALB={cookies['p1']}"}
+        pinned = await a_session_pinned_to_p1(lb)
         port = runners[0].addresses[0][1]
         for _ in range(2):
             await runners[0].cleanup()  # p1's dispatcher stops: connections are refused
@@ -428,12 +437,7 @@ async def test_a_target_refusing_connections_again_after_it_came_back_counts_eac
             await runners[0].setup()
             restarted.push_async_callback(runners[0].cleanup)
             await web.TCPSite(runners[0], "127.0.0.1", port).start()  # back on its port
-            for _ in range(100):  # health checks readmit it (every 100 ms, bounded)
-                status = await lb_status(http, lb)
-                if status["targets"][0]["state"] == "healthy":
-                    break
-                await asyncio.sleep(0.05)
-            assert status["targets"][0]["state"] == "healthy"
+            status = await readmitted(http, lb)
         assert status["targets"][0]["errors"] == 2
         assert status["targets"][0]["last_problem"] == "connection failed"
         assert status["retries"] == 2
