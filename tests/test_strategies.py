@@ -448,6 +448,7 @@ class OneSharedNode:
     endpoint: ScriptedTokenEndpoint
 
     async def start(self) -> Any:
+        """Node p1's provider on the store, started (it has looked at the store once)."""
         topology = three_publishers(self.world, "shared", store={"kind": "file"})
         deps = TokenDeps(
             secrets=(Secret("s"),),
@@ -456,7 +457,9 @@ class OneSharedNode:
             rng=random.Random(1),
             store=self.store,
         )
-        return build_provider(topology, "p1", deps, self.endpoint).provider
+        provider = build_provider(topology, "p1", deps, self.endpoint).provider
+        await provider.start()
+        return provider
 
     async def peer_publishes(self, value: str, age: float = 0.0) -> None:
         obtained = self.world.clock.wall() - age
@@ -479,7 +482,6 @@ async def test_a_waiting_request_gets_the_peers_token_within_the_fast_poll(
     cluster = one_shared_node
     assert await cluster.store.try_lease("p2", 60)  # the peer is refreshing
     provider = await cluster.start()
-    await provider.start()
     started = cluster.world.clock.monotonic()
     waiting = asyncio.ensure_future(provider.get())
     await asyncio.sleep(2.5)
@@ -500,7 +502,6 @@ async def test_a_token_a_peer_published_just_before_our_lease_is_used_not_fetche
     cluster = one_shared_node
     cluster.store.before_lease = lambda: cluster.peer_publishes("peer-token")
     provider = await cluster.start()
-    await provider.start()
     token = await provider.get()  # waits for the refresher's first look
     assert token.value == Secret("peer-token")
     assert cluster.endpoint.calls == 0
@@ -515,7 +516,6 @@ async def test_a_peers_token_from_the_same_clock_tick_as_ours_is_adopted(
     ours, the peer's (not older than ours) is used rather than calling IMS again."""
     cluster = one_shared_node
     provider = await cluster.start()
-    await provider.start()
     ours = await provider.get()
     assert ours.value == Secret("token-1")
     await cluster.peer_publishes("peer-token")  # the same virtual instant
@@ -531,7 +531,6 @@ async def test_a_refused_token_the_store_could_not_drop_is_not_used_again(
 ) -> None:
     cluster = one_shared_node
     provider = await cluster.start()
-    await provider.start()
     refused = await provider.get()
     cluster.store.failures = 1  # the store does not answer when the node tries to drop it
     assert provider.invalidate(refused)
@@ -547,7 +546,6 @@ async def test_a_peers_token_adopted_within_a_second_shows_its_true_age(
     cluster = one_shared_node
     await cluster.peer_publishes("peer-token", age=0.3)
     provider = await cluster.start()
-    await provider.start()
     status = provider.status()
     assert (status.restored_from_disk, status.token_calls) == (True, 0)
     assert status.age_seconds == pytest.approx(0.3, abs=0.001)
@@ -563,7 +561,6 @@ async def test_a_refused_token_gives_way_at_once_to_a_newer_one_while_its_peer_h
     the store before it asks for the lease, not only after it got it."""
     cluster = one_shared_node
     provider = await cluster.start()
-    await provider.start()
     ours = await provider.get()
     await asyncio.sleep(10)
     await cluster.peer_publishes("peer-token")
