@@ -23,6 +23,12 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     _fsync_dir(path.parent)
 
 
+def make_private_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents) for files that hold secrets: the folder itself is
+    0700, so only its owner may list or enter it. An existing folder is left as it is."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def create_exclusive(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
     """Create ``path`` with ``data`` only if it does not exist yet; return whether we did.
 
@@ -42,7 +48,7 @@ def create_exclusive(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
 
 def _write_temp(path: Path, data: bytes, mode: int) -> str:
     """A fully written, fsynced temporary file beside ``path``, created with ``mode``."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder of secrets: private
+    make_private_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)

@@ -14,14 +14,14 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from core.files import write_atomic
+from core.files import make_private_folder, write_atomic
 from core.jsonsafe import parse_json_object
 from node.token.sealing import MAX_SEALED
 
 
 class FileStore:
     def __init__(self, folder: Path, *, wall_clock: Callable[[], float]) -> None:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # as write_atomic makes folders
+        make_private_folder(folder)
         self._token = folder / "shared-token.sealed"
         self._lease = folder / "shared-lease.json"
         self._lock = folder / "shared.lock"

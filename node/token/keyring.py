@@ -24,7 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from core.errors import KeyFileError
-from core.files import write_atomic
+from core.files import make_private_folder, write_atomic
 from core.jsonsafe import parse_json_object
 from core.keyfiles import read_key_file
 from node.token.errors import KeyringError
@@ -116,7 +116,7 @@ def rotate_keyring_file(path: Path, *, create: bool) -> Keyring:
     """Add a new primary key to the keyring file, keeping the old keys for decryption. Under
     an exclusive lock: two rotations at once would otherwise both read the old ring and the
     second write would drop the first one's key."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder of secrets: private
+    make_private_folder(path.parent)
     lock = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
