@@ -31,9 +31,10 @@ from core.secrets import Secret
 from core.topology import RateLimitConfig, Topology
 from harness.estate.processes import free_ports
 from node.app import TOKENS, NodeDeps, create_app
-from node.token import Keyring, RefreshError
+from node.token import Keyring, RefreshError, SharedStore, TokenFetcher
 from node.token.model import TokenGrant
 from node.token.redis_store import RedisStore
+from node.token.strategies import TokenDeps, build_provider
 from upstream.analytics.app import STATS as ANALYTICS_STATS
 from upstream.analytics.app import AnalyticsDeps
 from upstream.analytics.app import create_app as create_analytics
@@ -276,6 +277,25 @@ class ScriptedTokenEndpoint:
         if self.script:
             raise self.script.pop(0)
         return TokenGrant(Secret(f"token-{self.calls}"), self.lifetime)
+
+
+async def start_provider(
+    topology: Topology,
+    fetcher: TokenFetcher,
+    *,
+    keyring: Keyring,
+    clock: Clock,
+    seed: int = 1,
+    store: SharedStore | None = None,
+) -> Any:
+    """Node p1's token provider for ``topology``, in this process, started (it has looked at
+    its store once); the caller closes it."""
+    deps = TokenDeps(
+        secrets=(Secret("s"),), keyring=keyring, clock=clock, rng=random.Random(seed), store=store
+    )
+    provider = build_provider(topology, "p1", deps, fetcher).provider
+    await provider.start()
+    return provider
 
 
 @pytest.fixture

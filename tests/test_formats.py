@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import random
 import shutil
 import threading
 import time
@@ -31,8 +30,7 @@ from node.token.keyring import load_keyring_file
 from node.token.replication import open_replicated
 from node.token.sealing import open_sealed
 from node.token.store import parse_saved
-from node.token.strategies import TokenDeps, build_provider
-from tests.conftest import WALL_EPOCH, ScriptedTokenEndpoint, topology_dict
+from tests.conftest import WALL_EPOCH, ScriptedTokenEndpoint, start_provider, topology_dict
 
 FORMATS = Path(__file__).parent / "data" / "formats"
 GOLDEN_TOKEN = Secret("golden-token-of-the-last-release")
@@ -60,9 +58,7 @@ async def test_a_node_upgraded_in_place_uses_the_token_file_the_last_release_wro
     shutil.copyfile(FORMATS / "nodes" / "p1.token", nodes / "p1.token")
     clock = Clock.of_loop(asyncio.get_running_loop(), wall_offset=WALL_EPOCH)
     endpoint = ScriptedTokenEndpoint()
-    deps = TokenDeps(secrets=(Secret("s"),), keyring=keyring, clock=clock, rng=random.Random(1))
-    provider = build_provider(topology, "p1", deps, endpoint).provider
-    await provider.start()
+    provider = await start_provider(topology, endpoint, keyring=keyring, clock=clock)
     try:
         status = provider.status()
         assert (status.restored_from_disk, status.token_calls) == (True, 0)

@@ -23,8 +23,7 @@ from core.secrets import Secret
 from node.token import ConfigurationError, ImsUnavailable, TokenUnavailable
 from node.token.model import AccessToken, TokenGrant
 from node.token.policy import RefreshPolicy
-from node.token.strategies import TokenDeps, build_provider
-from tests.conftest import DAY, ScriptedTokenEndpoint, World, get_json, start_world
+from tests.conftest import DAY, ScriptedTokenEndpoint, World, get_json, start_provider, start_world
 
 pytestmark = pytest.mark.looptime
 
@@ -346,9 +345,9 @@ async def test_a_bug_in_the_token_client_fails_the_call_and_the_refresher_lives_
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=HOUR)
     topology = world.topology(token={"wait_timeout": "10s"})
-    deps = TokenDeps(secrets=(Secret("s"),), keyring=world.keyring, clock=world.clock)
-    provider = build_provider(topology, "p1", deps, BrokenFetcher()).provider
-    await provider.start()
+    provider = await start_provider(
+        topology, BrokenFetcher(), keyring=world.keyring, clock=world.clock
+    )
     with pytest.raises(TokenUnavailable, match=r"^token call failed: unexpected error$"):
         await provider.get()
     status = provider.status()
@@ -380,13 +379,9 @@ async def test_a_refresh_is_never_planned_inside_the_mandatory_margin() -> None:
 async def provider_for(
     world: World, endpoint: ScriptedTokenEndpoint, seed: int = 1, **token: object
 ) -> Any:
-    topology = world.topology(token=token)
-    deps = TokenDeps(
-        secrets=(Secret("s"),), keyring=world.keyring, clock=world.clock, rng=random.Random(seed)
+    return await start_provider(
+        world.topology(token=token), endpoint, keyring=world.keyring, clock=world.clock, seed=seed
     )
-    provider = build_provider(topology, "p1", deps, endpoint).provider
-    await provider.start()
-    return provider
 
 
 async def test_the_age_of_a_refreshed_token_counts_from_its_own_call(

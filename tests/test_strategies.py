@@ -33,6 +33,7 @@ from tests.conftest import (
     REDIS_PASSWORD,
     ScriptedTokenEndpoint,
     World,
+    start_provider,
     start_world,
 )
 
@@ -449,17 +450,13 @@ class OneSharedNode:
 
     async def start(self) -> Any:
         """Node p1's provider on the store, started (it has looked at the store once)."""
-        topology = three_publishers(self.world, "shared", store={"kind": "file"})
-        deps = TokenDeps(
-            secrets=(Secret("s"),),
+        return await start_provider(
+            three_publishers(self.world, "shared", store={"kind": "file"}),
+            self.endpoint,
             keyring=self.world.keyring,
             clock=self.world.clock,
-            rng=random.Random(1),
             store=self.store,
         )
-        provider = build_provider(topology, "p1", deps, self.endpoint).provider
-        await provider.start()
-        return provider
 
     async def peer_publishes(self, value: str, age: float = 0.0) -> None:
         obtained = self.world.clock.wall() - age
