@@ -10,11 +10,11 @@ install: $(STAMP)
 
 # Reproducible: every package at the version requirements.lock pins (made by `make lock`),
 # then tokensim itself without resolving again.
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml lib/tokensim-token/pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps -e '.[harness,dev]'
+	$(PY) -m pip install --quiet --no-deps -e lib/tokensim-token -e '.[harness,dev]'
 	touch $(STAMP)
 
 # After changing dependencies in pyproject.toml: pin them again (and commit requirements.lock).

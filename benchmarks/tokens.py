@@ -28,15 +28,15 @@ from typing import Any
 
 import aiohttp
 import yaml
+from tokensim_token import Keyring
+from tokensim_token.client import ClientCredentialsClient
+from tokensim_token.provider import TokenProvider
+from tokensim_token.secrets import Secret
 
 from benchmarks.figures import Figure
 from benchmarks.processes import process
-from core.secrets import Secret
 from core.topology import Topology
 from harness.estate.processes import free_ports
-from node.token import Keyring
-from node.token.ims_client import ImsTokenClient
-from node.token.provider import TokenProvider
 from node.token.strategies import TokenDeps, build_provider
 
 SECRET_ENV = "TOKENSIM_BENCH_SECRET"  # noqa: S105 (the name of a variable, not a secret)
@@ -130,7 +130,7 @@ async def _providers(
     try:
         for i, node_id in enumerate(NODES):
             deps = TokenDeps(secrets=(Secret(secret),), keyring=keyring, rng=random.Random(i))
-            fetcher = ImsTokenClient(
+            fetcher = ClientCredentialsClient(
                 session,
                 token_url=topology.ims.token_url,
                 client_id=topology.ims.client_id,

@@ -3,7 +3,6 @@
     SetupError              a program cannot start as it is set up: one line, exit status 2
     ├── TopologyError       topology.yaml cannot be used; the message names the key paths
     ├── MissingSecretError  none of the environment variables meant to hold a secret is set
-    ├── KeyFileError        a key file is missing, unreadable, open to others, or not one
     └── PortInUseError      the port a service is to listen on is taken
 
 (``core.topology.KeyPathError`` is a ValueError raised inside validation, where pydantic turns
@@ -23,10 +22,6 @@ class TopologyError(SetupError):
 
 class MissingSecretError(SetupError):
     """None of the environment variables that should hold a secret is set."""
-
-
-class KeyFileError(SetupError):
-    """A key file is missing, unreadable, too open or too large; the message names the path."""
 
 
 class PortInUseError(SetupError):

@@ -16,9 +16,9 @@ from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from tokensim_token.errors import KeyFileError
+from tokensim_token.keyfiles import read_key_file
 
-from core.errors import KeyFileError
-from core.keyfiles import read_key_file
 from lb.errors import CookieKeyError
 
 NONCE_BYTES = 12

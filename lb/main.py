@@ -20,9 +20,9 @@ from typing import NoReturn
 
 import uvloop
 from aiohttp import web
+from tokensim_token.files import write_atomic
 
 from core.errors import PortInUseError
-from core.files import write_atomic
 from core.logs import configure_logging
 from core.service import BACKLOG, port_in_use_named
 from core.topology import Topology, TopologyError

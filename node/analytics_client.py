@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from tokensim_token import AccessToken
+from tokensim_token.jsonsafe import parse_json_object
 
-from core.jsonsafe import parse_json_object
 from node.errors import (
     AnalyticsBadReply,
     AnalyticsThrottled,
     AnalyticsUnauthorized,
     AnalyticsUnavailable,
 )
-from node.token import AccessToken
 
 MAX_REPLY_BYTES = 4 * 1024 * 1024
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
+from tokensim_token import ClientCredentialsClient, TokenFetcher, TokenProvider, TokenState
 
 from core.service import lifecycle_of
 from core.topology import Topology
@@ -35,7 +36,6 @@ from node.replication_http import (
 )
 from node.report_sharing import PushedReport, StoreSharedReport
 from node.reports import TopPagesService, TopPagesSource
-from node.token import ImsTokenClient, TokenFetcher, TokenProvider, TokenState
 from node.token.strategies import TokenDeps, build_provider, shared_store, strategy
 
 
@@ -102,7 +102,7 @@ def _services(
             fetcher = (
                 deps.fetcher(session)
                 if deps.fetcher
-                else ImsTokenClient(
+                else ClientCredentialsClient(
                     session,
                     token_url=topology.ims.token_url,
                     client_id=topology.ims.client_id,

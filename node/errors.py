@@ -1,5 +1,5 @@
 """The node's exceptions (outside its token code, which has its own tree in
-:mod:`node.token.errors`)::
+:mod:`tokensim_token.errors`)::
 
     NodeError
     ├── NodeStartupError            the node cannot start: a missing secret, a bad keyring, ...

@@ -6,9 +6,10 @@ each node re-seals its file with the new key the next time it starts or gets a t
 
 from __future__ import annotations
 
+from tokensim_token.errors import KeyringError
+from tokensim_token.keyring import load_keyring_file, rotate_keyring_file
+
 from core.cli import base_parser, fail, load_or_exit
-from node.token.errors import KeyringError
-from node.token.keyring import load_keyring_file, rotate_keyring_file
 
 PROG = "python -m node.keys"
 

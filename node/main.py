@@ -6,6 +6,9 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from tokensim_token import Keyring, KeyringError
+from tokensim_token.keyring import load_keyring_env, load_keyring_file
+
 from core.errors import MissingSecretError, PortInUseError
 from core.logs import configure_logging
 from core.secrets import secrets_from_env
@@ -13,8 +16,6 @@ from core.service import serve
 from core.topology import Topology, TopologyError
 from node.app import NodeDeps, create_app
 from node.errors import NodeStartupError
-from node.token import Keyring, KeyringError
-from node.token.keyring import load_keyring_env, load_keyring_file
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from tokensim_token import AccessToken, ProviderStatus, TokenFetcher, TokenGrant, TokenState
+from tokensim_token.secrets import Secret
 
 from core.histogram import Histogram, histogram_family
-from core.secrets import Secret
 from node.analytics_client import PageVisits
 from node.reports import TopPagesSource
-from node.token import AccessToken, ProviderStatus, TokenFetcher, TokenGrant, TokenState
 
 
 class NodeMetrics:

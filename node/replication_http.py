@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 import aiohttp
 from aiohttp import web
+from tokensim_token.errors import ReplicationError
 
 from node.report_sharing import PushedReport
-from node.token.errors import ReplicationError
 from node.token.replication import ReplicaFollower, ReplicationLeader
 
 PATH = "/internal/replication/token"

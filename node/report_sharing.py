@@ -26,13 +26,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.jsonsafe import parse_json_object
+from tokensim_token import AccessToken, Keyring, SealedDataError, SharedStore
+from tokensim_token.errors import ReplicationError
+from tokensim_token.jsonsafe import parse_json_object
+from tokensim_token.sealing import open_sealed, seal
+
 from node.analytics_client import PageVisits
 from node.errors import AnalyticsThrottled, AnalyticsUnavailable
 from node.reports import TopPagesSource
-from node.token import AccessToken, Keyring, SealedDataError, SharedStore
-from node.token.errors import ReplicationError
-from node.token.sealing import open_sealed, seal
 
 logger = logging.getLogger(__name__)
 

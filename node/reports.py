@@ -21,7 +21,9 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from core.clock import Clock
+from tokensim_token import AccessToken, TokenProvider, TokenUnavailable
+from tokensim_token.clock import Clock
+
 from node.analytics_client import PageVisits
 from node.errors import (
     AnalyticsError,
@@ -30,7 +32,6 @@ from node.errors import (
     ReportUnavailable,
 )
 from node.report_policy import ReportPolicy
-from node.token import AccessToken, TokenProvider, TokenUnavailable
 
 logger = logging.getLogger(__name__)
 

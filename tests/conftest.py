@@ -25,15 +25,15 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from tokensim_token import Keyring, RefreshError, SharedStore, TokenFetcher
+from tokensim_token.clock import Clock
+from tokensim_token.model import TokenGrant
+from tokensim_token.redis_store import RedisStore
+from tokensim_token.secrets import Secret
 
-from core.clock import Clock
-from core.secrets import Secret
 from core.topology import RateLimitConfig, Topology
 from harness.estate.processes import free_ports
 from node.app import TOKENS, NodeDeps, create_app
-from node.token import Keyring, RefreshError, SharedStore, TokenFetcher
-from node.token.model import TokenGrant
-from node.token.redis_store import RedisStore
 from node.token.strategies import TokenDeps, build_provider
 from upstream.analytics.app import STATS as ANALYTICS_STATS
 from upstream.analytics.app import AnalyticsDeps

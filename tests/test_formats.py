@@ -20,16 +20,16 @@ import time
 from pathlib import Path
 
 import pytest
+from tokensim_token.clock import Clock
+from tokensim_token.coordination import CLUSTER_CONTEXT
+from tokensim_token.file_store import FileStore
+from tokensim_token.keyring import load_keyring_file
+from tokensim_token.sealing import open_sealed
+from tokensim_token.secrets import Secret
+from tokensim_token.store import parse_saved
 
-from core.clock import Clock
-from core.secrets import Secret
 from core.topology import Topology
-from node.token.coordination import CLUSTER_CONTEXT
-from node.token.file_store import FileStore
-from node.token.keyring import load_keyring_file
 from node.token.replication import open_replicated
-from node.token.sealing import open_sealed
-from node.token.store import parse_saved
 from tests.conftest import WALL_EPOCH, ScriptedTokenEndpoint, start_provider, topology_dict
 
 FORMATS = Path(__file__).parent / "data" / "formats"

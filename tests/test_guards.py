@@ -25,11 +25,21 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
+from tokensim_token.backoff import Backoff
+from tokensim_token.coordination import SharedToken
+from tokensim_token.errors import KeyringError, SealedDataError
+from tokensim_token.file_store import FileStore
+from tokensim_token.files import write_atomic
+from tokensim_token.keyring import Keyring, load_keyring_env, load_keyring_file, rotate_keyring_file
+from tokensim_token.model import AccessToken, TokenState, describe, valid_or_invalid
+from tokensim_token.redaction import MASK, redact
+from tokensim_token.sealing import MAX_SEALED, open_sealed, seal
+from tokensim_token.secrets import Secret
+from tokensim_token.store import SavedToken
 
 from core.errors import MissingSecretError
-from core.files import write_atomic
-from core.logs import MASK, configure_logging, redact
-from core.secrets import Secret, secrets_from_env
+from core.logs import configure_logging
+from core.secrets import secrets_from_env
 from core.topology import HealthCheckConfig, Topology
 from harness.estate.processes import free_ports
 from lb.cookies import EXPIRY_STEP, StickyCookieCodec, load_cookie_key
@@ -38,15 +48,7 @@ from lb.dispatcher.filters import PathFilter
 from lb.errors import CookieKeyError
 from lb.health import HealthChecker
 from lb.targets import Health, Target, TargetPool
-from node.token.backoff import Backoff
-from node.token.coordination import SharedToken
-from node.token.errors import KeyringError, SealedDataError
-from node.token.file_store import FileStore
-from node.token.keyring import Keyring, load_keyring_env, load_keyring_file, rotate_keyring_file
-from node.token.model import AccessToken, TokenState, describe, valid_or_invalid
 from node.token.replication import Push, open_replicated, seal_for_replication
-from node.token.sealing import MAX_SEALED, open_sealed, seal
-from node.token.store import SavedToken
 from node.token.strategies import TokenDeps, shared_store
 from tests.conftest import REDIS_PASSWORD, serve, topology_dict
 
@@ -246,7 +248,7 @@ def test_the_service_log_masks_its_configured_secrets_in_every_logger(
     plain = "plain-looking-value-7f3a"
     try:
         configure_logging("p1", "DEBUG", [Secret(plain)])
-        for name in ("node.token.refreshing", "aiohttp.server", "lb.proxy", "upstream.ims"):
+        for name in ("tokensim_token.refreshing", "aiohttp.server", "lb.proxy", "upstream.ims"):
             logging.getLogger(name).debug("value %s", plain)
     finally:
         root.handlers[:], level = saved
@@ -355,7 +357,7 @@ def test_a_keyring_from_the_environment_opens_what_the_file_keyring_sealed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "keys" / "keyring.json"
-    with caplog.at_level(logging.INFO, logger="node.token.keyring"):
+    with caplog.at_level(logging.INFO, logger="tokensim_token.keyring"):
         made = load_keyring_file(path, create=True)
         assert path.stat().st_mode & 0o777 == 0o600
         again = load_keyring_file(path, create=True)  # read back, not generated again
@@ -472,7 +474,7 @@ def test_a_generated_keyring_is_logged_once_and_a_loaded_one_not(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "keyring.json"
-    caplog.set_level(logging.INFO, logger="node.token.keyring")
+    caplog.set_level(logging.INFO, logger="tokensim_token.keyring")
     first = load_keyring_file(path, create=True)
     assert caplog.text.count("generated a new encryption keyring") == 1  # when it was made
     assert load_keyring_file(path, create=True).to_json() == first.to_json()
@@ -576,7 +578,7 @@ class FlakyStore(FileStore):
 async def test_each_store_outage_is_logged_once_and_its_end_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="node.token.coordination")
+    caplog.set_level(logging.INFO, logger="tokensim_token.coordination")
     store = FlakyStore(tmp_path, wall_clock=lambda: NOW)
     shared = SharedToken(store, Keyring.generate(), owner="p1", lease_ttl=30)
     for down in (True, True, False, False, True, True, False):

@@ -13,18 +13,18 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-
-from core.secrets import Secret
-from node.token import (
+from tokensim_token import (
+    ClientCredentialsClient,
     ConfigurationError,
     ImsThrottled,
-    ImsTokenClient,
     ImsUnavailable,
     InvalidClient,
     MalformedReply,
 )
-from node.token.backoff import parse_retry_after
-from node.token.ims_client import parse_token_reply
+from tokensim_token.backoff import parse_retry_after
+from tokensim_token.client import parse_token_reply
+from tokensim_token.secrets import Secret
+
 from tests.conftest import serve
 
 SECRET = "the-client-secret-123"
@@ -58,7 +58,9 @@ class OAuthServer:
         )
 
 
-async def client_for(stack: contextlib.AsyncExitStack, server: OAuthServer) -> ImsTokenClient:
+async def client_for(
+    stack: contextlib.AsyncExitStack, server: OAuthServer
+) -> ClientCredentialsClient:
     app = web.Application()
     app.router.add_post("/oauth/token", server.handle)
     url = await serve(stack, app)
@@ -67,8 +69,10 @@ async def client_for(stack: contextlib.AsyncExitStack, server: OAuthServer) -> I
     return token_client(session, f"{url}/oauth/token")
 
 
-def token_client(session: aiohttp.ClientSession, url: str, timeout: float = 5) -> ImsTokenClient:
-    return ImsTokenClient(
+def token_client(
+    session: aiohttp.ClientSession, url: str, timeout: float = 5
+) -> ClientCredentialsClient:
+    return ClientCredentialsClient(
         session,
         token_url=url,
         client_id="cid",

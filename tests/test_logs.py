@@ -8,9 +8,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from tokensim_token.redaction import MASK, redact
+from tokensim_token.secrets import Secret
 
-from core.logs import MASK, RedactingFormatter, configure_logging, redact
-from core.secrets import Secret
+from core.logs import RedactingFormatter, configure_logging
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJjbGllbnRfaWQiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
 OPAQUE = "0a1b2c3d4e5f-opaque-credential"
@@ -75,7 +76,7 @@ def test_every_logger_of_a_service_is_redacted_tracebacks_included(
 ) -> None:
     with service_log(monkeypatch) as stream:
         configure_logging("p1", "DEBUG", [Secret(OPAQUE)])
-        for name in ("node.token.refreshing", "aiohttp.client", "lb.proxy", "upstream.ims"):
+        for name in ("tokensim_token.refreshing", "aiohttp.client", "lb.proxy", "upstream.ims"):
             logging.getLogger(name).warning("sent Authorization: Bearer  %s", TOKEN)
         try:
             raise ValueError(f"reply was {{'accessToken': '{OPAQUE}'}}")

@@ -18,11 +18,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tokensim_token import ConfigurationError, ImsUnavailable, TokenUnavailable
+from tokensim_token.model import AccessToken, TokenGrant
+from tokensim_token.policy import RefreshPolicy
+from tokensim_token.secrets import Secret
 
-from core.secrets import Secret
-from node.token import ConfigurationError, ImsUnavailable, TokenUnavailable
-from node.token.model import AccessToken, TokenGrant
-from node.token.policy import RefreshPolicy
 from tests.conftest import DAY, ScriptedTokenEndpoint, World, get_json, start_provider, start_world
 
 pytestmark = pytest.mark.looptime
@@ -92,7 +92,7 @@ async def test_refreshing_hands_out_no_token_without_waiting_inside_its_margin(
     http: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="node.token.refreshing")
+    caplog.set_level(logging.WARNING, logger="tokensim_token.refreshing")
     world = await start_world(stack, tmp_path, expires_in=HOUR)
     world.ims_faults(latency=5.0)
     node = await world.start_node(world.topology())
@@ -438,7 +438,7 @@ async def test_inside_the_margin_a_request_waits_only_while_a_call_is_out(
 async def test_after_a_configuration_error_the_recovery_is_logged_once(
     stack: contextlib.AsyncExitStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="node.token.refreshing")
+    caplog.set_level(logging.INFO, logger="tokensim_token.refreshing")
     world = await start_world(stack, tmp_path)
     endpoint = ScriptedTokenEndpoint(lifetime=HOUR)
     endpoint.script = [ConfigurationError("invalid_scope", code="invalid_scope")]

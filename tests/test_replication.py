@@ -9,13 +9,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tokensim_token import Keyring, SavedToken, TokenUnavailable
+from tokensim_token.secrets import Secret
 
-from core.secrets import Secret
 from core.topology import Topology
 from harness.estate.processes import free_ports
 from lb.dispatcher.filters import PathFilter
 from node.replication_http import LEADER, PATH
-from node.token import Keyring, SavedToken, TokenUnavailable
 from node.token.replication import Push, seal_for_replication
 from tests.conftest import DAY, Node, World, start_world
 

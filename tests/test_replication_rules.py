@@ -12,11 +12,12 @@ import random
 from pathlib import Path
 
 import pytest
+from tokensim_token.coordination import OwnFile
+from tokensim_token.errors import ReplicationError
+from tokensim_token.keyring import Keyring
+from tokensim_token.secrets import Secret
+from tokensim_token.store import EncryptedTokenFile, SavedToken
 
-from core.secrets import Secret
-from node.token.coordination import OwnFile
-from node.token.errors import ReplicationError
-from node.token.keyring import Keyring
 from node.token.replication import (
     FRESHNESS,
     Push,
@@ -26,7 +27,6 @@ from node.token.replication import (
     open_replicated,
     seal_for_replication,
 )
-from node.token.store import EncryptedTokenFile, SavedToken
 
 pytestmark = pytest.mark.looptime
 

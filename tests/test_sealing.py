@@ -10,11 +10,10 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from core.secrets import Secret
-from node.token import EncryptedTokenFile, Keyring, KeyringError, SavedToken, SealedDataError
-from node.token.keyring import load_keyring_file, rotate_keyring_file
-from node.token.sealing import open_sealed, seal
+from tokensim_token import EncryptedTokenFile, Keyring, KeyringError, SavedToken, SealedDataError
+from tokensim_token.keyring import load_keyring_file, rotate_keyring_file
+from tokensim_token.sealing import open_sealed, seal
+from tokensim_token.secrets import Secret
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl"
 

@@ -15,17 +15,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tokensim_token import SharedStore, TokenUnavailable
+from tokensim_token.client import ClientCredentialsClient
+from tokensim_token.coordination import SharedToken
+from tokensim_token.errors import StoreUnavailable
+from tokensim_token.file_store import FileStore
+from tokensim_token.redis_store import RedisStore
+from tokensim_token.secrets import Secret
+from tokensim_token.store import SavedToken
 
-from core.secrets import Secret
 from core.topology import Topology
 from harness.estate.processes import free_ports
-from node.token import SharedStore, TokenUnavailable
-from node.token.coordination import SharedToken
-from node.token.errors import StoreUnavailable
-from node.token.file_store import FileStore
-from node.token.ims_client import ImsTokenClient
-from node.token.redis_store import RedisStore
-from node.token.store import SavedToken
 from node.token.strategies import TokenDeps, build_provider
 from tests.conftest import (
     DAY,
@@ -252,7 +252,7 @@ async def test_a_node_that_failed_and_lost_the_lease_waits_before_looking_again(
         rng=random.Random(1),
         store=store,
     )
-    fetcher = ImsTokenClient(
+    fetcher = ClientCredentialsClient(
         http,
         token_url=topology.ims.token_url,
         client_id=topology.ims.client_id,

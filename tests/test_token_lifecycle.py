@@ -11,9 +11,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tokensim_token import TokenState
+from tokensim_token.errors import TokenUnavailable
 
-from node.token import TokenState
-from node.token.errors import TokenUnavailable
 from tests.conftest import DAY, GOOD_SECRET, get_json, start_world
 
 pytestmark = pytest.mark.looptime

@@ -11,10 +11,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from tokensim_token import Keyring
 
 from core.durations import format_duration, parse_duration
 from core.topology import TopologyError, json_schema, load_topology
-from node.token import Keyring
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from tokensim_token.jsonsafe import parse_json_object
 
-from core.jsonsafe import parse_json_object
 from upstream.faults import FaultInjector
 
 

@@ -23,7 +23,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.files import write_atomic
+from tokensim_token.files import write_atomic
+
 from core.topology import StoreConfig, Topology
 from harness.errors import NotOurEstate
 from harness.estate.processes import free_ports

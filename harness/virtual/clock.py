@@ -3,7 +3,7 @@
 ``looptime.new_event_loop`` makes a loop whose ``time()`` is virtual, with the compaction on
 (its documented default for a loop made this way): ``asyncio.sleep`` and every timeout then
 move the virtual clock at once instead of waiting, so a simulated week takes seconds. The loop
-never touches the wall clock; code under it reads time from :class:`core.clock.Clock` built on
+never touches the wall clock; code under it reads time from :class:`tokensim_token.clock.Clock` built on
 this loop.
 """
 

@@ -16,9 +16,10 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from tokensim_token import TokenProvider
+
 from harness.virtual.world import OK, THROTTLED, UNAUTHORIZED, VirtualAnalytics
 from node.report_policy import ReportPolicy
-from node.token import TokenProvider
 
 FRESH, STALE, NONE, FIRST = "fresh", "stale", "none", "first"
 

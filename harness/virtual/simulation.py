@@ -36,8 +36,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.clock import Clock
-from core.secrets import Secret
+from tokensim_token import Keyring, TokenProvider, TokenUnavailable
+from tokensim_token.clock import Clock
+from tokensim_token.secrets import Secret
+
 from core.topology import RetryConfig, StoreConfig, Topology
 from harness.designs import Design
 from harness.results import Trace
@@ -54,7 +56,6 @@ from harness.virtual.timeline import LIFETIME, TIMELINES, Event
 from harness.virtual.tracing import TraceRecorder
 from harness.virtual.world import DirectReplication, MemoryStore, VirtualAnalytics, VirtualIms
 from node.report_policy import ReportPolicy
-from node.token import Keyring, TokenProvider, TokenUnavailable
 from node.token.strategies import TokenDeps, build_provider, strategy
 
 WALL_START = 1_795_000_000.0  # 2026-11-18T09:46:40Z: the simulated week's first second

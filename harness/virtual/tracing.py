@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from tokensim_token import TokenProvider
+
 from harness.results import Fault, Trace
 from harness.virtual.reports import Users
 from harness.virtual.timeline import Event
 from harness.virtual.world import THROTTLED, UNAUTHORIZED, UNAVAILABLE, VirtualAnalytics
-from node.token import TokenProvider
 
 SAMPLES = 1000  # per run, about
 NODES_SHOWN = 6  # a figure with more sawtooth lines than this is unreadable

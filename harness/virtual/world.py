@@ -18,11 +18,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.clock import Clock
-from core.secrets import Secret
+from tokensim_token import AccessToken, ImsUnavailable, TokenGrant
+from tokensim_token.clock import Clock
+from tokensim_token.errors import ReplicationError
+from tokensim_token.secrets import Secret
+
 from core.topology import RateLimitConfig
-from node.token import AccessToken, ImsUnavailable, TokenGrant
-from node.token.errors import ReplicationError
 from node.token.replication import ReplicaFollower, ReplicationLeader
 
 

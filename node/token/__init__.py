@@ -1,61 +1,7 @@
-"""The node's token code, usable on its own.
+"""The token designs tokensim compares, built on the token library (:mod:`tokensim_token`).
 
-Depends on aiohttp, cryptography and :mod:`core` (``Secret``, ``Clock``, atomic writes) only.
-Start with :class:`RefreshingTokenProvider` (with :class:`OwnFile` for the ``per-node``
-strategy) and :class:`ImsTokenClient`.
+The library holds what a service copies (the refreshing provider, the sealed token file, the
+shared store); this package holds the designs people propose besides it (a leader that
+replicates its token, a scheduled job, the naive baseline) and the registry that builds each
+strategy from topology.yaml (:mod:`node.token.strategies`).
 """
-
-from node.token.backoff import Backoff
-from node.token.coordination import Coordinator, OwnFile, SharedStore, SharedToken
-from node.token.errors import (
-    ConfigurationError,
-    ImsThrottled,
-    ImsUnavailable,
-    InvalidClient,
-    KeyringError,
-    MalformedReply,
-    RefreshError,
-    SealedDataError,
-    TokenError,
-    TokenUnavailable,
-)
-from node.token.ims_client import ImsTokenClient
-from node.token.keyring import Keyring
-from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
-from node.token.naive import NaiveTokenProvider
-from node.token.policy import RefreshPolicy
-from node.token.provider import TokenFetcher, TokenProvider
-from node.token.refreshing import ProviderSettings, RefreshingTokenProvider
-from node.token.store import EncryptedTokenFile, SavedToken
-
-__all__ = [
-    "AccessToken",
-    "Backoff",
-    "ConfigurationError",
-    "Coordinator",
-    "EncryptedTokenFile",
-    "ImsThrottled",
-    "ImsTokenClient",
-    "ImsUnavailable",
-    "InvalidClient",
-    "Keyring",
-    "KeyringError",
-    "MalformedReply",
-    "NaiveTokenProvider",
-    "OwnFile",
-    "ProviderSettings",
-    "ProviderStatus",
-    "RefreshError",
-    "RefreshPolicy",
-    "RefreshingTokenProvider",
-    "SavedToken",
-    "SealedDataError",
-    "SharedStore",
-    "SharedToken",
-    "TokenError",
-    "TokenFetcher",
-    "TokenGrant",
-    "TokenProvider",
-    "TokenState",
-    "TokenUnavailable",
-]

@@ -11,17 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from core.clock import Clock
-from core.secrets import Secret
-from node.token.errors import RefreshError, TokenUnavailable
-from node.token.model import (
-    AccessToken,
-    ProviderStatus,
-    TokenState,
-    describe,
-    valid_or_invalid,
-)
-from node.token.provider import TokenFetcher
+from tokensim_token.clock import Clock
+from tokensim_token.errors import RefreshError, TokenUnavailable
+from tokensim_token.model import AccessToken, ProviderStatus, TokenState, describe, valid_or_invalid
+from tokensim_token.provider import TokenFetcher
+from tokensim_token.secrets import Secret
 
 logger = logging.getLogger(__name__)
 

@@ -33,12 +33,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.jsonsafe import parse_json_object
-from node.token.coordination import OwnFile
-from node.token.errors import ReplicationError, SealedDataError
-from node.token.keyring import Keyring
-from node.token.sealing import open_sealed, seal
-from node.token.store import SavedToken, parse_saved, serialize_saved
+from tokensim_token.coordination import OwnFile
+from tokensim_token.errors import ReplicationError, SealedDataError
+from tokensim_token.jsonsafe import parse_json_object
+from tokensim_token.keyring import Keyring
+from tokensim_token.sealing import open_sealed, seal
+from tokensim_token.store import SavedToken, parse_saved, serialize_saved
 
 logger = logging.getLogger(__name__)
 

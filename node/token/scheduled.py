@@ -18,21 +18,15 @@ import logging
 import random
 from collections.abc import Sequence
 
-from core.clock import Clock
-from core.secrets import Secret
-from node.token.backoff import Backoff
-from node.token.coordination import SharedToken
-from node.token.errors import RefreshError, TokenUnavailable
-from node.token.model import (
-    AccessToken,
-    ProviderStatus,
-    TokenState,
-    describe,
-    valid_or_invalid,
-)
-from node.token.provider import TokenFetcher
-from node.token.refreshing import DUE_TOLERANCE
-from node.token.store import SavedToken
+from tokensim_token.backoff import Backoff
+from tokensim_token.clock import Clock
+from tokensim_token.coordination import SharedToken
+from tokensim_token.errors import RefreshError, TokenUnavailable
+from tokensim_token.model import AccessToken, ProviderStatus, TokenState, describe, valid_or_invalid
+from tokensim_token.provider import TokenFetcher
+from tokensim_token.refreshing import DUE_TOLERANCE
+from tokensim_token.secrets import Secret
+from tokensim_token.store import SavedToken
 
 logger = logging.getLogger(__name__)
 

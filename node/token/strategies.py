@@ -25,18 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from core.clock import Clock
-from core.secrets import Secret
+from tokensim_token.backoff import Backoff
+from tokensim_token.clock import Clock
+from tokensim_token.coordination import Coordinator, OwnFile, SharedStore, SharedToken
+from tokensim_token.file_store import FileStore
+from tokensim_token.keyring import Keyring
+from tokensim_token.policy import RefreshPolicy
+from tokensim_token.provider import TokenFetcher, TokenProvider
+from tokensim_token.redis_store import RedisStore
+from tokensim_token.refreshing import ProviderSettings, RefreshingTokenProvider
+from tokensim_token.secrets import Secret
+from tokensim_token.store import EncryptedTokenFile
+
 from core.topology import Topology
-from node.token.backoff import Backoff
-from node.token.coordination import Coordinator, OwnFile, SharedStore, SharedToken
-from node.token.file_store import FileStore
-from node.token.keyring import Keyring
 from node.token.naive import NaiveTokenProvider
-from node.token.policy import RefreshPolicy
-from node.token.provider import TokenFetcher, TokenProvider
-from node.token.redis_store import RedisStore
-from node.token.refreshing import ProviderSettings, RefreshingTokenProvider
 from node.token.replication import (
     ReplicaFollower,
     ReplicationLeader,
@@ -44,7 +46,6 @@ from node.token.replication import (
     ReplicationTransport,
 )
 from node.token.scheduled import ScheduledTokenProvider
-from node.token.store import EncryptedTokenFile
 
 
 @dataclass(frozen=True, slots=True)

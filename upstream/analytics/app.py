@@ -24,9 +24,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from tokensim_token.clock import Clock
+from tokensim_token.jsonsafe import parse_json_object
 
-from core.clock import Clock
-from core.jsonsafe import parse_json_object
 from core.topology import SimulatedAnalyticsConfig
 from upstream.admin import add_admin_routes, caller_of
 from upstream.analytics.rate_limit import RateLimiter

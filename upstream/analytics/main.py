@@ -6,7 +6,8 @@ import asyncio
 import random
 from pathlib import Path
 
-from core.clock import Clock
+from tokensim_token.clock import Clock
+
 from core.logs import configure_logging
 from core.service import serve
 from core.topology import Topology

@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 import jwt
+from tokensim_token.jsonsafe import parse_json_object
 
-from core.jsonsafe import parse_json_object
 from upstream.ims.keys import Revocations
 
 logger = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ from typing import Any
 
 import jwt
 from aiohttp import web
+from tokensim_token.clock import Clock
+from tokensim_token.secrets import Secret
 
-from core.clock import Clock
-from core.secrets import Secret
 from core.topology import SimulatedImsConfig
 from core.topology.simulation import TOKEN_PATH
 from upstream.admin import add_admin_routes, caller_of

@@ -28,9 +28,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-
-from core.files import create_exclusive, write_atomic
-from core.jsonsafe import parse_json_object
+from tokensim_token.files import create_exclusive, write_atomic
+from tokensim_token.jsonsafe import parse_json_object
 
 RSA_BITS = 2048
 MAX_FILE = 1024 * 1024

@@ -7,7 +7,8 @@ import random
 from collections.abc import Mapping
 from pathlib import Path
 
-from core.clock import Clock
+from tokensim_token.clock import Clock
+
 from core.logs import configure_logging
 from core.secrets import secrets_from_env
 from core.service import serve

@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.files import write_atomic
-from core.jsonsafe import parse_json_object
-from core.secrets import Secret
-from node.token.errors import SealedDataError
-from node.token.keyring import Keyring
-from node.token.sealing import MAX_SEALED, open_sealed, seal
+from tokensim_token.errors import SealedDataError
+from tokensim_token.files import write_atomic
+from tokensim_token.jsonsafe import parse_json_object
+from tokensim_token.keyring import Keyring
+from tokensim_token.sealing import MAX_SEALED, open_sealed, seal
+from tokensim_token.secrets import Secret
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from core.files import make_private_folder, write_atomic
-from core.jsonsafe import parse_json_object
-from node.token.sealing import MAX_SEALED
+from tokensim_token.files import make_private_folder, write_atomic
+from tokensim_token.jsonsafe import parse_json_object
+from tokensim_token.sealing import MAX_SEALED
 
 
 class FileStore:

@@ -6,7 +6,7 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 
-from core.secrets import Secret
+from tokensim_token.secrets import Secret
 
 
 class TokenState(enum.Enum):

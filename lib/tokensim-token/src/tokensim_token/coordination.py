@@ -1,6 +1,6 @@
 """Who keeps the token and who may call the token endpoint: the part strategies differ in.
 
-The refreshing provider (:mod:`node.token.refreshing`) asks its coordinator before and after
+The refreshing provider (:mod:`tokensim_token.refreshing`) asks its coordinator before and after
 every token call:
 
 * ``load()``: the newest token known outside this process (a node's own file after a restart;
@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from node.token.errors import SealedDataError
-from node.token.keyring import Keyring
-from node.token.sealing import open_sealed, seal
-from node.token.store import EncryptedTokenFile, SavedToken, parse_saved, serialize_saved
+from tokensim_token.errors import SealedDataError
+from tokensim_token.keyring import Keyring
+from tokensim_token.sealing import open_sealed, seal
+from tokensim_token.store import EncryptedTokenFile, SavedToken, parse_saved, serialize_saved
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from core.errors import KeyFileError
-from core.files import make_private_folder, write_atomic
-from core.jsonsafe import parse_json_object
-from core.keyfiles import read_key_file
-from node.token.errors import KeyringError
+from tokensim_token.errors import KeyFileError, KeyringError
+from tokensim_token.files import make_private_folder, write_atomic
+from tokensim_token.jsonsafe import parse_json_object
+from tokensim_token.keyfiles import read_key_file
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@
     ├── TokenUnavailable        no usable token for a request right now
     ├── SealedDataError         sealed data cannot be trusted (tampered, foreign, not sealed)
     ├── KeyringError            the keyring cannot be read or is not valid (at start)
+    ├── KeyFileError            a key file is missing, unreadable, open to others, or too large
     ├── ReplicationError        a push or pull between nodes did not get through
     └── StoreUnavailable        (also an OSError) the shared store did not answer
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 
 class TokenError(Exception):
-    """Base of every error raised by :mod:`node.token`."""
+    """Base of every error raised by :mod:`tokensim_token`."""
 
 
 class RefreshError(TokenError):
@@ -69,6 +70,10 @@ class SealedDataError(TokenError):
 
 class KeyringError(TokenError):
     """The keyring cannot be read or is not valid; the message says where and why."""
+
+
+class KeyFileError(TokenError):
+    """A key file is missing, unreadable, too open or too large; the message names the path."""
 
 
 class ReplicationError(TokenError):

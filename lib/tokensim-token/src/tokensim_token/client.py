@@ -1,6 +1,6 @@
 """The OAuth2 client-credentials call (Adobe IMS ``POST /ims/token/v3`` or any RFC 6749 server).
 
-Every way the call can go wrong becomes a :class:`~node.token.errors.RefreshError` subclass;
+Every way the call can go wrong becomes a :class:`~tokensim_token.errors.RefreshError` subclass;
 nothing the server sends can crash the caller. See docs/wire-formats.md.
 """
 
@@ -12,11 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from core.jsonsafe import parse_json_object
-from core.logs import redact
-from core.secrets import Secret
-from node.token.backoff import parse_retry_after
-from node.token.errors import (
+from tokensim_token.backoff import parse_retry_after
+from tokensim_token.errors import (
     ConfigurationError,
     ImsThrottled,
     ImsUnavailable,
@@ -24,7 +21,10 @@ from node.token.errors import (
     MalformedReply,
     RefreshError,
 )
-from node.token.model import TokenGrant
+from tokensim_token.jsonsafe import parse_json_object
+from tokensim_token.model import TokenGrant
+from tokensim_token.redaction import redact
+from tokensim_token.secrets import Secret
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ MAX_REPLY_BYTES = 64 * 1024
 CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 
 
-class ImsTokenClient:
+class ClientCredentialsClient:
     """Requests tokens with ``grant_type=client_credentials`` (client_secret_post).
 
     The secret goes in the form body, never in the URL: query strings get logged.

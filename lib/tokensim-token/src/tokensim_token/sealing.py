@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core.jsonsafe import parse_json_object
-from node.token.errors import SealedDataError
-from node.token.keyring import Keyring
+from tokensim_token.errors import SealedDataError
+from tokensim_token.jsonsafe import parse_json_object
+from tokensim_token.keyring import Keyring
 
 VERSION = 1
 ALGORITHM = "AES-256-GCM"

@@ -2,7 +2,7 @@
 
 Per node: each node keeps its own token, encrypted at rest, refreshed alone. Shared: one token
 for the cluster in a store; the node that holds the store's lease refreshes it and the others
-adopt it. The difference is the coordinator (:mod:`node.token.coordination`); the rest is one
+adopt it. The difference is the coordinator (:mod:`tokensim_token.coordination`); the rest is one
 piece of code. One background refresher per node makes every token call (google-auth's
 "exactly one background job"):
 
@@ -30,20 +30,15 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.clock import Clock
-from core.secrets import Secret
-from node.token.backoff import Backoff
-from node.token.coordination import Coordinator
-from node.token.errors import (
-    ConfigurationError,
-    InvalidClient,
-    RefreshError,
-    TokenUnavailable,
-)
-from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState, fingerprint
-from node.token.policy import RefreshPolicy
-from node.token.provider import TokenFetcher
-from node.token.store import SavedToken
+from tokensim_token.backoff import Backoff
+from tokensim_token.clock import Clock
+from tokensim_token.coordination import Coordinator
+from tokensim_token.errors import ConfigurationError, InvalidClient, RefreshError, TokenUnavailable
+from tokensim_token.model import AccessToken, ProviderStatus, TokenGrant, TokenState, fingerprint
+from tokensim_token.policy import RefreshPolicy
+from tokensim_token.provider import TokenFetcher
+from tokensim_token.secrets import Secret
+from tokensim_token.store import SavedToken
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The shared store on a Redis server, for estates larger than one machine.
 
-Same contract as the embedded file store (:mod:`node.token.file_store`): a sealed blob under
+Same contract as the embedded file store (:mod:`tokensim_token.file_store`): a sealed blob under
 ``<prefix>:token`` and a lease under ``<prefix>:lease``. Every change is one Lua script, so it is
 atomic on the server without client-side locks. The lease records its owner and its expiry on
 the node's (injected) wall clock, as the file store does, and also carries a Redis ``PX``
@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from core.secrets import Secret
-from node.token.errors import StoreUnavailable
+from tokensim_token.errors import StoreUnavailable
+from tokensim_token.secrets import Secret
 
 _TAKE_LEASE = """
 local current = redis.call('GET', KEYS[1])

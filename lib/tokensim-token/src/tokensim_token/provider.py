@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from core.secrets import Secret
-from node.token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
+from tokensim_token.model import AccessToken, ProviderStatus, TokenGrant, TokenState
+from tokensim_token.secrets import Secret
 
 
 class TokenFetcher(Protocol):

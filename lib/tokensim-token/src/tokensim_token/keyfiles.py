@@ -13,8 +13,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from core.errors import KeyFileError
-from core.files import create_exclusive
+from tokensim_token.errors import KeyFileError
+from tokensim_token.files import create_exclusive
 
 MAX_KEY_FILE = 64 * 1024
 
