@@ -3,8 +3,8 @@
 ``looptime.new_event_loop`` makes a loop whose ``time()`` is virtual, with the compaction on
 (its documented default for a loop made this way): ``asyncio.sleep`` and every timeout then
 move the virtual clock at once instead of waiting, so a simulated week takes seconds. The loop
-never touches the wall clock; code under it reads time from :class:`tokensim_token.clock.Clock` built on
-this loop.
+never touches the wall clock; code under it reads time from a
+:class:`tokensim_token.clock.Clock` built on this loop.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 from tokensim_token.clock import Clock
 from tokensim_token.errors import RefreshError, TokenUnavailable
-from tokensim_token.model import AccessToken, ProviderStatus, TokenState, describe, valid_or_invalid
+from tokensim_token.model import AccessToken, ProviderStatus, TokenState, valid_or_invalid
 from tokensim_token.provider import TokenFetcher
 from tokensim_token.secrets import Secret
+from tokensim_token.stats import ProviderStats
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +29,7 @@ class NaiveTokenProvider:
         self._secret = secrets[0]
         self._clock = clock
         self._token: AccessToken | None = None
-        self._calls = 0
-        self._ok = 0
-        self._failed = 0
-        self._last_error: str | None = None
+        self._stats = ProviderStats()
 
     async def start(self) -> None:
         """Fetch once at start, as such code usually does; a failure only shows in status."""
@@ -48,14 +46,13 @@ class NaiveTokenProvider:
         if token is not None and self._clock.monotonic() < token.expires_at:
             return token
         sent_at = self._clock.monotonic()
-        self._calls += 1
+        self._stats.called()
         try:
             grant = await self._fetcher.fetch(self._secret)
         except RefreshError as exc:
-            self._failed += 1
-            self._last_error = str(exc)
-            raise TokenUnavailable(f"token call failed: {exc}") from None
-        self._ok += 1
+            self._stats.failed(exc)
+            raise TokenUnavailable(f"token call failed: {exc}", cause=exc) from exc
+        self._stats.succeeded()
         self._token = AccessToken(grant.access_token, sent_at, sent_at + grant.expires_in)
         return self._token
 
@@ -73,19 +70,4 @@ class NaiveTokenProvider:
         return valid_or_invalid(self._token, self._clock.monotonic())
 
     def status(self) -> ProviderStatus:
-        fingerprint, seconds_left, age = describe(self._token, self._clock.monotonic())
-        return ProviderStatus(
-            strategy=self.strategy,
-            state=self.state(),
-            fingerprint=fingerprint,
-            seconds_left=seconds_left,
-            age_seconds=age,
-            next_refresh_in=None,
-            token_calls=self._calls,
-            refresh_count=self._ok,
-            failed_refreshes=self._failed,
-            consecutive_failures=0,
-            last_refresh_error=self._last_error,
-            configuration_error=None,
-            restored_from_disk=False,
-        )
+        return self._stats.status(self.strategy, self.state(), self._token, self._clock.monotonic())

@@ -156,6 +156,9 @@ class ReplicationLeader:
     async def discard(self, token: SavedToken) -> None:
         await self._own.discard(token)
 
+    def on_change(self, listener: Callable[[], None]) -> None:
+        return None  # the leader is never pushed to
+
     def current(self) -> bytes | None:
         """The current token sealed now, for a follower that asks (never the plain token)."""
         return None if self._current is None else self._sealed(self._current)

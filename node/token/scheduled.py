@@ -22,10 +22,11 @@ from tokensim_token.backoff import Backoff
 from tokensim_token.clock import Clock
 from tokensim_token.coordination import SharedToken
 from tokensim_token.errors import RefreshError, TokenUnavailable
-from tokensim_token.model import AccessToken, ProviderStatus, TokenState, describe, valid_or_invalid
+from tokensim_token.model import AccessToken, ProviderStatus, TokenState, valid_or_invalid
 from tokensim_token.provider import TokenFetcher
 from tokensim_token.refreshing import DUE_TOLERANCE
 from tokensim_token.secrets import Secret
+from tokensim_token.stats import ProviderStats
 from tokensim_token.store import SavedToken
 
 logger = logging.getLogger(__name__)
@@ -64,17 +65,13 @@ class ScheduledTokenProvider:
         self._obtained_wall = float("-inf")
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._calls = 0
-        self._ok = 0
-        self._failed = 0
-        self._failures = 0
+        self._stats = ProviderStats()
+        self._failures = 0  # in a row
         self._refused = 0
-        self._last_error: str | None = None
         self._next_run: float | None = None
-        self._restored = False
 
     async def start(self) -> None:
-        self._restored = await self._adopt_published()
+        self._stats.restored_from_disk = await self._adopt_published()
         self._task = asyncio.create_task(self._run(), name="token-schedule")
 
     async def close(self) -> None:
@@ -123,21 +120,13 @@ class ScheduledTokenProvider:
         return valid_or_invalid(self._token, self._clock.monotonic())
 
     def status(self) -> ProviderStatus:
-        fingerprint, seconds_left, age = describe(self._token, self._clock.monotonic())
-        return ProviderStatus(
-            strategy=self.strategy,
-            state=self.state(),
-            fingerprint=fingerprint,
-            seconds_left=seconds_left,
-            age_seconds=age,
+        return self._stats.status(
+            self.strategy,
+            self.state(),
+            self._token,
+            self._clock.monotonic(),
             next_refresh_in=round(self._seconds_to_next_run(), 3) if self._leader else None,
-            token_calls=self._calls,
-            refresh_count=self._ok,
-            failed_refreshes=self._failed,
             consecutive_failures=self._failures,
-            last_refresh_error=self._last_error,
-            configuration_error=None,
-            restored_from_disk=self._restored,
         )
 
     # --- the job ------------------------------------------------------------------------
@@ -172,18 +161,17 @@ class ScheduledTokenProvider:
             await asyncio.sleep(self._next_run - now)
             return
         sent_at, sent_wall = self._clock.monotonic(), self._clock.wall()
-        self._calls += 1
+        self._stats.called()
         try:
             grant = await self._fetcher.fetch(self._secret)
         except RefreshError as exc:
-            self._failed += 1
+            self._stats.failed(exc)
             self._failures += 1
-            self._last_error = str(exc)
             delay = self._backoff.delay(self._failures, self._rng, retry_after=exc.retry_after)
             logger.warning("scheduled token run failed (%s); retry in %.1fs", exc, delay)
             self._next_run = self._clock.monotonic() + delay
             return
-        self._ok += 1
+        self._stats.succeeded()
         self._failures = 0
         self._next_run = sent_at + self._interval
         saved = SavedToken(grant.access_token, sent_wall, float(grant.expires_in))

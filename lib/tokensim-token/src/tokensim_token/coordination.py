@@ -8,11 +8,14 @@ every token call:
 * ``claim()``: may this node call the token endpoint now? Always for ``per-node``; for
   ``shared`` only the holder of the store's lease, so one node refreshes for the cluster.
 * ``publish()`` / ``release()``: keep the new token and give the claim back.
+* ``on_change(listener)``: a coordinator that is told of newer tokens (a follower that
+  receives pushes) calls ``listener`` then; the others never call it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from tokensim_token.errors import SealedDataError
@@ -37,6 +40,8 @@ class Coordinator(Protocol):
     async def discard(self, token: SavedToken) -> None: ...
 
     async def close(self) -> None: ...
+
+    def on_change(self, listener: Callable[[], None]) -> None: ...
 
 
 class OwnFile:
@@ -67,6 +72,9 @@ class OwnFile:
 
     async def close(self) -> None:
         return None
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        return None  # nobody else writes a node's own file
 
 
 class SharedStore(Protocol):
@@ -161,6 +169,9 @@ class SharedToken:
 
     async def close(self) -> None:
         await self._store.close()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        return None  # peers' tokens are found by looking at the store (load)
 
     def _down(self, exc: OSError) -> None:
         if not self._store_down:

@@ -7,7 +7,7 @@
     │   ├── MalformedReply      a 200 whose body is not a usable token
     │   └── ConfigurationError  the endpoint refuses the request itself (invalid_scope, ...)
     │       └── InvalidClient   invalid_client / unauthorized_client: the secret is wrong
-    ├── TokenUnavailable        no usable token for a request right now
+    ├── TokenUnavailable        no usable token for a request right now; ``cause``, ``retryable``
     ├── SealedDataError         sealed data cannot be trusted (tampered, foreign, not sealed)
     ├── KeyringError            the keyring cannot be read or is not valid (at start)
     ├── KeyFileError            a key file is missing, unreadable, open to others, or too large
@@ -61,7 +61,22 @@ class InvalidClient(ConfigurationError):
 
 
 class TokenUnavailable(TokenError):
-    """There is no token a request can use now (none yet, or the token calls are failing)."""
+    """There is no token a request can use now (none yet, or the token calls are failing).
+
+    ``cause`` is the failed token call behind it, if any (also its ``__cause__``).
+    ``retryable`` is False when that call was refused as a configuration error (a wrong
+    secret, an unknown scope: asking again soon will not help), True otherwise (an outage, a
+    timeout, throttling: it may pass).
+    """
+
+    def __init__(self, message: str, *, cause: RefreshError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.__cause__ = cause
+
+    @property
+    def retryable(self) -> bool:
+        return self.cause is None or self.cause.retryable
 
 
 class SealedDataError(TokenError):

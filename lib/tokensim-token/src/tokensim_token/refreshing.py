@@ -1,10 +1,10 @@
-"""The refreshing token provider behind the ``per-node`` and ``shared`` strategies.
+"""The refreshing token provider: one process's token, or a cluster's through a coordinator.
 
-Per node: each node keeps its own token, encrypted at rest, refreshed alone. Shared: one token
-for the cluster in a store; the node that holds the store's lease refreshes it and the others
-adopt it. The difference is the coordinator (:mod:`tokensim_token.coordination`); the rest is one
-piece of code. One background refresher per node makes every token call (google-auth's
-"exactly one background job"):
+Per process: it keeps its own token, encrypted at rest, refreshed alone. Shared: one token for
+a cluster in a store; the process that holds the store's lease refreshes it and the others
+adopt it. The difference is the coordinator (:mod:`tokensim_token.coordination`); the rest is
+one piece of code. One background refresher makes every token call (google-auth's "exactly
+one background job"):
 
 * It refreshes proactively at a jittered point of the lifetime (default half-life + up to
   10 %). Until the mandatory margin before expiry, requests use the current token and never
@@ -19,6 +19,10 @@ piece of code. One background refresher per node makes every token call (google-
 * Every new token is saved sealed; on start a saved token with more than the margin left is
   reused without a token call. Before each call the coordinator is asked for a newer token
   (adopted without a call) and for the right to call (the shared store's lease).
+
+Each job is a piece of its own: the token in use (:mod:`.current`), the callers waiting for
+one call (:mod:`.single_flight`), the retry schedule (:mod:`.retries`), secret rotation
+(:mod:`.rotation`) and the counters (:mod:`.stats`); this class only sequences them.
 """
 
 from __future__ import annotations
@@ -33,11 +37,16 @@ from dataclasses import dataclass, field
 from tokensim_token.backoff import Backoff
 from tokensim_token.clock import Clock
 from tokensim_token.coordination import Coordinator
-from tokensim_token.errors import ConfigurationError, InvalidClient, RefreshError, TokenUnavailable
-from tokensim_token.model import AccessToken, ProviderStatus, TokenGrant, TokenState, fingerprint
+from tokensim_token.current import CurrentToken
+from tokensim_token.errors import ConfigurationError, RefreshError, TokenUnavailable
+from tokensim_token.model import AccessToken, ProviderStatus, TokenState
 from tokensim_token.policy import RefreshPolicy
 from tokensim_token.provider import TokenFetcher
+from tokensim_token.retries import RetrySchedule
+from tokensim_token.rotation import SecretRotation
 from tokensim_token.secrets import Secret
+from tokensim_token.single_flight import SharedOutcome
+from tokensim_token.stats import ProviderStats
 from tokensim_token.store import SavedToken
 
 logger = logging.getLogger(__name__)
@@ -73,41 +82,22 @@ class RefreshingTokenProvider:
         rng: random.Random,
         coordinator: Coordinator,
     ) -> None:
-        if not secrets:
-            raise ValueError("at least one client secret is needed")
         self._fetcher = fetcher
-        self._secrets = tuple(secrets)
+        self._secrets = SecretRotation(secrets)
         self._settings = settings
-        self._policy = settings.policy
         self._clock = clock
         self._rng = rng
         self._coordinator = coordinator
         self.strategy = coordinator.strategy
-        self._token: AccessToken | None = None
-        self._obtained_wall = float("-inf")
-        self._rejected: AccessToken | None = None
-        self._peer_retry_at = 0.0
-        self._rejected_value: Secret | None = None
-        self._refresh_at = 0.0
-        self._retry_at = 0.0
-        self._failures = 0
-        self._secret_index = 0
-        self._secrets_tried = 0
-        self._in_flight = False
-        self._outcome: asyncio.Future[AccessToken] | None = None
+        self._current = CurrentToken(settings.policy, clock, rng)
+        self._outcome = SharedOutcome()
+        self._retries = RetrySchedule(settings.backoff, settings.config_error_interval)
+        self._stats = ProviderStats()
+        self._peer_retry_at = 0.0  # another node holds the claim: look again then
+        self._peer_changed = False  # the coordinator was told of a newer token
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._token_calls = 0
-        self._refresh_count = 0
-        self._failed = 0
-        self._last_error: str | None = None
-        self._config_error: str | None = None
-        self._restored = False
-        self._peer_changed = False
-        self._stale_value: Secret | None = None  # a stored token already found too old
-        on_change = getattr(coordinator, "on_change", None)
-        if on_change is not None:
-            on_change(self._notify_peer_change)
+        coordinator.on_change(self._notify_peer_change)
 
     # --- lifetime -----------------------------------------------------------------------
 
@@ -115,7 +105,7 @@ class RefreshingTokenProvider:
         """Adopt a saved token if it is still good, then start the refresher."""
         saved = await self._coordinator.load()
         if saved is not None and self._adopt(saved):
-            self._restored = True
+            self._stats.restored_from_disk = True
         self._task = asyncio.create_task(self._refresher(), name="token-refresher")
 
     async def close(self) -> None:
@@ -125,108 +115,71 @@ class RefreshingTokenProvider:
                 await self._task
             self._task = None
         await self._coordinator.close()
-        if self._outcome is not None and not self._outcome.done():
-            self._outcome.set_exception(TokenUnavailable("token provider closed"))
+        self._outcome.close()
 
     # --- what callers use ---------------------------------------------------------------
 
     async def get(self) -> AccessToken:
         """A usable token. Waits only when the current one is inside its margin or gone."""
-        token = self._token
+        token = self._current.token
         now = self._clock.monotonic()
         if token is not None and now < token.expires_at:
-            if now < token.expires_at - self._policy.margin(token.lifetime):
+            if self._current.usable(now) is not None:
                 return token
             return await self._get_expiring(token, now)
         return await self._get_new(now)
 
     def current(self) -> AccessToken | None:
-        token = self._token
-        now = self._clock.monotonic()
-        if token is not None and now < token.expires_at - self._policy.margin(token.lifetime):
-            return token
-        return None
+        return self._current.usable(self._clock.monotonic())
 
     def invalidate(self, token: AccessToken) -> bool:
         """Drop ``token`` after the API refused it, unless a newer one already replaced it."""
-        if self._token is None or self._token.value != token.value:
+        if not self._current.invalidate(token):
             return False
-        logger.warning("token %s was refused by the API; getting a new one", token.fingerprint)
-        self._token = None
-        self._rejected = token
         self._wake.set()
         return True
 
     def state(self) -> TokenState:
-        token = self._token
-        now = self._clock.monotonic()
-        if token is None or now >= token.expires_at:
-            return TokenState.INVALID
-        if now >= token.expires_at - self._policy.margin(token.lifetime):
-            return TokenState.EXPIRING
-        return TokenState.STALE if now >= self._refresh_at else TokenState.FRESH
+        return self._current.state(self._clock.monotonic())
 
     def status(self) -> ProviderStatus:
-        token = self._token
         now = self._clock.monotonic()
-        usable = token is not None and now < token.expires_at
-        return ProviderStatus(
-            strategy=self.strategy,
-            state=self.state(),
-            fingerprint=token.fingerprint if token is not None else None,
-            seconds_left=round(token.remaining(now), 3) if token is not None and usable else None,
+        return self._stats.status(
+            self.strategy,
+            self.state(),
+            self._current.token,
+            now,
             next_refresh_in=round(max(0.0, self._next_attempt_at() - now), 3),
-            token_calls=self._token_calls,
-            refresh_count=self._refresh_count,
-            failed_refreshes=self._failed,
-            consecutive_failures=self._failures,
-            last_refresh_error=self._last_error,
-            configuration_error=self._config_error,
-            restored_from_disk=self._restored,
-            age_seconds=round(now - token.obtained_at, 3) if token is not None and usable else None,
+            consecutive_failures=self._retries.failures,
+            configuration_error=self._retries.config_error,
         )
 
     # --- waiting ------------------------------------------------------------------------
 
     async def _get_expiring(self, token: AccessToken, now: float) -> AccessToken:
         """Mandatory window: join the call in flight (bounded), else keep the current token."""
-        if self._in_flight:
+        if self._outcome.in_flight:
             timeout = min(self._settings.wait_timeout, token.expires_at - now)
             with contextlib.suppress(TokenUnavailable, TimeoutError):
-                return await asyncio.wait_for(asyncio.shield(self._pending_outcome()), timeout)
-        current = self._token
+                return await asyncio.wait_for(asyncio.shield(self._outcome.pending()), timeout)
+        current = self._current.token
         return current if current is not None else token
 
     async def _get_new(self, now: float) -> AccessToken:
         """No usable token: wake the refresher and wait for its next call's outcome."""
-        backing_off_for = self._retry_at - now if self._failures else 0.0
+        backing_off_for = self._retries.backing_off_for(now)
         if backing_off_for > self._settings.wait_timeout:
             raise TokenUnavailable(
                 f"no valid token; next token call in {backing_off_for:.0f}s "
-                f"(last error: {self._last_error})"
+                f"(last error: {self._stats.last_error})",
+                cause=self._retries.last_error,
             )
-        outcome = self._pending_outcome()
+        outcome = self._outcome.pending()
         self._wake.set()
         try:
             return await asyncio.wait_for(asyncio.shield(outcome), self._settings.wait_timeout)
         except TimeoutError:
             raise TokenUnavailable("timed out waiting for a token call") from None
-
-    def _pending_outcome(self) -> asyncio.Future[AccessToken]:
-        """The outcome of the token call in flight, or of the next one."""
-        if self._outcome is None:
-            self._outcome = asyncio.get_running_loop().create_future()
-            self._outcome.add_done_callback(_retrieve)
-        return self._outcome
-
-    def _resolve(self, token: AccessToken | None, error: RefreshError | None = None) -> None:
-        outcome, self._outcome = self._outcome, None
-        if outcome is None or outcome.done():
-            return
-        if token is not None:
-            outcome.set_result(token)
-        else:
-            outcome.set_exception(TokenUnavailable(f"token call failed: {error}"))
 
     # --- the refresher ------------------------------------------------------------------
 
@@ -242,8 +195,8 @@ class RefreshingTokenProvider:
                 await self._attempt()
             except Exception as exc:  # the refresher must outlive any bug in a fetcher
                 logger.exception("unexpected error in the token refresher")
-                self._failed_try_next_secret(RefreshError(f"unexpected {type(exc).__name__}"))
-                self._resolve(None, RefreshError("unexpected error"))
+                self._failed(RefreshError(f"unexpected {type(exc).__name__}"))
+                self._outcome.fail(RefreshError("unexpected error"))
 
     def _notify_peer_change(self) -> None:
         """The coordinator has a newer token (a replication push): adopt it now."""
@@ -259,121 +212,85 @@ class RefreshingTokenProvider:
             # (their back-off lies in the past once ours has run out: without this, a node that
             # had failed and then lost the lease asked the store again and again at once).
             return self._peer_retry_at
-        if self._failures:
-            return self._retry_at
-        if self._token is None:
+        if self._retries.failures:
+            return self._retries.retry_at
+        if self._current.token is None:
             return now
-        return self._refresh_at
+        return self._current.refresh_at
 
     async def _attempt(self) -> None:
         """Adopt a newer token from the coordinator, or claim the call and make it."""
+        coordinator = self._coordinator
         if self._peer_changed:
             self._peer_changed = False
-            saved = await self._coordinator.load()
-            if saved is not None and self._adopt(saved):
-                self._resolve(self._token)
+            await self._adopted()
             return  # only a notification; the loop decides whether a call is due
-        if self._rejected is not None:
-            rejected, self._rejected = self._rejected, None
-            await self._coordinator.discard(SavedToken(rejected.value, 0.0, rejected.lifetime))
-            self._rejected_value = rejected.value
-        saved = await self._coordinator.load()
-        if saved is not None and self._adopt(saved):
-            self._resolve(self._token)
+        rejected = self._current.take_rejected()
+        if rejected is not None:
+            await coordinator.discard(SavedToken(rejected.value, 0.0, rejected.lifetime))
+        if await self._adopted():
             return
-        if not await self._coordinator.claim():
+        if not await coordinator.claim():
             # Another node is refreshing. Look again in peer_poll; sooner while requests wait
             # for a token (none, or expired), so they get the other node's token in time.
-            now = self._clock.monotonic()
             poll = self._settings.peer_poll
-            if self._outcome is not None and not self._outcome.done():  # requests are waiting
+            if self._outcome.waited_for:
                 poll = min(poll, PEER_POLL_WAITING)
-            self._peer_retry_at = now + poll
+            self._peer_retry_at = self._clock.monotonic() + poll
             return
         # Look again now that the claim is ours: another node may have published a token and
         # released the lease between our load() and claim() (double-checked locking).
-        saved = await self._coordinator.load()
-        if saved is not None and self._adopt(saved):
-            await self._coordinator.release()
-            self._resolve(self._token)
+        if await self._adopted():
+            await coordinator.release()
             return
         await self._call_token_endpoint()
 
+    async def _adopted(self) -> bool:
+        """Whether the coordinator had a newer token, now adopted (waiting callers get it)."""
+        saved = await self._coordinator.load()
+        if saved is None or not self._adopt(saved):
+            return False
+        token = self._current.token
+        assert token is not None  # just adopted
+        self._outcome.resolve(token)
+        return True
+
     async def _call_token_endpoint(self) -> None:
-        secret = self._secrets[self._secret_index]
         sent_at = self._clock.monotonic()
         sent_wall = self._clock.wall()
-        self._in_flight = True
-        self._token_calls += 1
+        self._outcome.in_flight = True
+        self._stats.called()
         try:
-            grant = await self._fetcher.fetch(secret)
+            grant = await self._fetcher.fetch(self._secrets.current)
         except RefreshError as exc:
-            retry_now = self._failed_try_next_secret(exc)
-            if not retry_now:
+            if not self._failed(exc):
                 await self._coordinator.release()
-                self._resolve(None, exc)
+                self._outcome.fail(exc)
             return
         finally:
-            self._in_flight = False
-        token = self._accept(grant, sent_at, sent_wall)
+            self._outcome.in_flight = False
+        self._stats.succeeded()
+        self._retries.succeeded()
+        self._secrets.accepted()
+        token = self._current.accept(grant, sent_at, sent_wall)
         await self._coordinator.publish(SavedToken(grant.access_token, sent_wall, token.lifetime))
-        self._resolve(token)
+        self._outcome.resolve(token)
 
-    def _accept(self, grant: TokenGrant, sent_at: float, sent_wall: float) -> AccessToken:
-        lifetime = float(grant.expires_in)
-        token = AccessToken(grant.access_token, obtained_at=sent_at, expires_at=sent_at + lifetime)
-        self._install(token)
-        self._obtained_wall = sent_wall
-        self._refresh_count += 1
-        if self._config_error is not None:
-            logger.info("token endpoint accepts the credentials again")
-        self._failures = self._secrets_tried = 0
-        self._config_error = None
-        logger.info(
-            "new token %s, lifetime %.0fs, next refresh in %.0fs",
-            token.fingerprint,
-            lifetime,
-            self._refresh_at - sent_at,
-        )
-        return token
-
-    def _install(self, token: AccessToken) -> None:
-        self._token = token
-        self._refresh_at = token.obtained_at + self._policy.refresh_delay(token.lifetime, self._rng)
-
-    def _failed_try_next_secret(self, exc: RefreshError) -> bool:
+    def _failed(self, exc: RefreshError) -> bool:
         """Record a failed call; True when another secret should be tried right away."""
-        self._failed += 1
-        self._last_error = str(exc)
-        if isinstance(exc, InvalidClient) and self._secrets_tried < len(self._secrets) - 1:
-            refused = self._secret_index
-            self._secrets_tried += 1
-            self._secret_index = (refused + 1) % len(self._secrets)
-            logger.warning(
-                "client secret #%d refused (%s); trying secret #%d",
-                refused + 1,
-                exc.code or "invalid_client",
-                self._secret_index + 1,
-            )
+        self._stats.failed(exc)
+        if self._secrets.try_next(exc):
             return True
-        self._failures += 1
-        now = self._clock.monotonic()
         if isinstance(exc, ConfigurationError):
-            self._secrets_tried = 0
-            delay = self._settings.config_error_interval
-            if self._config_error is None:
-                logger.error("%s; next try in %.0fs (a configuration error)", exc, delay)
-            self._config_error = str(exc)
-        else:
-            delay = self._settings.backoff.delay(
-                self._failures, self._rng, retry_after=exc.retry_after
-            )
+            self._secrets.exhausted()
+        now = self._clock.monotonic()
+        delay = self._retries.failed(exc, now, self._rng)
+        if not isinstance(exc, ConfigurationError):
             self._log_failure(exc, delay, now)
-        self._retry_at = now + delay
         return False
 
     def _log_failure(self, exc: RefreshError, delay: float, now: float) -> None:
-        token = self._token
+        token = self._current.token
         if token is not None and now < token.expires_at:
             logger.warning(
                 "token refresh failed (%s); token %s still valid for %.0fs; retry in %.1fs",
@@ -386,46 +303,7 @@ class RefreshingTokenProvider:
             logger.error("token call failed (%s) and no valid token; retry in %.1fs", exc, delay)
 
     def _adopt(self, saved: SavedToken) -> bool:
-        """Use a token obtained elsewhere (before a restart, or by another node) if it is not
-        older than ours, not ours, not the one just refused, and has more than the margin left.
-        (Not older rather than newer: two tokens may be obtained within the same clock tick.)"""
-        current = self._token
-        if (
-            saved.obtained_wall < self._obtained_wall
-            or (current is not None and saved.value == current.value)
-            or saved.value == self._rejected_value
-        ):
-            return False  # older, the one in use, or the one just refused
-        now = self._clock.monotonic()
-        elapsed = max(0.0, self._clock.wall() - saved.obtained_wall)
-        remaining = saved.lifetime - elapsed
-        margin = self._policy.margin(saved.lifetime)
-        if remaining <= margin:
-            if saved.value != self._stale_value:  # one line per token, however often it is read
-                self._stale_value = saved.value
-                logger.info(
-                    "stored token %s is %s, inside the margin; not used",
-                    fingerprint(saved.value),
-                    f"expired {-remaining:.0f}s ago"
-                    if remaining < 0
-                    else f"{remaining:.0f}s from expiry",
-                )
+        if self._current.adopt(saved) is None:
             return False
-        token = AccessToken(saved.value, obtained_at=now - elapsed, expires_at=now + remaining)
-        self._install(token)
-        self._obtained_wall = saved.obtained_wall
-        self._failures = 0
-        if self._refresh_at < now:
-            # Its refresh was due while this node was down: spread it over the first half of
-            # what is left before the margin, so restarted nodes do not all call at once.
-            self._refresh_at = now + self._rng.uniform(0.0, (remaining - margin) / 2)
-        logger.info(
-            "using stored token %s (%.0fs left); no token call", token.fingerprint, remaining
-        )
+        self._retries.failures = 0
         return True
-
-
-def _retrieve(future: asyncio.Future[AccessToken]) -> None:
-    """Mark a failed outcome as seen even when every waiter has timed out."""
-    if not future.cancelled():
-        future.exception()
