@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo up bench mutate schema lock clean
+.PHONY: install check test lint demo up bench mutate schema lock clean
 
 install: $(STAMP)
 
@@ -24,8 +24,19 @@ lock:
 	$(VENV)/bin/pip-compile --quiet --extra harness --extra dev --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
+# The contributor's loop (under a minute on 2 cores): ruff, mypy, and every in-process test
+# on both cores, leaving out the runs over several token lifetimes (marked long).
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -n 2 -m "not long" --ignore=tests/e2e
+
+# Every test: the in-process ones on both cores, then the end-to-end runs (real processes,
+# Locust, a browser, network namespaces) one at a time; the slowest 25 of each are printed.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --ignore=tests/e2e --durations=25
+	$(PY) -m pytest tests/e2e --durations=25
 	$(MAKE) --no-print-directory lint
 
 lint: install

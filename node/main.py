@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def load_keyring(topology: Topology, environ: Mapping[str, str]) -> Keyring:
     token = topology.token
     if token.key_env:
-        return load_keyring_env(token.key_env, environ)
+        return load_keyring_env(token.key_env, environ, setting="token.key_env")
     return load_keyring_file(token.keyring_path, create=token.key_file is None)
 
 

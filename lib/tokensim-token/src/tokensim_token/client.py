@@ -66,7 +66,11 @@ class ClientCredentialsClient:
         }
         try:
             async with self._session.post(
-                self._token_url, data=form, headers=self._headers, timeout=self._timeout
+                self._token_url,
+                data=form,
+                headers=self._headers,
+                timeout=self._timeout,
+                middlewares=(),  # a session's own middlewares (BearerAuth) are not for this call
             ) as response:
                 body = await response.content.read(MAX_REPLY_BYTES)
                 retry_after = parse_retry_after(

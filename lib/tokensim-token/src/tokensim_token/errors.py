@@ -1,6 +1,7 @@
 """The token package's exceptions, one tree (httpx ``_exceptions.py`` style)::
 
     TokenError
+    ├── SettingsError           (also a ValueError) a setting cannot be used; names the setting
     ├── RefreshError            a token call failed; ``retryable``, ``retry_after``
     │   ├── ImsUnavailable      cannot connect, timed out, or a 5xx reply
     │   ├── ImsThrottled        429 (``retry_after`` from Retry-After)
@@ -22,6 +23,11 @@ from __future__ import annotations
 
 class TokenError(Exception):
     """Base of every error raised by :mod:`tokensim_token`."""
+
+
+class SettingsError(TokenError, ValueError):
+    """A setting given to the library cannot be used: raised at construction, before any
+    network call; the message names the setting and says what is accepted."""
 
 
 class RefreshError(TokenError):

@@ -89,10 +89,14 @@ def new_kid() -> str:
     return "k" + secrets.token_hex(4)
 
 
-def load_keyring_env(name: str, environ: Mapping[str, str]) -> Keyring:
+def load_keyring_env(
+    name: str, environ: Mapping[str, str], *, setting: str = "keyring_env"
+) -> Keyring:
+    """The keyring whose JSON is in the environment variable ``name``; a KeyringError that
+    names ``setting`` (where the variable was configured) when it is not set."""
     value = environ.get(name)
     if not value:
-        raise KeyringError(f"token.key_env: environment variable {name} is not set")
+        raise KeyringError(f"{setting}: environment variable {name} is not set")
     return Keyring.from_json(value, source=f"environment variable {name}")
 
 

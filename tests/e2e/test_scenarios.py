@@ -1,0 +1,233 @@
+"""A smoke run of every load scenario: the estate as processes, Locust as a process, the fault
+timeline and the invariants, at a small scale (10 users, 4 s tokens)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.topology import load_topology, write_topology
+from harness.designs import parse_designs
+from harness.errors import NotOurEstate
+from harness.estate.control import EstateControl
+from harness.load.compare import compare
+from harness.load.run import LoadOptions, derive_topology, run_scenario
+from harness.load.scenarios import SCENARIOS, WATCHED, Scenario, Step
+from lb.main import find_haproxy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(n for n, s in SCENARIOS.items() if not s.needs_hosts))
+async def test_scenario_invariants_hold(name: str, tmp_path: Path) -> None:
+    options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True)
+    verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS[name], options)
+    assert verdict.passed, verdict.text()
+    folder = verdict.folder
+    for artefact in (
+        "locust_stats.csv",
+        "locust.html",
+        "ims.json",
+        "analytics.json",
+        "lb.json",
+        "nodes.json",
+        "results.json",
+        "verdict.txt",
+        "topology.yaml",
+    ):
+        assert (folder / artefact).exists(), artefact
+    assert_no_secrets_in(folder)
+
+
+# What must never travel with a report: keyrings, key files, sealed tokens, the sim's keys.
+SECRET_FILES = re.compile(r"keyring|\.key$|\.pem$|\.token$|\.sealed$|ims-keys|lease")
+
+
+def assert_no_secrets_in(folder: Path) -> None:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files, folder
+    assert [p.name for p in files if SECRET_FILES.search(p.name)] == []
+    assert not (folder / "state").exists()
+
+
+@pytest.mark.timeout(120)
+async def test_a_broken_node_fails_the_matching_scenario(tmp_path: Path) -> None:
+    """Nodes without single-flight or proactive refresh (the naive strategy) stampede IMS at
+    every expiry: the expiry-storm scenario must catch it. Analytics' rate limit is off here:
+    with it, a naive node that fetches a report per request is throttled within seconds and
+    then serves its last report for the backoff, asking for no token at all (in 2 runs of 3
+    every node made a single token call); the stampede is what is judged."""
+    topology = load_topology(ROOT / "topology.yaml")
+    sim = topology.simulation
+    unlimited = sim.analytics.evolve(rate_limit=sim.analytics.rate_limit.evolve(enabled=False))
+    base = write_topology(
+        topology.evolve(simulation=sim.evolve(analytics=unlimited)), tmp_path / "topology.yaml"
+    )
+    options = LoadOptions(
+        users=20, lifetime=4, out=tmp_path / "runs", free_ports=True, strategy="naive"
+    )
+    verdict = await run_scenario(base, SCENARIOS["expiry-storm"], options)
+    failed = {name for name, ok, _ in verdict.rows if not ok}
+    assert "one token call at a time per node" in failed, verdict.text()
+
+
+@pytest.mark.timeout(180)
+async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared(
+    tmp_path: Path,
+) -> None:
+    options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True)
+    folder, runs = await compare(
+        ROOT / "topology.yaml",
+        designs=parse_designs("per-node,shared,scheduled@1.5"),
+        sticky_modes=[True],
+        scenarios=["steady"],
+        options=options,
+    )
+    by_strategy = {r.row.design: r.row for r in runs}
+    per_node, shared = by_strategy["per-node"], by_strategy["shared"]
+    assert per_node.user_errors == shared.user_errors == 0
+    assert per_node.token_calls >= 2 * shared.token_calls  # three nodes: about 3x
+    assert shared.peak_concurrent_token_calls == 1
+    # A schedule longer than the lifetime: the cluster keeps the expired token, Analytics
+    # refuses it, and the report says so.
+    late = by_strategy["scheduled@1.5"]
+    assert late.analytics_401s > 0
+    assert late.passed < late.invariants
+    for artefact in (
+        "report.md",
+        "report.html",
+        "results.csv",
+        "results.json",
+        "steady-per-node.png",
+        "steady-scheduled-1-5.png",
+        "steady-latency.png",
+    ):
+        assert (folder / artefact).stat().st_size > 0, artefact
+    assert "data:image/png;base64," in (folder / "report.html").read_text()
+    # Each run traced over time: the sawtooth of every node, and the late schedule's 401s.
+    traces = {r.row.design: r.trace for r in runs if r.trace is not None}
+    assert set(traces) == {"per-node", "shared", "scheduled@1.5"}
+    sawtooth = traces["per-node"].token_left["p1"]
+    assert sum(1 for a, b in itertools.pairwise(sawtooth) if a and b and b > a + 1) >= 2
+    assert sum(traces["scheduled@1.5"].refused_401) == late.analytics_401s
+    assert "scheduled@1.5" in (folder / "report.md").read_text()
+
+
+@pytest.mark.timeout(120)
+async def test_a_scenario_runs_against_an_estate_already_running(tmp_path: Path) -> None:
+    topology = derive_topology(
+        ROOT / "topology.yaml",
+        tmp_path,
+        LoadOptions(lifetime=4, free_ports=True),
+        state=tmp_path / "state",
+    )
+    estate = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "harness",
+        "--topology",
+        str(topology),
+        "up",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert estate.stdout is not None
+    drain: asyncio.Task[bytes] | None = None
+    try:
+        said = []
+        async with asyncio.timeout(60):
+            while b"all services healthy" not in (line := await estate.stdout.readline()):
+                said.append(line.decode(errors="replace"))
+                # At EOF readline returns at once, without yielding: without this the loop
+                # spins and the timeout above never gets a chance to fire.
+                assert line, "the estate exited before it was healthy:\n" + "".join(said)
+        drain = asyncio.create_task(estate.stdout.read())
+        options = LoadOptions(users=10, out=tmp_path / "reports", running=True)
+        verdict = await run_scenario(topology, SCENARIOS["steady"], options)
+        assert verdict.passed, verdict.text()
+        assert verdict.data.lifetime == 4  # the running estate's own lifetime
+        assert "already running" in verdict.text()
+        with pytest.raises(NotOurEstate, match="publisher-loss kills and restarts"):
+            await run_scenario(topology, SCENARIOS["publisher-loss"], options)
+    finally:
+        if estate.returncode is None:
+            estate.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(estate.wait(), 30)
+        if drain is not None:
+            await drain
+    assert estate.returncode == 0
+
+
+@pytest.mark.timeout(150)
+async def test_the_same_scenario_gives_the_same_verdicts_behind_haproxy(tmp_path: Path) -> None:
+    """The estate behind a real haproxy (lb.engine: haproxy, the configuration of
+    ``python -m lb --emit haproxy``) and behind the built-in balancer: same invariants, same
+    verdicts, for the scenario where the balancer matters most (a publisher dies)."""
+    if find_haproxy() is None:
+        if os.environ.get("TOKENSIM_REQUIRE_HAPROXY"):
+            pytest.fail("haproxy is not installed (apt-get install haproxy)")
+        pytest.skip("haproxy is not installed")
+    verdicts = {}
+    for engine in ("builtin", "haproxy"):
+        options = LoadOptions(
+            users=10, lifetime=4, out=tmp_path / engine, free_ports=True, lb_engine=engine
+        )
+        verdicts[engine] = await run_scenario(
+            ROOT / "topology.yaml", SCENARIOS["publisher-loss"], options
+        )
+    assert verdicts["haproxy"].passed, verdicts["haproxy"].text()
+    assert [(name, ok) for name, ok, _ in verdicts["haproxy"].rows] == [
+        (name, ok) for name, ok, _ in verdicts["builtin"].rows
+    ]
+    log = (verdicts["haproxy"].folder / "estate.log").read_text()
+    assert "lb: running haproxy with" in log  # it really was haproxy in front
+    assert_no_secrets_in(verdicts["haproxy"].folder)
+
+
+def test_a_run_keeps_every_publisher_it_may_have_within_analytics_budget(tmp_path: Path) -> None:
+    """A load run is about the token, not about throttling: the report cache is long enough
+    for all the publishers the run may have at once (autoscale: twice the estate) to stay
+    within Analytics' 12 calls per 6 s."""
+    scenario = SCENARIOS["autoscale"]
+    path = derive_topology(
+        ROOT / "topology.yaml",
+        tmp_path,
+        LoadOptions(lifetime=4, free_ports=True),
+        tmp_path / "state",
+        extra_publishers=scenario.extra_publishers,
+    )
+    topology = load_topology(path)
+    limit = topology.simulation.analytics.rate_limit
+    calls_per_second = len(topology.publishers) / topology.analytics.cache_ttl
+    assert len(topology.publishers) == 6
+    assert calls_per_second <= limit.requests / limit.per
+
+
+@pytest.mark.timeout(120)
+async def test_a_service_that_dies_unasked_fails_the_verdict(tmp_path: Path) -> None:
+    async def crash_d3(control: EstateControl) -> None:  # not through the supervisor
+        os.kill(control.supervisor.pids["d3"], signal.SIGKILL)
+
+    scenario = Scenario(
+        "d3-dies",
+        "a dispatcher is killed from outside",
+        lifetimes=1.5,
+        timeline=(Step(0.3, "kill d3 from outside", crash_d3),),
+        invariants=(WATCHED,),
+    )
+    options = LoadOptions(users=5, lifetime=3, out=tmp_path, free_ports=True)
+    verdict = await run_scenario(ROOT / "topology.yaml", scenario, options)
+    ((name, passed, measured),) = verdict.rows
+    assert name == "no service exited unasked"
+    assert not passed
+    assert measured.startswith("d3 exited (killed by SIGKILL); its last line: ")
+    assert "d3 exited (killed by SIGKILL)" in (verdict.folder / "estate.log").read_text()

@@ -1,0 +1,110 @@
+"""`python -m harness compare --virtual` from its command line: its report, exit 2 refusals."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.topologies import ROOT
+
+
+def test_the_command_writes_the_report_and_rejects_a_bad_duration(tmp_path: Path) -> None:
+    env = {**os.environ, "TOKENSIM_CLIENT_SECRET": "unused"}
+    command = [sys.executable, "-m", "harness", "compare", "--out", str(tmp_path)]
+    done = subprocess.run(
+        [*command, "--virtual", "2d", "--strategies", "per-node,naive"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| per-node |" in done.stdout
+    assert "| naive |" in done.stdout
+    (folder,) = tmp_path.glob("compare-virtual-*")
+    for artefact in ("report.md", "report.html", "results.csv", "results.json"):
+        assert (folder / artefact).stat().st_size > 0
+    bad = subprocess.run(
+        [*command, "--virtual", "soon"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "--virtual: expected a duration like 30s, 5m or 24h, got 'soon'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("spec", ["sticky", "naive@2", "replicated@1.5", "scheduled@x"])
+def test_a_bad_design_is_refused_with_exit_2(spec: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", "--virtual", "1d", "--strategies", spec],
+        cwd=ROOT,
+        env={**os.environ, "TOKENSIM_CLIENT_SECRET": "unused"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("python -m harness: error: --strategies:")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--publishers", "0", "--publishers: must be above 0, got 0"),
+        ("--publishers", "3,-1", "--publishers: must be above 0, got -1"),
+        ("--publishers", "many", "--publishers: expected a whole number, got 'many'"),
+    ],
+)
+def test_bad_sizes_are_refused_with_one_line(flag: str, value: str, message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", "--virtual", "1d", flag, value],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("rate_limit", "message"),
+    [
+        ({"requests": 0}, "simulation.analytics.rate_limit.requests: Input should be greater"),
+        ({"per": "soon"}, "simulation.analytics.rate_limit.per: expected a duration"),
+    ],
+)
+def test_a_bad_rate_limit_is_refused_naming_it(
+    tmp_path: Path, rate_limit: dict[str, object], message: str
+) -> None:
+    data = yaml.safe_load((ROOT / "topology.yaml").read_text())
+    data["simulation"]["analytics"]["rate_limit"] = rate_limit
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "--topology", str(path), "compare", "--virtual", "1d"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

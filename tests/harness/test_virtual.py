@@ -1,0 +1,172 @@
+"""``harness compare --virtual``: the real node code over simulated days, in seconds."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.topology import RateLimitConfig, load_topology
+from harness.designs import Design
+from harness.results import Fault
+from harness.virtual.compare import timeline_text
+from harness.virtual.simulation import VirtualResult, VirtualSettings, simulate
+from harness.virtual.timeline import LIFETIME, faults
+from harness.virtual.world import SlidingWindow
+
+ROOT = Path(__file__).resolve().parents[2]
+DAYS = 4
+SETTINGS = VirtualSettings(horizon=DAYS * 86_400.0)
+
+
+def run(spec: str) -> VirtualResult:
+    return simulate(Design.parse(spec), SETTINGS, load_topology(ROOT / "topology.yaml"))
+
+
+def test_the_designs_behave_as_each_predicts_over_days() -> None:
+    per_node, shared, naive = run("per-node"), run("shared"), run("naive")
+    lifetimes = SETTINGS.horizon / LIFETIME
+    # Per node: a token at start, then one at about every half-life, on each of the 3 nodes.
+    for calls in per_node.token_calls_per_node.values():
+        assert 1 + lifetimes * 1.6 <= calls <= 2 + lifetimes * 2
+    assert per_node.user_errors == shared.user_errors == 0
+    assert 2.5 * shared.token_calls <= per_node.token_calls <= 3.5 * shared.token_calls
+    assert shared.peak_concurrent_token_calls == 1
+    # Naive: every request that finds the token expired fetches its own (the stampede), and a
+    # token that expires while IMS is down leaves users with old pages until it is back.
+    assert naive.peak_concurrent_token_calls > 3
+    assert naive.fresh_during_ims_outage is not None
+    assert per_node.fresh_during_ims_outage == 1.0
+    assert naive.fresh_during_ims_outage < per_node.fresh_during_ims_outage
+    # Revocation: each node's next call gets one 401, then a new token; nothing more.
+    assert per_node.analytics_401s == shared.analytics_401s == 3
+    assert per_node.token_calls_on_restart == 0
+
+
+def test_a_schedule_longer_than_the_lifetime_shows_its_401s() -> None:
+    good, late = run("scheduled"), run("scheduled@1.25")
+    assert set(late.token_calls_per_node) == {"p1", "p2", "p3"}
+    assert late.token_calls_per_node["p2"] == late.token_calls_per_node["p3"] == 0
+    assert late.analytics_401s > 100 * good.analytics_401s / max(1, good.analytics_401s)
+    assert late.stale > good.stale
+
+
+def test_lost_replication_pushes_make_followers_fetch_their_own() -> None:
+    clean, lossy = run("replicated"), run("replicated@1")
+    assert clean.user_errors == lossy.user_errors == 0
+    followers = ("p2", "p3")
+    assert sum(lossy.token_calls_per_node[f] for f in followers) > sum(
+        clean.token_calls_per_node[f] for f in followers
+    )
+
+
+def sim(
+    spec: str,
+    *,
+    hours: float,
+    publishers: int | None = None,
+    scenario: str = "faults",
+    topology: Path = ROOT / "topology.yaml",
+) -> VirtualResult:
+    settings = VirtualSettings(horizon=hours * 3600, publishers=publishers, scenario=scenario)
+    return simulate(Design.parse(spec), settings, load_topology(topology))
+
+
+def test_the_virtual_world_follows_topology_yaml(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "topology.yaml").read_text())
+    data["publishers"] = [{"id": n, "port": 9100 + i} for i, n in enumerate("abcde")]
+    data["dispatchers"] = [
+        {"id": f"d{n}", "port": 9200 + i, "publisher": n} for i, n in enumerate("abcde")
+    ]
+    data["token"]["leader"] = "c"
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = sim("replicated", hours=30, topology=path)
+    assert result.publishers == 5
+    assert set(result.token_calls_per_node) == set("abcde")
+    calls = result.token_calls_per_node
+    assert calls["c"] >= 2  # the leader, as topology.yaml names it, refreshes...
+    assert all(calls[n] <= 1 for n in "abde")  # ...followers only after the revocation, if at all
+
+
+def test_per_node_reports_hit_the_rate_limit_at_ten_publishers_and_a_shared_report_never() -> None:
+    def steady(spec: str, n: int) -> VirtualResult:
+        return sim(spec, hours=6, publishers=n, scenario="steady")
+
+    few, many = steady("per-node", 3), steady("per-node", 10)
+    shared = steady("per-node+shared-report", 10)
+    assert few.analytics_429s == 0  # 3 x 12 a minute: 36 of Adobe's 120
+    assert few.analytics_per_minute_mean == pytest.approx(36, abs=3)
+    assert many.analytics_429s > 0  # 10 x 12 a minute is all of it: any jitter goes over
+    assert many.analytics_per_minute_peak >= 120
+    assert shared.analytics_429s == 0
+    assert shared.analytics_per_minute_mean == pytest.approx(12, abs=2)  # one per cache period
+    assert shared.token_calls == many.token_calls  # the report is shared, not the token
+    assert many.token_calls_per_node == {f"p{i}": 1 for i in range(1, 11)}  # a 429 is no token call
+
+
+def test_autoscale_costs_per_node_a_token_call_per_new_instance_and_shared_none() -> None:
+    per_node, shared = (
+        sim("per-node", hours=12, scenario="autoscale"),
+        sim("shared", hours=12, scenario="autoscale"),
+    )
+    assert per_node.user_errors == shared.user_errors == 0
+    assert per_node.token_calls_per_start == 1.0  # an empty disk: its own token
+    assert shared.token_calls_per_start == 0.0  # the cluster's token, from the store
+    starts = [e for e in per_node.events if e.name in ("scale out", "recycle")]
+    assert len(starts) >= 4
+
+
+def test_two_hundred_publishers_run_in_virtual_mode() -> None:
+    result = sim("shared+shared-report", hours=2, publishers=200, scenario="steady")
+    assert result.publishers == 200
+    assert result.token_calls == 1
+    assert result.user_errors == 0
+
+
+@pytest.mark.parametrize("spec", ["per-node", "naive", "scheduled@1.25"])
+def test_every_request_of_the_site_is_counted_once(spec: str) -> None:
+    """The site's traffic is fixed (rate x publishers x time): whatever the design, every
+    request is counted once, as fresh, stale or an error. (The driver handles a window's
+    events ahead of its clock; a node that waited for a token used to count some twice.)"""
+    result = sim(spec, hours=24)
+    assert result.requests == round(VirtualSettings().rate * 3 * 24 * 3600)
+
+
+def test_the_trace_adds_up_to_the_run_and_shows_each_refresh() -> None:
+    result = sim("per-node", hours=48)
+    trace = result.trace
+    assert sum(trace.refused_401) == result.analytics_401s
+    assert sum(trace.refused_429) == result.analytics_429s
+    assert sum(trace.stale) == pytest.approx(result.stale, abs=1)
+    assert trace.times[-1] == 48 * 3600
+    for node, left in trace.token_left.items():
+        assert all(v is None or 0 < v <= LIFETIME for v in left)
+        known = [v for v in left if v is not None]  # None: no token (dropped after a 401)
+        rises = sum(1 for a, b in itertools.pairwise(known) if b > a + 600)
+        # every token call after the first shows as the sawtooth going back up
+        assert rises == len(trace.token_calls[node]) - 1 == result.token_calls_per_node[node] - 1
+    assert {f.label for f in trace.faults} >= {"IMS outage", "IMS revokes every token"}
+
+
+def test_the_rate_limit_judges_calls_by_their_time_not_the_order_they_are_handled() -> None:
+    window = SlidingWindow(RateLimitConfig(requests=12, per=6.0))
+    assert all(window.allow(10.0 + i / 12) for i in range(12))
+    assert not window.allow(10.95)  # the 13th in six seconds
+    # Handled later, but earlier in time: judged by the calls before them in time.
+    assert all(window.allow(3.0 + i / 12) for i in range(12))
+    assert not window.allow(3.95)
+    assert not window.allow(12.0)
+    assert window.allow(16.5)  # the first twelve are more than six seconds before it
+    # With every node calling in step, the shared design stays well inside the limit.
+    assert sim("shared", hours=24).analytics_429s == 0
+
+
+def test_a_one_day_run_lists_no_fault_past_its_end() -> None:
+    horizon = 86_400.0
+    events = faults(horizon, ("p1", "p2", "p3"))
+    assert all(e.end <= horizon for e in events)
+    text = timeline_text([Fault(e.at, e.end, e.name) for e in events])
+    assert "IMS outage at 23 h for 1h" in text, text

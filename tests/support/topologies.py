@@ -1,0 +1,28 @@
+"""Small topology files for tests, and where the repository is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: topology.yaml, docs/, lib/
+
+
+VALID = """\
+ims:
+  token_url: http://127.0.0.1:8701/ims/token/v3
+  client_id: c
+  client_secret_env: S
+  scope: openid
+analytics: {base_url: "http://127.0.0.1:8702", company_id: co, rsid: r}
+publishers:
+  - {id: p1, port: 8101}
+  - {id: p2, port: 8102}
+dispatchers:
+  - {id: d1, port: 8201, publisher: p1}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "topology.yaml"
+    path.write_text(text)
+    return path
