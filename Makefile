@@ -58,12 +58,13 @@ bench: install
 	$(PY) -m benchmarks
 
 # Not part of `make test`: mutation testing (mutmut) over the token, crypto, file, log and edge
-# code, each mutant against the tests that reach it; the score goes in docs/mutation.md.
+# code, each mutant against the tests that reach it; writes reports/mutation-<time>.md.
 mutate: install
 	rm -rf mutants
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/mutmut run --max-children 3
-	$(VENV)/bin/mutmut export-cicd-stats
-	cat mutants/mutmut-cicd-stats.json
+	started=$$(date +%s); \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/mutmut run --max-children 3 && \
+	$(VENV)/bin/mutmut export-cicd-stats && \
+	$(PY) -m tests.support.mutation_record $$started
 
 schema: install
 	$(PY) -m core.topology > topology.schema.json

@@ -10,7 +10,8 @@ from typing import Any
 from benchmarks.figures import Figure
 from core.topology import load_topology
 from harness.designs import Design
-from harness.virtual.simulation import VirtualSettings, simulate
+from harness.virtual.run import simulate
+from harness.virtual.settings import VirtualSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (3, 12, 48)

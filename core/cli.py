@@ -22,8 +22,16 @@ EXIT_CONFIG = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``prog: error: ...``), exit status 2:
+    what was wrong and what is accepted, without the usage block above it."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(self.prog, message)
+
+
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = OneLineParser(prog=prog, description=description)
     add_common_options(parser)
     return parser
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from core.cli import base_parser, non_negative_int, positive_int, subcommand
+from harness.designs import DESIGNS, Design, parse_designs
+from harness.errors import DesignError
 from harness.load.scenarios import SCENARIOS
-from node.token.strategies import STRATEGIES
 
 PROG = "python -m harness"
 
@@ -78,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("--duration", type=float, help="run length, seconds (sets --lifetime)")
     load_cmd.add_argument("--out", type=Path, default=Path("reports"))
     load_cmd.add_argument("--free-ports", action="store_true", help="ignore topology ports")
-    load_cmd.add_argument("--strategy", choices=list(STRATEGIES), help="override token.strategy")
+    add_designs_option(load_cmd, "--strategy", default=None)
     add_estate_options(load_cmd)
     add_load_options(load_cmd)
     load_cmd.add_argument(
@@ -87,13 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="use the estate already running (python -m harness up) instead of a fresh one",
     )
     compare_cmd = subcommand(commands, "compare", "the same scenarios for each strategy")
+    add_designs_option(compare_cmd, "--strategies", default=parse_designs(",".join(DESIGNS)))
     compare_cmd.add_argument(
-        "--strategies",
-        default=",".join(STRATEGIES),
-        help="comma-separated; scheduled@N runs every N lifetimes, replicated@P loses pushes "
-        "with probability P",
+        "--sticky",
+        type=sticky_modes,
+        default=(True,),
+        metavar="on|off|on,off",
+        help="the balancer's stickiness for each run (default: on)",
     )
-    compare_cmd.add_argument("--sticky", default="on", help="on, off, or on,off")
     compare_cmd.add_argument(
         "--scenarios",
         "--scenario",
@@ -121,6 +126,59 @@ def build_parser() -> argparse.ArgumentParser:
         "publishers of topology.yaml)",
     )
     return parser
+
+
+def designs(text: str) -> tuple[Design, ...]:
+    """An argparse type: ``per-node,shared,scheduled@1.25`` (:mod:`harness.designs`)."""
+    try:
+        return parse_designs(text)
+    except DesignError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _OldName(argparse.Action):
+    """``--designs``, also accepted under its old name, which says so on stderr."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if option_string != "--designs":
+            print(
+                f"{PROG}: warning: {option_string} is an old name of --designs; it will be removed",
+                file=sys.stderr,
+            )
+        setattr(namespace, self.dest, values)
+
+
+def add_designs_option(
+    command: argparse.ArgumentParser, old_name: str, *, default: tuple[Design, ...] | None
+) -> None:
+    known = ", ".join(DESIGNS)
+    command.add_argument(
+        "--designs",
+        old_name,
+        dest="designs",
+        type=designs,
+        action=_OldName,
+        default=default,
+        metavar="D[,D...]",
+        help=f"comma-separated designs ({known}); scheduled@N runs every N lifetimes, "
+        "replicated@P loses pushes with probability P, +shared-report shares one report"
+        + ("" if default else "; default: topology.yaml's token.strategy"),
+    )
+
+
+def sticky_modes(text: str) -> tuple[bool, ...]:
+    """An argparse type: ``on``, ``off`` or ``on,off`` (one run each)."""
+    modes = {"on": True, "off": False}
+    parts = [part.strip() for part in text.split(",")]
+    if not parts or any(part not in modes for part in parts) or len(set(parts)) != len(parts):
+        raise argparse.ArgumentTypeError(f"expected on, off or on,off, got {text!r}")
+    return tuple(modes[part] for part in parts)
 
 
 def publisher_counts(text: str) -> tuple[int, ...]:

@@ -1,5 +1,6 @@
-"""What each ``python -m harness`` command does, given its parsed arguments; the parser is in
-:mod:`harness.cli` and ``__main__`` only dispatches here."""
+"""What each ``python -m harness`` command does, given its parsed arguments and the topology
+``__main__`` loaded once; the parser is in :mod:`harness.cli`. Every option arrives here
+already in its final type (designs, stickiness, sizes): nothing below parses text again."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ from core.cli import fail
 from core.durations import parse_duration
 from core.topology import Topology
 from harness.demo import DemoPlan, demo
-from harness.designs import parse_designs
-from harness.errors import DesignError
+from harness.designs import Design
 from harness.estate.lifecycle import lifecycle
 from harness.estate.up import up
 from harness.load.compare import compare
-from harness.load.run import LoadOptions, run_scenario
+from harness.load.options import LoadOptions
+from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS
 from harness.report.tables import terminal
 from harness.virtual.compare import compare_virtual
-from harness.virtual.simulation import VirtualSettings
+from harness.virtual.settings import VirtualSettings
 from harness.virtual.timeline import TIMELINES
 
 PROG = "python -m harness"
@@ -55,70 +56,68 @@ def lifecycle_command(args: argparse.Namespace, topology: Topology) -> int:
 
 def demo_command(args: argparse.Namespace, topology: Topology) -> int:
     plan = DemoPlan.quick() if args.quick else DemoPlan()
-    asyncio.run(demo(args.topology, topology, plan, args.out, args.log_level))
+    asyncio.run(demo(topology, plan, args.out, args.log_level))
     return 0
 
 
 def compare_any(args: argparse.Namespace, topology: Topology) -> int:
     if args.virtual:
         return virtual_command(args, topology)
-    return asyncio.run(compare_command(args))
+    return asyncio.run(compare_command(args, topology))
 
 
 def load_any(args: argparse.Namespace, topology: Topology) -> int:
-    return asyncio.run(load_command(args))
+    return asyncio.run(load_command(args, topology))
 
 
-async def load_command(args: argparse.Namespace) -> int:
+async def load_command(args: argparse.Namespace, topology: Topology) -> int:
     names = (
         [n for n in sorted(SCENARIOS) if args.hosts or not SCENARIOS[n].needs_hosts]
         if args.all
         else [args.scenario]
     )
+    designs: tuple[Design, ...] = args.designs or (Design.of(topology),)
     verdicts = []
     for name in names:
         scenario = SCENARIOS[name]
         lifetime = round(args.duration / scenario.lifetimes) if args.duration else args.lifetime
-        options = LoadOptions(
-            users=args.users,
-            lifetime=max(2, lifetime),
-            out=args.out,
-            free_ports=args.free_ports,
-            strategy=args.strategy,
-            running=args.running,
-            lb_engine=args.lb,
-            hosts=args.hosts,
-            log_level=args.log_level,
-            workers=args.workers,
-            store=args.store,
-        )
-        print(
-            f"{name}: {scenario.summary} ({scenario.lifetimes:g} lifetimes of {options.lifetime}s, "
-            f"{options.users} users)",
-            flush=True,
-        )
-        verdict = await run_scenario(args.topology, scenario, options)
-        print(verdict.text() + "\n", flush=True)
-        verdicts.append(verdict)
-    failed = [v.scenario for v in verdicts if not v.passed]
+        for design in designs:
+            options = LoadOptions(
+                design=design,
+                users=args.users,
+                lifetime=max(2, lifetime),
+                out=args.out,
+                free_ports=args.free_ports,
+                running=args.running,
+                lb_engine=args.lb,
+                hosts=args.hosts,
+                log_level=args.log_level,
+                workers=args.workers,
+                store=args.store,
+            )
+            print(
+                f"{name}, {design.label}: {scenario.summary} ({scenario.lifetimes:g} lifetimes "
+                f"of {options.lifetime}s, {options.users} users)",
+                flush=True,
+            )
+            verdict = await run_scenario(topology, scenario, options)
+            print(verdict.text() + "\n", flush=True)
+            verdicts.append(verdict)
+    failed = [f"{v.scenario} ({v.data.strategy})" for v in verdicts if not v.all_held]
     print(
-        f"{len(verdicts) - len(failed)} of {len(verdicts)} scenarios passed"
+        f"{len(verdicts) - len(failed)} of {len(verdicts)} runs passed"
         + (f"; failed: {', '.join(failed)}" if failed else "")
     )
     return 1 if failed else 0
 
 
-async def compare_command(args: argparse.Namespace) -> int:
-    try:
-        designs = parse_designs(args.strategies)
-    except DesignError as exc:
-        fail(PROG, f"--strategies: {exc}")
+async def compare_command(args: argparse.Namespace, topology: Topology) -> int:
     scenarios = [s for s in (args.scenarios or REAL_SCENARIOS).split(",") if s]
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         fail(PROG, f"--scenarios: unknown scenario {unknown[0]!r} (known: {', '.join(SCENARIOS)})")
-    sticky = [mode.strip() == "on" for mode in args.sticky.split(",")]
     options = LoadOptions(
+        design=Design.of(topology),  # each run takes one of args.designs
         users=args.users,
         lifetime=max(2, args.lifetime),
         out=args.out,
@@ -128,9 +127,9 @@ async def compare_command(args: argparse.Namespace) -> int:
         store=args.store,
     )
     folder, runs = await compare(
-        args.topology,
-        designs=designs,
-        sticky_modes=sticky,
+        topology,
+        designs=args.designs,
+        sticky_modes=args.sticky,
         scenarios=scenarios,
         options=options,
     )
@@ -142,10 +141,7 @@ async def compare_command(args: argparse.Namespace) -> int:
 
 def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
     try:
-        designs = parse_designs(args.strategies)
         horizon = parse_duration(args.virtual)
-    except DesignError as exc:
-        fail(PROG, f"--strategies: {exc}")
     except ValueError as exc:
         fail(PROG, f"--virtual: {exc}")
     if horizon < 3600:
@@ -157,10 +153,10 @@ def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
             PROG,
             f"--scenarios: {unknown[0]!r} is not a virtual scenario (known: faults, autoscale)",
         )
-    sizes: tuple[int | None, ...] = args.publishers or (None,)
+    sizes: tuple[int, ...] = args.publishers or (len(topology.publishers),)
     for scenario in timelines:
         settings = VirtualSettings(horizon=horizon, scenario=scenario)
-        folder, runs = compare_virtual(topology, designs, settings, args.out, sizes=sizes)
+        folder, runs = compare_virtual(topology, args.designs, settings, args.out, sizes=sizes)
         print()
         print(terminal([r.row for r in runs]))
         print(f"report: {folder / 'report.html'}")

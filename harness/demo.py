@@ -19,14 +19,14 @@ import datetime as dt
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.durations import format_duration, parse_duration
 from core.topology import Topology
-from harness.designs import parse_designs
+from harness.designs import Design, parse_designs
 from harness.load.compare import compare, real_intro
-from harness.load.run import LoadOptions
+from harness.load.options import LoadOptions
 from harness.load.scenarios import SCENARIOS
 from harness.report import build
 from harness.report.answers import answers
@@ -35,7 +35,7 @@ from harness.report.render import write_report
 from harness.report.tables import glossary
 from harness.results import Run
 from harness.virtual.compare import compare_virtual, virtual_intro
-from harness.virtual.simulation import VirtualSettings
+from harness.virtual.settings import VirtualSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,39 +72,43 @@ class DemoPlan:
         )
 
 
-async def demo(base: Path, topology: Topology, plan: DemoPlan, out: Path, log_level: str) -> Path:
+async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) -> Path:
     started = time.monotonic()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out / f"demo-{stamp}"
     folder.mkdir(parents=True)
     steps = 5
     options = LoadOptions(
-        users=plan.users, lifetime=plan.lifetime, out=out, free_ports=True, log_level=log_level
+        design=Design.of(topology),  # each run takes one of the plan's designs
+        users=plan.users,
+        lifetime=plan.lifetime,
+        out=out,
+        free_ports=True,
+        log_level=log_level,
     )
     scenario = SCENARIOS[plan.scenario]
 
+    async def real_runs(
+        designs: str, scenario: str, options: LoadOptions, sticky: bool
+    ) -> list[Run]:
+        _, runs = await compare(
+            topology,
+            designs=parse_designs(designs),
+            sticky_modes=[sticky],
+            scenarios=[scenario],
+            options=options,
+            folder=folder / "real",
+        )
+        return runs
+
     _step(1, steps, f"real processes: {plan.designs} under {plan.scenario}", started)
-    _, real = await compare(
-        base,
-        designs=parse_designs(plan.designs),
-        sticky_modes=[True],
-        scenarios=[plan.scenario],
-        options=options,
-        folder=folder / "real",
-    )
+    real = await real_runs(plan.designs, plan.scenario, options, True)
     _step(2, steps, f"real processes, stickiness off: {plan.unsticky}", started)
-    _, unsticky = await compare(
-        base,
-        designs=parse_designs(plan.unsticky),
-        sticky_modes=[False],
-        scenarios=[plan.scenario],
-        options=options,
-        folder=folder / "real",
-    )
+    unsticky = await real_runs(plan.unsticky, plan.scenario, options, False)
 
     _step(3, steps, f"virtual time: {plan.week} of faults, {plan.week_designs}", started)
     week_settings = VirtualSettings(horizon=parse_duration(plan.week), scenario="faults")
-    week = await _virtual(topology, plan.week_designs, week_settings, folder, (None,))
+    week = await _virtual(topology, plan.week_designs, week_settings, folder)
 
     _step(4, steps, f"virtual time: {', '.join(map(str, plan.sizes))} publishers", started)
     size_settings = VirtualSettings(horizon=parse_duration(plan.size_horizon), scenario="steady")
@@ -112,20 +116,9 @@ async def demo(base: Path, topology: Topology, plan: DemoPlan, out: Path, log_le
 
     _step(5, steps, "autoscaling: virtual week and real processes", started)
     scale_settings = VirtualSettings(horizon=parse_duration(plan.week), scenario="autoscale")
-    scaled = await _virtual(topology, plan.autoscale_designs, scale_settings, folder, (None,))
-    _, scaled_real = await compare(
-        base,
-        designs=parse_designs(plan.real_autoscale),
-        sticky_modes=[True],
-        scenarios=["autoscale"],
-        options=LoadOptions(
-            users=plan.users,
-            lifetime=plan.autoscale_lifetime,
-            out=out,
-            free_ports=True,
-            log_level=log_level,
-        ),
-        folder=folder / "real",
+    scaled = await _virtual(topology, plan.autoscale_designs, scale_settings, folder)
+    scaled_real = await real_runs(
+        plan.real_autoscale, "autoscale", replace(options, lifetime=plan.autoscale_lifetime), True
     )
 
     print(f"writing the report ({_elapsed(started)})", flush=True)
@@ -195,10 +188,11 @@ async def _virtual(
     designs: str,
     settings: VirtualSettings,
     folder: Path,
-    sizes: Sequence[int | None],
+    sizes: Sequence[int] = (),
 ) -> list[Run]:
     """The virtual runs in worker processes, off the event loop."""
     parsed = parse_designs(designs)
+    sizes = sizes or (len(topology.publishers),)
     return (
         await asyncio.to_thread(
             compare_virtual, topology, parsed, settings, folder, sizes=sizes, folder=folder

@@ -1,94 +1,223 @@
-"""The designs a comparison runs: a token strategy, and for two of them one parameter.
+"""The designs a comparison runs, registered: one entry per design says which token strategy
+it runs, what it takes as a parameter, how it changes a topology, and what its row in the
+designs answer says. Adding a design is adding an entry here (and its strategy in
+:mod:`node.token.strategies`).
 
-Written ``name`` or ``name@value`` on the command line:
+Written ``name`` or ``name@value`` on the command line and parsed once, at the edge, into a
+:class:`Design` that travels whole to the rows and the report (its label is for people):
 
 * ``scheduled@1.25``: the scheduled job runs every 1.25 token lifetimes (default 0.5, which is
   "every 12 h" for Adobe's 24 h tokens). Above 1 it cannot work, and the comparison shows it.
 * ``replicated@0.2``: each push from the leader is lost with probability 0.2 (default 0);
   followers fall back to fetching their own token.
 
-Every other strategy takes no parameter. Any design may end in ``+shared-report``: the nodes
-then share one Analytics report through the store (one node refreshes it under a lease, the
-others adopt it; the replicated design's leader pushes it with the token) instead of each
-fetching its own.
+Any design may end in ``+shared-report``: the nodes then share one Analytics report through
+the store (one node refreshes it under a lease, the others adopt it; the replicated design's
+leader pushes it with the token) instead of each fetching its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from core.topology import ReplicationConfig, Topology
 from harness.errors import DesignError
-from node.token.strategies import STRATEGIES
+from node.token.strategies import Strategy, strategy
 
-DEFAULT_SCHEDULE = 0.5  # lifetimes
+if TYPE_CHECKING:
+    from harness.results import Row
+
 SHARED_REPORT = "+shared-report"
 REPLICATION_LAG = 0.02  # lifetimes: about 30 min for a 24 h token, a fraction of a second here
+
+Apply = Callable[[Topology, float, float], Topology]  # (topology, lifetime, parameter value)
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """The one number a design takes after ``@``."""
+
+    shown: str  # what it is and its bounds, as the error message says them
+    default: float
+    accepts: Callable[[float], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class DesignSpec:
+    name: str
+    strategy: str  # the token strategy its publishers run (node.token.strategies)
+    summary: str
+    parameter: Parameter | None = None
+    apply: Apply | None = None  # what it changes in a topology besides the strategy
+    # What its row shows in the designs answer: a Jinja2 template given ``row`` (its Row),
+    # ``size`` (publishers) and ``by`` (the table's rows by design name); empty: nothing
+    # beyond the table. Shown when ``shows`` holds for the row.
+    finding: str = ""
+    shows: Callable[[Row], bool] = lambda row: True
+
+    @property
+    def token_strategy(self) -> Strategy:
+        return strategy(self.strategy)
 
 
 @dataclass(frozen=True, slots=True)
 class Design:
-    strategy: str
-    schedule: float = DEFAULT_SCHEDULE  # scheduled: interval, in token lifetimes
-    loss: float = 0.0  # replicated: probability that a push is lost
-    shared_report: bool = False  # one Analytics report for the cluster
+    """A design as run: its registered spec, its parameter's value, whether the cluster
+    shares one report."""
+
+    spec: DesignSpec
+    value: float | None = None  # the parameter's value; None: its default
+    shared_report: bool = False
+
+    def __reduce__(self) -> tuple[object, tuple[str, float | None, bool]]:
+        # By name: a spec holds functions, and designs travel to worker processes.
+        return (_registered, (self.spec.name, self.value, self.shared_report))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def strategy(self) -> str:
+        return self.spec.strategy
+
+    @property
+    def parameter(self) -> float | None:
+        """The parameter's value in force (its default when none was given)."""
+        if self.spec.parameter is None:
+            return None
+        return self.spec.parameter.default if self.value is None else self.value
 
     @property
     def label(self) -> str:
-        name = self.strategy
-        if self.strategy == "scheduled" and self.schedule != DEFAULT_SCHEDULE:
-            name = f"scheduled@{self.schedule:g}"
-        if self.strategy == "replicated" and self.loss:
-            name = f"replicated@{self.loss:g}"
+        """``scheduled@1.25+shared-report``: for people and file names, never parsed back."""
+        name = self.name
+        param = self.spec.parameter
+        if param is not None and self.value is not None and self.value != param.default:
+            name = f"{name}@{self.value:g}"
         return name + (SHARED_REPORT if self.shared_report else "")
 
     def applied(self, topology: Topology, lifetime: float) -> Topology:
         """``topology`` running this design, for tokens that live ``lifetime`` seconds."""
-        topology = topology.with_token(
-            strategy=self.strategy, schedule_interval=self.schedule * lifetime
-        ).evolve(
+        topology = topology.with_token(strategy=self.strategy).evolve(
             analytics=topology.analytics.evolve(
                 report_sharing="shared" if self.shared_report else "per-node"
             )
         )
-        if self.strategy == "replicated":
-            replication = ReplicationConfig(
-                lag=REPLICATION_LAG * lifetime, loss=self.loss, fallback="fetch"
-            )
-            topology = topology.with_token(replication=replication)
+        if self.spec.apply is not None:
+            topology = self.spec.apply(topology, lifetime, self.parameter or 0.0)
         return topology
 
     @classmethod
-    def parse(cls, spec: str) -> Design:
-        spec = spec.strip()
-        shared = spec.endswith(SHARED_REPORT)
-        design = cls._parse(spec.removesuffix(SHARED_REPORT)) if shared else cls._parse(spec)
-        return replace(design, shared_report=shared)
-
-    @classmethod
-    def _parse(cls, spec: str) -> Design:
-        name, _, value = spec.strip().partition("@")
-        if name not in STRATEGIES:
-            raise DesignError(f"unknown strategy {name!r} (known: {', '.join(STRATEGIES)})")
+    def parse(cls, text: str) -> Design:
+        text = text.strip()
+        shared = text.endswith(SHARED_REPORT)
+        name, _, value = text.removesuffix(SHARED_REPORT).strip().partition("@")
+        spec = DESIGNS.get(name)
+        if spec is None:
+            raise DesignError(f"unknown design {name!r} (known: {', '.join(DESIGNS)})")
         if not value:
-            return cls(name)
+            return cls(spec, shared_report=shared)
         try:
             number = float(value)
         except ValueError:
-            raise DesignError(f"{spec!r}: expected a number after '@'") from None
-        if name == "scheduled" and number > 0:
-            return cls(name, schedule=number)
-        if name == "replicated" and 0.0 <= number <= 1.0:
-            return cls(name, loss=number)
-        raise DesignError(
-            f"{spec!r}: only scheduled@<interval in lifetimes, > 0> and "
-            "replicated@<loss probability, 0..1> take a value"
-        )
+            raise DesignError(f"{text!r}: expected a number after '@'") from None
+        if spec.parameter is None or not spec.parameter.accepts(number):
+            takes = [f"{s.name}@<{s.parameter.shown}>" for s in DESIGNS.values() if s.parameter]
+            raise DesignError(f"{text!r}: only {' and '.join(takes)} take a value")
+        return cls(spec, number, shared)
+
+    @classmethod
+    def of(cls, topology: Topology) -> Design:
+        """The design topology.yaml runs: its token strategy, its report sharing."""
+        spec = next((s for s in DESIGNS.values() if s.strategy == topology.token.strategy), None)
+        if spec is None:  # every strategy has a design of its name
+            raise DesignError(f"no design runs strategy {topology.token.strategy!r}")
+        return cls(spec, shared_report=topology.analytics.report_sharing == "shared")
 
 
-def parse_designs(specs: str) -> list[Design]:
+def _registered(name: str, value: float | None, shared_report: bool) -> Design:
+    return Design(DESIGNS[name], value, shared_report)
+
+
+def parse_designs(specs: str) -> tuple[Design, ...]:
     """``per-node,shared,scheduled@1.25`` to designs; raises DesignError naming the bad one."""
-    designs = [Design.parse(s) for s in specs.split(",") if s.strip()]
+    designs = tuple(Design.parse(s) for s in specs.split(",") if s.strip())
     if not designs:
-        raise DesignError("no strategy given")
+        raise DesignError("no design given")
     return designs
+
+
+def _scheduled(topology: Topology, lifetime: float, interval: float) -> Topology:
+    return topology.with_token(schedule_interval=interval * lifetime)
+
+
+def _replicated(topology: Topology, lifetime: float, loss: float) -> Topology:
+    replication = ReplicationConfig(lag=REPLICATION_LAG * lifetime, loss=loss, fallback="fetch")
+    return topology.with_token(replication=replication)
+
+
+def _late(row: Row) -> bool:
+    """A scheduler whose interval is longer than the lifetime: its 401s show it."""
+    return row.analytics_401s > 0 and (row.design.parameter or 0.0) > 1.0
+
+
+DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            DesignSpec(
+                "per-node",
+                "per-node",
+                "each publisher keeps its own token, sealed on its disk, and refreshes it alone",
+                finding=(
+                    "{% set shared = by.get('shared') %}{% if shared %}Per-node makes "
+                    "{{ '%.1f' | format(row.token_calls / [1, shared.token_calls] | max) }} times "
+                    "the token calls of shared ({{ row.token_calls }} against "
+                    "{{ shared.token_calls }}), a few a day that IMS does not notice, and needs "
+                    "nothing else: no store, no key to share, no replication. It is the design "
+                    "to copy.{% endif %}"
+                ),
+            ),
+            DesignSpec(
+                "shared",
+                "shared",
+                "one token for the cluster in a store; the lease holder refreshes it",
+            ),
+            DesignSpec(
+                "replicated",
+                "replicated",
+                "a leader refreshes and pushes the sealed token to the followers",
+                Parameter("loss probability, 0..1", 0.0, lambda loss: 0.0 <= loss <= 1.0),
+                _replicated,
+            ),
+            DesignSpec(
+                "scheduled",
+                "scheduled",
+                "a leader's job refreshes on a fixed interval; every node uses what it published",
+                Parameter("interval in lifetimes, > 0", 0.5, lambda interval: interval > 0),
+                _scheduled,
+                finding=(
+                    "A scheduler whose interval is longer than the lifetime "
+                    "({{ row.design.label }}) hands out expired tokens: "
+                    "{{ row.analytics_401s | thousands }} Analytics 401s and "
+                    "{{ row.stale_responses | thousands }} stale replies."
+                ),
+                shows=_late,
+            ),
+            DesignSpec(
+                "naive",
+                "naive",
+                "the baseline: fetch on expiry, every request on its own, nothing saved",
+                finding=(
+                    "Fetching only on expiry, each request on its own (naive), stampedes: "
+                    "{{ row.peak_concurrent_token_calls }} calls at once for {{ size }} nodes, "
+                    "{{ row.token_calls }} calls in all."
+                ),
+            ),
+        )
+    }
+)

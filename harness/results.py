@@ -2,27 +2,38 @@
 table, the plots and the answers read the same columns whichever world produced them.
 
 A run is judged by its :class:`Check` list (the scenario's invariants on real processes; the
-week's checks in virtual time); :attr:`Row.passed` counts those that held.
+week's checks in virtual time); :attr:`Row.checks_held` counts those that held.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+from harness.designs import Design
+
+
+class World(enum.Enum):
+    """Where a run ran: the estate's processes under Locust, or the virtual-time world."""
+
+    REAL = "real processes"
+    VIRTUAL = "virtual time"
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
-    passed: bool
+    held: bool
     measured: str
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    design: str  # a token strategy, with its parameter and report sharing: per-node+shared-report
+    design: Design
+    world: World
     scenario: str
     publishers: int
-    sticky: bool | None  # None: no load balancer in that world (the virtual one)
+    sticky: bool | None  # the balancer's stickiness; None where there is no balancer (virtual)
     checks: tuple[Check, ...]
     requests: int
     user_errors: int
@@ -50,8 +61,12 @@ class Row:
     wall_seconds: float | None = None
 
     @property
-    def passed(self) -> int:
-        return sum(c.passed for c in self.checks)
+    def checks_held(self) -> int:
+        return sum(c.held for c in self.checks)
+
+    @property
+    def all_held(self) -> bool:
+        return all(c.held for c in self.checks)
 
     @property
     def invariants(self) -> int:

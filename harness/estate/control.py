@@ -16,6 +16,7 @@ from harness.errors import NotOurEstate
 from harness.estate.hosts import NetworkHosts
 from harness.estate.processes import ServiceSpec
 from harness.estate.supervisor import Supervisor
+from harness.load.facts import Happened, InstanceStart, Measured, Restart
 
 DRAIN = 0.5  # seconds a deregistered instance gets to finish what is in flight
 
@@ -36,9 +37,8 @@ class EstateControl:
         self._supervisor = supervisor
         self._hosts = hosts
         self._topology = topology
-        self.events: dict[str, float] = {}
-        self.measured: dict[str, float] = {}
-        self.starts: list[tuple[str, int]] = []  # (instance, token calls in its start)
+        self.events: list[Happened] = []  # the timeline's steps as they were done
+        self.measured = Measured()
 
     @property
     def supervisor(self) -> Supervisor:
@@ -104,9 +104,8 @@ class EstateControl:
         await self.supervisor.start(self.specs[node_id])
         await self.supervisor.wait_healthy([node_id], timeout=30)
         token = (await self.get_json(f"{self.url(node_id)}/status"))["token"]
-        self.measured[f"token calls when {node_id} restarted"] = float(token["token_calls"])
-        self.measured[f"{node_id} restored its token from disk"] = float(
-            token["restored_from_disk"]
+        self.measured.restarts.append(
+            Restart(node_id, int(token["token_calls"]), bool(token["restored_from_disk"]))
         )
 
     # --- AEM as a Cloud Service: instances come and go, each with an empty disk -----------
@@ -122,7 +121,7 @@ class EstateControl:
                 await self.supervisor.start(self.specs[service])
         await self.supervisor.wait_healthy([node_id, dispatcher], timeout=30)
         token = (await self.get_json(f"{self.url(node_id)}/status"))["token"]
-        self.starts.append((node_id, int(token["token_calls"])))
+        self.measured.starts.append(InstanceStart(node_id, int(token["token_calls"])))
         await self.target(dispatcher, "register")
 
     async def leave(self, node_id: str) -> None:

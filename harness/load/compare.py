@@ -13,34 +13,40 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from core.topology import Topology
 from harness.designs import Design
-from harness.load.run import LoadOptions, Verdict, run_scenario
+from harness.load.options import LoadOptions
+from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS
+from harness.load.verdict import Verdict
 from harness.report import build
 from harness.report.answers import answers
 from harness.report.build import slug
 from harness.report.model import Report
 from harness.report.render import write_report
 from harness.report.tables import glossary
-from harness.results import Check, Row, Run, per_node_summary
+from harness.results import Row, Run, World, per_node_summary
 
 
-def run_of(design: str, sticky: bool, verdict: Verdict) -> Run:
+def run_of(design: Design, sticky: bool, verdict: Verdict) -> Run:
     return Run(row_of(design, sticky, verdict), verdict.data.trace)
 
 
-def row_of(design: str, sticky: bool, verdict: Verdict) -> Row:
+def row_of(design: Design, sticky: bool, verdict: Verdict) -> Row:
     d = verdict.data
     leaks = sum(n for r, n in d.locust.failures_by_reason.items() if "token leaked" in r)
     per_node = {n: d.tokens_issued(n) for n in d.publishers}
-    recovery = d.measured.get("recovery seconds")
+    recovery = d.measured.recovery_s
+    restart = d.measured.restart_of("p2")
+    per_start = d.measured.token_calls_per_start
     by_outcome = d.analytics.get("by_outcome", {})
     return Row(
         design=design,
+        world=World.REAL,
         scenario=verdict.scenario,
         publishers=len(d.publishers),
         sticky=sticky,
-        checks=tuple(Check(name, ok, measured) for name, ok, measured in verdict.rows),
+        checks=verdict.checks,
         requests=d.locust.requests,
         user_errors=d.locust.failures,
         token_calls=sum(per_node.values()),
@@ -54,12 +60,8 @@ def row_of(design: str, sticky: bool, verdict: Verdict) -> Row:
         p95_ms=round(d.locust.p95_ms, 1),
         p99_ms=round(d.locust.p99_ms, 1),
         recovery_s=None if recovery is None or math.isinf(recovery) else round(recovery, 1),
-        token_calls_on_restart=d.measured.get("token calls when p2 restarted"),
-        token_calls_per_start=(
-            round(d.measured["token calls at instance starts"] / starts, 2)
-            if (starts := d.measured.get("instance starts"))
-            else None
-        ),
+        token_calls_on_restart=None if restart is None else float(restart.token_calls),
+        token_calls_per_start=None if per_start is None else round(per_start, 2),
         session_moves=sum(d.locust.moves.values()),
         token_leaks=leaks,
         horizon_s=d.duration,
@@ -69,7 +71,7 @@ def row_of(design: str, sticky: bool, verdict: Verdict) -> Row:
 
 
 async def compare(
-    base: Path,
+    base: Topology,
     *,
     designs: Sequence[Design],
     sticky_modes: Sequence[bool],
@@ -91,7 +93,7 @@ async def compare(
         print(f"  [{i}/{len(plan)}] {progress_bar(i - 1, len(plan))} {label}", flush=True)
         run_options = replace(options, design=design, sticky=sticky, out=folder / "runs")
         verdict = await run_scenario(base, SCENARIOS[scenario], run_options)
-        runs.append(run_of(design.label, sticky, verdict))
+        runs.append(run_of(design, sticky, verdict))
     if own_report:
         sections = [
             build.section(

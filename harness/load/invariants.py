@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from harness.load.facts import Happened, Measured, StepKind, when
 from harness.load.locust_run import LocustResult
 from harness.results import Trace
 from node.token.strategies import strategy
@@ -34,8 +35,8 @@ class RunData:
     analytics: dict[str, Any]
     lb: dict[str, Any]
     nodes: dict[str, dict[str, Any]]
-    events: dict[str, float]  # wall-clock time of each timeline action
-    measured: dict[str, float]
+    events: list[Happened]  # each step of the timeline, with when it happened (wall clock)
+    measured: Measured
     started_wall: float
     collected_wall: float
     trace: Trace | None = None  # the run over time, for the report's figures
@@ -51,6 +52,11 @@ class RunData:
         times = [e["at"] for e in self.ims.get("issued_log", [])]
         span = (self.collected_wall - min(times)) if times else self.duration
         return 1 + math.floor(span / (self.lifetime * self.refresh_at))
+
+    def when(self, kind: StepKind, node: str | None = None) -> float:
+        """When the first step of ``kind`` (for ``node``) happened; inf if it never did."""
+        at = when(self.events, kind, node)
+        return math.inf if at is None else at
 
     def stale_served(self) -> int:
         return sum(int(n.get("reports", {}).get("stale", 0)) for n in self.nodes.values())
@@ -133,7 +139,7 @@ def every_node_has_a_valid_token(d: RunData) -> tuple[bool, str]:
 
 
 def recovered_quickly(d: RunData) -> tuple[bool, str]:
-    seconds = d.measured.get("recovery seconds", math.inf)
+    seconds = d.measured.recovery_s if d.measured.recovery_s is not None else math.inf
     limit = d.retry_cap + 2.0
     return (
         seconds <= limit,
@@ -146,7 +152,7 @@ def one_refresh_after_revocation(d: RunData) -> tuple[bool, str]:
     after it (a node learns of it at its next report call: a report cache, which runs keep
     within Analytics' budget, plus a visitor's think time; a proactive refresh that happened
     to fall there may add one)."""
-    revoked = d.events.get("revoke every token", math.inf)
+    revoked = d.when(StepKind.REVOKE)
     window = revoked + 0.6 * d.lifetime
     after = {
         n: d.tokens_issued(n, after=revoked) - d.tokens_issued(n, after=window)
@@ -162,10 +168,11 @@ def one_refresh_after_revocation(d: RunData) -> tuple[bool, str]:
 def restarted_node_reused_its_token(d: RunData) -> tuple[bool, str]:
     """A restarted node must reuse its sealed token when it had well over the margin left,
     and must not trust it when it had clearly less; near the line either is right."""
-    calls = d.measured.get("token calls when p2 restarted", math.inf)
-    restored = bool(d.measured.get("p2 restored its token from disk", 0.0))
-    killed = d.events.get("kill p2", math.inf)
-    restarted = d.events.get("restart p2", math.inf)
+    restart = d.measured.restart_of("p2")
+    calls = restart.token_calls if restart is not None else math.inf
+    restored = restart is not None and restart.restored
+    killed = d.when(StepKind.KILL, "p2")
+    restarted = d.when(StepKind.RESTART, "p2")
     issued = [
         e["at"] for e in d.ims.get("issued_log", []) if e["caller"] == "p2" and e["at"] < killed
     ]
@@ -196,21 +203,20 @@ def served_stale_reports(d: RunData) -> tuple[bool, str]:
     return stale > 0, f"{stale} stale reports served instead of errors"
 
 
-CUT, HEALED = "p2 cut off from IMS", "p2 reaches IMS again"
-
-
 def no_token_call_while_cut_off(d: RunData) -> tuple[bool, str]:
     """The partition really held: IMS issued p2 nothing while p2 could not reach it."""
-    cut, healed = d.events.get(CUT, math.inf), d.events.get(HEALED, math.inf)
+    cut, healed = d.when(StepKind.CUT_OFF, "p2"), d.when(StepKind.HEAL, "p2")
     during = d.tokens_issued("p2", after=cut) - d.tokens_issued("p2", after=healed)
     return during == 0, f"{during} tokens issued to p2 while it was cut off"
 
 
 def what_the_cut_off_node_served(d: RunData) -> tuple[bool, str]:
     """Not a pass/fail line: what each design gives p2's users (they still reach p2)."""
-    stale = d.measured.get("p2 stale reports while cut off", math.nan)
-    state = {0.0: "invalid", 1.0: "valid"}.get(d.measured.get("p2 token valid at heal", -1), "?")
-    failed = d.measured.get("p2 failed token calls while cut off", math.nan)
+    cut = d.measured.partition
+    stale = math.nan if cut is None or cut.stale_during is None else cut.stale_during
+    failed = math.nan if cut is None or cut.failed_during is None else cut.failed_during
+    valid = None if cut is None else cut.token_valid_at_heal
+    state = {True: "valid", False: "invalid", None: "?"}[valid]
     return True, (
         f"p2 served {stale:g} stale reports while cut off, made {failed:g} failed token "
         f"calls, and its token was {state} when IMS came back"
@@ -221,11 +227,11 @@ def token_calls_per_start(d: RunData) -> tuple[bool, str]:
     """AEM as a Cloud Service: a new or recycled instance starts with an empty disk. Per-node
     designs pay one token call per instance start; one cluster token (shared, ...) none after
     the first."""
-    starts = d.measured.get("instance starts", 0.0)
-    calls = d.measured.get("token calls at instance starts", 0.0)
-    if not starts:
+    starts = len(d.measured.starts)
+    per_start = d.measured.token_calls_per_start
+    if per_start is None:
         return False, "no instance started"
-    per_start = calls / starts
+    calls = sum(s.token_calls for s in d.measured.starts)
     cluster = strategy(d.strategy).cluster_token
     expected = "0 (the cluster's token)" if cluster else "1 (an empty disk)"
     held = per_start <= 0.25 if cluster else 0.75 <= per_start <= 1.5

@@ -16,39 +16,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
-import json
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TextIO
 
 import aiohttp
 
 from core.topology import (
-    HealthCheckConfig,
-    ReplicationConfig,
-    RetryConfig,
     Topology,
-    load_topology,
     write_topology,
 )
-from harness.designs import REPLICATION_LAG, Design
 from harness.errors import NotOurEstate
 from harness.estate.control import EstateControl
 from harness.estate.hosts import HostPlan, NetworkHosts
-from harness.estate.processes import child_environment, free_ports, services_of
+from harness.estate.processes import child_environment, services_of
 from harness.estate.redis_server import RedisPlan, redis_server
 from harness.estate.supervisor import Supervisor
+from harness.load.derive import derive_topology
+from harness.load.facts import Happened
 from harness.load.invariants import RunData
 from harness.load.locust_run import Workers, run_locust
+from harness.load.options import LoadOptions
 from harness.load.sampler import Sampler
 from harness.load.scenarios import Scenario, Step
+from harness.load.verdict import Verdict, write_report
+from harness.results import Check
 
 RUNNING_NOTE = (
     "This run used an estate that was already running: its counters (token calls, 401s, "
@@ -56,155 +54,16 @@ RUNNING_NOTE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LoadOptions:
-    users: int = 30
-    lifetime: int = 20  # seconds: the simulated IMS's expires_in for the run
-    out: Path = Path("reports")
-    free_ports: bool = False
-    strategy: str | None = None  # overrides token.strategy (to compare designs, or break one)
-    design: Design | None = None  # overrides strategy and its parameters (harness compare)
-    ims_latency: float = 0.15  # the real IMS takes ~100-300 ms; calls can overlap as they do
-    sticky: bool = True
-    running: bool = False  # use the estate already running at the topology's ports
-    lb_engine: str | None = None  # overrides lb.engine: builtin or haproxy
-    hosts: bool = False  # publishers on hosts (network namespaces) of their own; needs root
-    keep_state: Path | None = None  # keep tokens and keys here (never under ``out``)
-    log_level: str = "INFO"  # of every service the run starts
-    workers: int = 0  # Locust worker processes (Locust's distributed mode); 0: one process
-    store: Literal["file", "redis"] | None = None  # overrides token.store.kind; redis: started
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    scenario: str
-    folder: Path
-    rows: tuple[tuple[str, bool, str], ...]
-    data: RunData
-
-    @property
-    def passed(self) -> bool:
-        return all(ok for _, ok, _ in self.rows)
-
-    def text(self) -> str:
-        head = f"{self.scenario}: {'PASS' if self.passed else 'FAIL'}  ({self.folder})"
-        if (self.folder / "NOTE.txt").exists():
-            head += "\n  note: " + (self.folder / "NOTE.txt").read_text().strip()
-        width = max(len(name) for name, _, _ in self.rows)
-        lines = [
-            f"  {'PASS' if ok else 'FAIL'}  {name:<{width}}  {measured}"
-            for name, ok, measured in self.rows
-        ]
-        return "\n".join([head, *lines])
-
-
-def derive_topology(
-    base: Path,
-    folder: Path,
-    options: LoadOptions,
-    state: Path,
-    plan: HostPlan | None = None,
-    *,
-    extra_publishers: int = 0,
-    redis: RedisPlan | None = None,
-) -> Path:
-    """The topology of one run, written once to ``folder`` for the estate's processes: the
-    user's topology.yaml with the run's lifetime and periods, its secrets under ``state``, on
-    free ports if asked, and with ``plan``, its publishers on the hosts of that plan."""
-    topology = load_topology(base)
-    if extra_publishers:  # before the run's settings: its report cache counts them too
-        topology = with_extra_publishers(topology, extra_publishers)
-    topology = for_run(topology, options, state)
-    if options.free_ports:
-        topology = topology.on_ports(free_ports(topology.listeners))
-    if plan is not None:
-        topology = plan.place(topology)
-        # A partitioned node's token call must give up within the run's time scale.
-        topology = topology.evolve(ims=topology.ims.evolve(timeout=min(10.0, options.lifetime / 4)))
-    if redis is not None:
-        topology = redis.place(topology)
-    return write_topology(topology, folder / "topology.yaml")
-
-
-def with_extra_publishers(topology: Topology, count: int) -> Topology:
-    """The estate with ``count`` more publishers, each with its dispatcher (autoscale's
-    instances), on ports nothing listens on now."""
-    first_pub, first_disp = topology.publishers[0], topology.dispatchers[0]
-    ports = iter(free_ports(2 * count))
-    start = len(topology.publishers) + 1
-    publishers = tuple(
-        first_pub.evolve(id=f"p{i}", port=next(ports)) for i in range(start, start + count)
-    )
-    dispatchers = tuple(
-        first_disp.evolve(id=f"d{i}", port=next(ports), publisher=f"p{i}")
-        for i in range(start, start + count)
-    )
-    return topology.evolve(
-        publishers=(*topology.publishers, *publishers),
-        dispatchers=(*topology.dispatchers, *dispatchers),
-    )
-
-
-def _report_cache(base: Topology, life: float) -> float:
-    """How long nodes keep a report in a run: a quarter of the token lifetime (at most 5 s),
-    but never so short that the nodes together go over Analytics' rate limit (12 requests per
-    6 s per client): a run about the token must not turn into a run about throttling."""
-    limit = base.simulation.analytics.rate_limit
-    within_budget = len(base.publishers) * limit.per / limit.requests if limit.enabled else 0.0
-    return max(min(5.0, life / 4), within_budget)
-
-
-def for_run(base: Topology, options: LoadOptions, state: Path) -> Topology:
-    """``base`` with the run's token lifetime, and every period scaled to it."""
-    life = options.lifetime
-    if base.lb is None:
-        raise NotOurEstate("a load run needs the load balancer: topology.yaml has no lb section")
-    sim = base.simulation
-    interval = min(1.0, life / 8)
-    lb = base.lb.evolve(
-        sticky=base.lb.sticky.evolve(enabled=options.sticky),
-        engine=options.lb_engine or base.lb.engine,
-        health_check=HealthCheckConfig(
-            path="/health",
-            interval=interval,
-            timeout=interval / 2,
-            healthy_threshold=2,
-            unhealthy_threshold=2,
-        ),
-    )
-    topology = base.evolve(
-        simulation=sim.evolve(
-            state_dir=str((state / "sim").resolve()),
-            ims=sim.ims.evolve(
-                expires_in=life, faults=sim.ims.faults.evolve(latency=options.ims_latency)
-            ),
-        ),
-        analytics=base.analytics.evolve(cache_ttl=_report_cache(base, life)),
-        dispatcher=base.dispatcher.evolve(cache_ttl=min(2.0, life / 8)),
-        lb=lb,
-    ).with_token(
-        state_dir=str(state.resolve()),
-        key_file=None,  # the run's own keyring, generated in its state folder
-        strategy=options.strategy or base.token.strategy,
-        schedule_interval=life / 2,  # scheduled: a schedule that fits the short lifetime
-        replication=ReplicationConfig(lag=life * REPLICATION_LAG),
-        retry=RetryConfig(
-            base=min(1.0, life / 20), cap=min(5.0, life / 4), config_error_interval=30
-        ),
-        wait_timeout=min(5.0, life / 4),
-    )
-    return options.design.applied(topology, life) if options.design else topology
-
-
-async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> Verdict:
+async def run_scenario(base: Topology, scenario: Scenario, options: LoadOptions) -> Verdict:
+    """Run ``scenario`` on an estate of ``base`` (a fresh one, or with ``options.running``
+    the one already running at its ports) and judge its invariants."""
     if scenario.needs_hosts and (options.running or not options.hosts):
         raise NotOurEstate(f"{scenario.name} cuts a host off the network: run it with --hosts")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     label = "-".join(
         [
             scenario.name,
-            *([options.design.label] if options.design else []),
-            *([options.strategy] if options.strategy and not options.design else []),
+            options.design.label,
             *([] if options.sticky else ["unsticky"]),
         ]
     )
@@ -217,14 +76,16 @@ async def run_scenario(base: Path, scenario: Scenario, options: LoadOptions) -> 
     verdict = Verdict(
         scenario.name,
         folder,
-        tuple((inv.name, *inv.check(data)) for inv in scenario.invariants),
+        tuple(Check(inv.name, *inv.check(data)) for inv in scenario.invariants),
         data,
     )
-    _write_report(folder, data, verdict)
+    write_report(folder, data, verdict)
     return verdict
 
 
-async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder: Path) -> RunData:
+async def _load_own(
+    base: Topology, scenario: Scenario, options: LoadOptions, folder: Path
+) -> RunData:
     """A fresh estate, started for this run and stopped after it."""
     plan = HostPlan.new() if options.hosts else None
     redis = None
@@ -233,7 +94,7 @@ async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder
     if scenario.extra_publishers and (options.lb_engine or "builtin") != "builtin":
         raise NotOurEstate(f"{scenario.name} registers targets: run it on the built-in balancer")
     with _state_folder(options) as state:
-        topology_path = derive_topology(
+        topology, topology_path = derive_topology(
             base,
             folder,
             options,
@@ -242,7 +103,9 @@ async def _load_own(base: Path, scenario: Scenario, options: LoadOptions, folder
             extra_publishers=scenario.extra_publishers,
             redis=redis,
         )
-        return await _run_own(scenario, options, folder, topology_path, plan, redis, state)
+        return await _run_own(
+            scenario, options, folder, topology, topology_path, plan, redis, state
+        )
 
 
 @contextlib.contextmanager
@@ -266,12 +129,12 @@ async def _run_own(
     scenario: Scenario,
     options: LoadOptions,
     folder: Path,
+    topology: Topology,
     topology_path: Path,
     plan: HostPlan | None,
     redis: RedisPlan | None,
     state: Path,
 ) -> RunData:
-    topology = load_topology(topology_path)
     env, _ = child_environment(topology, {**os.environ, **(redis.environment() if redis else {})})
     duration = scenario.lifetimes * options.lifetime
     hosts = None if plan is None else NetworkHosts(plan, [p.id for p in topology.publishers])
@@ -298,7 +161,9 @@ async def _run_own(
                     for dispatcher in sorted(down - scenario.starts_down):
                         await control.target(dispatcher, "deregister")  # not in the tier yet
                     workers = _workers(options, plan, hosts, topology)
-                    return await _load(control, scenario, options, folder, duration, workers)
+                    return await _load(
+                        control, scenario, options, folder, topology, duration, workers
+                    )
         finally:
             await supervisor.stop_all()
             if hosts is not None:
@@ -333,7 +198,7 @@ def _starting_down(topology: Topology, publishers: frozenset[str]) -> set[str]:
 
 
 async def _load_running(
-    base: Path, scenario: Scenario, options: LoadOptions, folder: Path
+    base: Topology, scenario: Scenario, options: LoadOptions, folder: Path
 ) -> RunData:
     """The estate already running (``harness up``) at the topology's ports, as it is: its
     token lifetime, its counters since it started. Faults are put back afterwards."""
@@ -341,10 +206,10 @@ async def _load_running(
         raise NotOurEstate(
             f"{scenario.name} kills and restarts a publisher: run it without --running"
         )
-    topology = load_topology(base)
-    shutil.copyfile(base, folder / "topology.yaml")
+    topology = base
+    path = write_topology(topology, folder / "topology.yaml")
     (folder / "NOTE.txt").write_text(RUNNING_NOTE + "\n")
-    specs = {s.id: s for s in services_of(topology, base)}
+    specs = {s.id: s for s in services_of(topology, path)}
     lifetime = topology.simulation.ims.expires_in
     run_options = replace(options, lifetime=lifetime)
     sim = topology.simulation
@@ -356,6 +221,7 @@ async def _load_running(
                 scenario,
                 run_options,
                 folder,
+                topology,
                 scenario.lifetimes * lifetime,
                 Workers(count=options.workers),
             )
@@ -369,6 +235,7 @@ async def _load(
     scenario: Scenario,
     options: LoadOptions,
     folder: Path,
+    topology: Topology,
     duration: float,
     workers: Workers,
 ) -> RunData:
@@ -393,17 +260,11 @@ async def _load(
     await asyncio.wait_for(sampling, timeout=30)
     await sampler.sample()  # the end of the run: its Analytics counters are the run's
     collected = time.time()
-    if control.starts:
-        control.measured["instance starts"] = float(len(control.starts))
-        control.measured["token calls at instance starts"] = float(
-            sum(calls for _, calls in control.starts)
-        )
     ims = await control.get_json(f"{control.url('ims')}/admin/stats")
-    topology = load_topology(folder / "topology.yaml")
     settings = topology.token
     limit = topology.simulation.analytics.rate_limit
     trace = sampler.trace(
-        options.design.label if options.design else settings.strategy,
+        options.design.label,
         horizon=duration,
         lifetime=options.lifetime,
         issued_log=ims.get("issued_log", []),
@@ -455,26 +316,5 @@ async def _run_timeline(
         delay = started + step.at * options.lifetime - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        control.events[step.label] = time.time()
+        control.events.append(Happened(step.kind, step.nodes, step.label, time.time()))
         await step.action(control)
-
-
-def _write_report(folder: Path, data: RunData, verdict: Verdict) -> None:
-    (folder / "verdict.txt").write_text(verdict.text() + "\n")
-    for name, counters in (
-        ("ims", data.ims),
-        ("analytics", data.analytics),
-        ("lb", data.lb),
-        ("nodes", data.nodes),
-    ):
-        (folder / f"{name}.json").write_text(json.dumps(counters, indent=2))
-    summary = dataclasses.asdict(data)
-    summary["locust"]["failures_by_reason"] = dict(data.locust.failures_by_reason)
-    summary["locust"]["moves"] = dict(data.locust.moves)
-    summary.pop("trace", None)
-    if data.trace is not None:
-        (folder / "trace.json").write_text(json.dumps(dataclasses.asdict(data.trace), indent=1))
-    summary["verdict"] = [
-        {"invariant": n, "passed": ok, "measured": m} for n, ok, m in verdict.rows
-    ]
-    (folder / "results.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -6,14 +6,13 @@ tokens follow the same script. Each invariant returns whether it held and what w
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.estate.control import EstateControl
+from harness.load.facts import Happened, Partition, StepKind
 from harness.load.invariants import (
-    CUT,
-    HEALED,
     Invariant,
     every_node_has_a_valid_token,
     failures_within_budget,
@@ -37,15 +36,24 @@ from harness.results import Fault
 
 Action = Callable[[EstateControl], Awaitable[None]]
 ANALYTICS_DOWN = "Analytics outage"
+CUT = "p2 cut off from IMS"  # the fault window of the partition scenario
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     at: float  # in lifetimes since the load started
-    label: str
+    kind: StepKind
     action: Action
+    nodes: tuple[str, ...] = ()  # the publishers it concerns
     opens: str = ""  # the fault window this step begins (shaded in the report's figures)
     closes: str = ""  # the fault window this step ends
+    note: str = ""  # said after the label, e.g. "(p1 new)"
+
+    @property
+    def label(self) -> str:
+        """What the report shows; never read back."""
+        nodes = " " + ", ".join(self.nodes) if self.nodes else ""
+        return f"{self.kind.value}{nodes}{' ' + self.note if self.note else ''}"
 
 
 @dataclass(frozen=True)
@@ -62,18 +70,19 @@ class Scenario:
     starts_down: frozenset[str] = field(default_factory=frozenset)  # publishers not up at start
     needs_hosts: bool = False  # it cuts a host off the network: publishers on hosts (--hosts)
 
-    def faults(self, happened: Mapping[str, float], started: float) -> tuple[Fault, ...]:
-        """The timeline as it happened (``happened``: wall time of each step's label): its
-        windows from the step that opens one to the step that closes it, and its instants."""
+    def faults(self, happened: Sequence[Happened], started: float) -> tuple[Fault, ...]:
+        """The timeline as it happened: its windows from the step that opens one to the step
+        that closes it, and its instants."""
+        at_of = {(h.kind, h.nodes): h.at for h in happened}
         out = []
         for step in self.timeline:
-            at = happened.get(step.label)
+            at = at_of.get((step.kind, step.nodes))
             if at is None or step.closes:
                 continue
             end = at
             if step.opens:
                 closing = [s for s in self.timeline if s.closes == step.opens]
-                end = happened.get(closing[0].label, at) if closing else at
+                end = at_of.get((closing[0].kind, closing[0].nodes), at) if closing else at
             out.append(Fault(at - started, end - started, step.opens or step.label))
         return tuple(out)
 
@@ -113,28 +122,33 @@ async def revoke(c: EstateControl) -> None:
 async def restore_ims_and_time_recovery(c: EstateControl) -> None:
     counts = await c.refresh_counts()
     await c.faults("ims", outage=False)
-    c.measured["recovery seconds"] = await c.wait_until_all_refreshed(counts, limit=60)
+    c.measured.recovery_s = await c.wait_until_all_refreshed(counts, limit=60)
 
 
-async def cut_p2_off_from_ims(c: EstateControl) -> None:
-    status = await c.get_json(f"{c.url('p2')}/status")
-    c.measured["p2 stale reports before the cut"] = float(status["reports"].get("stale", 0))
-    c.measured["p2 failed calls before the cut"] = float(status["token"]["failed_refreshes"])
-    c.partition("p2", "ims")
+def cut_off_from_ims(node: str) -> Action:
+    async def act(c: EstateControl) -> None:
+        status = await c.get_json(f"{c.url(node)}/status")
+        c.measured.partition = Partition(
+            node,
+            stale_at_cut=float(status["reports"].get("stale", 0)),
+            failed_at_cut=float(status["token"]["failed_refreshes"]),
+        )
+        c.partition(node, "ims")
+
+    return act
 
 
-async def heal_p2(c: EstateControl) -> None:
-    status = await c.get_json(f"{c.url('p2')}/status")
-    c.partition("p2", "ims", cut=False)
-    stale = float(status["reports"].get("stale", 0))
-    failed = float(status["token"]["failed_refreshes"])
-    c.measured["p2 stale reports while cut off"] = stale - c.measured.pop(
-        "p2 stale reports before the cut", 0.0
-    )
-    c.measured["p2 failed token calls while cut off"] = failed - c.measured.pop(
-        "p2 failed calls before the cut", 0.0
-    )
-    c.measured["p2 token valid at heal"] = float(status["token"]["state"] != "invalid")
+def heal(node: str) -> Action:
+    async def act(c: EstateControl) -> None:
+        status = await c.get_json(f"{c.url(node)}/status")
+        c.partition(node, "ims", cut=False)
+        cut = c.measured.partition or Partition(node)
+        cut.stale_during = float(status["reports"].get("stale", 0)) - cut.stale_at_cut
+        cut.failed_during = float(status["token"]["failed_refreshes"]) - cut.failed_at_cut
+        cut.token_valid_at_heal = status["token"]["state"] != "invalid"
+        c.measured.partition = cut
+
+    return act
 
 
 def join(*nodes: str) -> Action:
@@ -200,8 +214,8 @@ SCENARIOS: dict[str, Scenario] = {
             "IMS fully down for 0.8 of a lifetime, then back",
             lifetimes=2.5,
             timeline=(
-                Step(0.62, "IMS down", ims_faults(outage=True), opens="IMS outage"),
-                Step(1.42, "IMS back", restore_ims_and_time_recovery, closes="IMS outage"),
+                Step(0.62, StepKind.IMS_DOWN, ims_faults(outage=True), opens="IMS outage"),
+                Step(1.42, StepKind.IMS_BACK, restore_ims_and_time_recovery, closes="IMS outage"),
             ),
             invariants=(
                 *COMMON,
@@ -214,9 +228,14 @@ SCENARIOS: dict[str, Scenario] = {
             "half the token calls fail and all are slow, then IMS recovers",
             lifetimes=3,
             timeline=(
-                Step(0.0, "IMS flaky", ims_faults(error_rate=0.5, latency=0.3), opens="IMS flaky"),
+                Step(
+                    0.0,
+                    StepKind.IMS_FLAKY,
+                    ims_faults(error_rate=0.5, latency=0.3),
+                    opens="IMS flaky",
+                ),
                 # Healthy again for the last half lifetime: every node must have recovered.
-                Step(2.5, "IMS healthy", ims_faults(error_rate=0.0), closes="IMS flaky"),
+                Step(2.5, StepKind.IMS_HEALTHY, ims_faults(error_rate=0.0), closes="IMS flaky"),
             ),
             invariants=(
                 *COMMON,
@@ -228,7 +247,7 @@ SCENARIOS: dict[str, Scenario] = {
             "revocation",
             "IMS revokes every token mid-run",
             lifetimes=3,
-            timeline=(Step(1.3, "revoke every token", revoke),),
+            timeline=(Step(1.3, StepKind.REVOKE, revoke),),
             invariants=(
                 *COMMON,
                 Invariant(
@@ -244,8 +263,8 @@ SCENARIOS: dict[str, Scenario] = {
             allowed_moves_from=frozenset({"p2"}),
             needs_own_estate=True,
             timeline=(
-                Step(0.8, "kill p2", kill("p2"), opens="p2 down"),
-                Step(0.95, "restart p2", restart("p2"), closes="p2 down"),
+                Step(0.8, StepKind.KILL, kill("p2"), ("p2",), opens="p2 down"),
+                Step(0.95, StepKind.RESTART, restart("p2"), ("p2",), closes="p2 down"),
             ),
             invariants=(
                 WATCHED,
@@ -264,8 +283,8 @@ SCENARIOS: dict[str, Scenario] = {
             lifetimes=3,
             needs_hosts=True,
             timeline=(
-                Step(0.4, CUT, cut_p2_off_from_ims, opens=CUT),
-                Step(2.0, HEALED, heal_p2, closes=CUT),
+                Step(0.4, StepKind.CUT_OFF, cut_off_from_ims("p2"), ("p2",), opens=CUT),
+                Step(2.0, StepKind.HEAL, heal("p2"), ("p2",), closes=CUT),
             ),
             invariants=(
                 *COMMON,
@@ -280,10 +299,16 @@ SCENARIOS: dict[str, Scenario] = {
             lifetimes=3,
             timeline=(
                 Step(
-                    1.0, "Analytics down", analytics_faults(outage=True), opens="Analytics outage"
+                    1.0,
+                    StepKind.ANALYTICS_DOWN,
+                    analytics_faults(outage=True),
+                    opens="Analytics outage",
                 ),
                 Step(
-                    2.0, "Analytics back", analytics_faults(outage=False), closes="Analytics outage"
+                    2.0,
+                    StepKind.ANALYTICS_BACK,
+                    analytics_faults(outage=False),
+                    closes="Analytics outage",
                 ),
             ),
             invariants=(*COMMON, Invariant("stale reports served", served_stale_reports)),
@@ -298,11 +323,13 @@ SCENARIOS: dict[str, Scenario] = {
             starts_down=frozenset({"p4", "p5", "p6"}),
             allowed_moves_from=frozenset({"p1", "p2", "p3", "p4", "p5", "p6"}),
             timeline=(
-                Step(0.5, "scale out to 6", join("p4", "p5", "p6")),
-                Step(1.0, "scale in to 2", leave("p1", "p2", "p3", "p4")),
-                Step(1.4, "scale out to 3 (p1 new)", join("p1")),
-                Step(1.8, "recycle p5", recycle("p5")),
-                Step(2.2, "recycle p6", recycle("p6")),
+                Step(0.5, StepKind.SCALE_OUT, join("p4", "p5", "p6"), ("p4", "p5", "p6")),
+                Step(
+                    1.0, StepKind.SCALE_IN, leave("p1", "p2", "p3", "p4"), ("p1", "p2", "p3", "p4")
+                ),
+                Step(1.4, StepKind.SCALE_OUT, join("p1"), ("p1",), note="(new)"),
+                Step(1.8, StepKind.RECYCLE, recycle("p5"), ("p5",)),
+                Step(2.2, StepKind.RECYCLE, recycle("p6"), ("p6",)),
             ),
             invariants=(
                 WATCHED,

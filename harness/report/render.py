@@ -16,19 +16,11 @@ from markupsafe import Markup
 from harness.report.model import Report
 from harness.report.tables import constants, failed_checks, tables, write_data
 from harness.report.tables import markdown as markdown_table
-
-TEMPLATES = Path(__file__).with_name("templates")
+from harness.report.templating import environment
 
 
 def _environment(*, html: bool) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=html,  # noqa: S701 (report.md is Markdown, not HTML)
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = environment(html=html).overlay()
     env.filters["markdown"] = _markdown
     env.filters["data_uri"] = _data_uri
     env.globals.update(

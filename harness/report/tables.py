@@ -11,6 +11,7 @@ import csv
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 from harness.results import Row, Run
@@ -29,12 +30,16 @@ def _attr(name: str) -> Cell:
     return lambda row: getattr(row, name)
 
 
+def _label(row: Row) -> str:
+    return row.design.label
+
+
 def _latency(row: Row) -> str:
     return f"{row.p50_ms:g} / {row.p95_ms:g} / {row.p99_ms:g}"
 
 
 def _checks(row: Row) -> str:
-    return f"{row.passed}/{row.invariants}"
+    return f"{row.checks_held}/{row.invariants}"
 
 
 IDENTITY = (
@@ -146,7 +151,7 @@ def tables(rows: Sequence[Row]) -> list[Table]:
         measured = [c for c in group if any(c.cell(r) is not None for r in rows)]
         if not measured:
             continue
-        columns = (Column("design", _attr("design")), *identity, *measured)
+        columns = (Column("design", _label), *identity, *measured)
         cells = tuple(tuple(text(c.cell(r)) for c in columns) for r in rows)
         out.append(Table(title, columns, cells))
     return out
@@ -164,10 +169,10 @@ def markdown(table: Table) -> str:
 
 def failed_checks(rows: Sequence[Row]) -> list[str]:
     return [
-        f"{r.design}{_where(r)}: {c.name} ({c.measured})"
+        f"{r.design.label}{_where(r)}: {c.name} ({c.measured})"
         for r in rows
         for c in r.checks
-        if not c.passed
+        if not c.held
     ]
 
 
@@ -197,13 +202,21 @@ def write_data(folder: Path, runs: Sequence[Run]) -> None:
 
 
 def _plain(row: Row) -> dict[str, object]:
-    return {**asdict(row), "passed": row.passed, "invariants": row.invariants}
+    fields = {f.name: getattr(row, f.name) for f in dataclass_fields(row)}
+    return {
+        **fields,
+        "design": row.design.label,
+        "world": row.world.value,
+        "checks": [asdict(c) for c in row.checks],
+        "checks_held": row.checks_held,
+        "invariants": row.invariants,
+    }
 
 
 def _flat(row: Row) -> dict[str, object]:
     plain = _plain(row)
     plain["checks"] = "; ".join(
-        f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.measured}" for c in row.checks
+        f"{'PASS' if c.held else 'FAIL'} {c.name}: {c.measured}" for c in row.checks
     )
     return plain
 

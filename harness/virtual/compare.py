@@ -23,15 +23,17 @@ from harness.report.answers import answers
 from harness.report.model import Report
 from harness.report.render import write_report
 from harness.report.tables import glossary
-from harness.results import Check, Fault, Row, Run, per_node_summary
-from harness.virtual.simulation import VirtualResult, VirtualSettings, simulate
-from harness.virtual.timeline import LIFETIME
+from harness.results import Check, Fault, Row, Run, World, per_node_summary
+from harness.virtual.outcome import VirtualResult
+from harness.virtual.run import simulate
+from harness.virtual.settings import VirtualSettings
+from harness.virtual.timeline import LIFETIME, EventKind
 
 
 def checks_of(result: VirtualResult) -> tuple[Check, ...]:
     """The virtual runs' invariants: what every design should achieve over the horizon."""
     nodes = max(len(result.token_calls_per_node), result.publishers)
-    revocations = sum(1 for e in result.events if e.name.startswith("IMS revokes"))
+    revocations = sum(1 for e in result.events if e.kind is EventKind.REVOCATION)
     allowed_401s = revocations * nodes * 4  # each node's next call(s) after a revocation
     return (
         Check("no user-visible errors", result.user_errors == 0, f"{result.user_errors} errors"),
@@ -62,6 +64,7 @@ def row_of(result: VirtualResult, folder: Path) -> Row:
     served, fresh = result.served_during_ims_outage, result.fresh_during_ims_outage
     return Row(
         design=result.design,
+        world=World.VIRTUAL,
         scenario=result.scenario,
         publishers=result.publishers,
         sticky=None,
@@ -99,7 +102,7 @@ def compare_virtual(
     settings: VirtualSettings,
     out: Path,
     *,
-    sizes: Sequence[int | None] = (None,),
+    sizes: Sequence[int],
     workers: int = 2,
     folder: Path | None = None,
 ) -> tuple[Path, list[Run]]:
@@ -119,7 +122,7 @@ def compare_virtual(
                 d,
                 s,
                 base,
-                folder / f"{s.scenario}-{d.label}-{s.publishers or 'topology'}.log",
+                folder / f"{s.scenario}-{d.label}-{s.publishers}.log",
             )
             for s, d in plan
         ]

@@ -28,22 +28,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import logging
 import math
 import random
-import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tokensim_token import Keyring, TokenProvider, TokenUnavailable
 from tokensim_token.clock import Clock
 from tokensim_token.secrets import Secret
 
-from core.topology import RetryConfig, StoreConfig, Topology
+from core.topology import Topology
 from harness.designs import Design
-from harness.results import Trace
-from harness.virtual.clock import run_in_virtual_time
 from harness.virtual.reports import (
     FRESH,
     ClusterReport,
@@ -52,60 +47,14 @@ from harness.virtual.reports import (
     ReportState,
     Users,
 )
-from harness.virtual.timeline import LIFETIME, TIMELINES, Event
+from harness.virtual.settings import WALL_START, VirtualSettings
+from harness.virtual.timeline import LIFETIME, TIMELINES, Event, EventKind
 from harness.virtual.tracing import TraceRecorder
 from harness.virtual.world import DirectReplication, MemoryStore, VirtualAnalytics, VirtualIms
 from node.report_policy import ReportPolicy
 from node.token.strategies import TokenDeps, build_provider, strategy
 
-WALL_START = 1_795_000_000.0  # 2026-11-18T09:46:40Z: the simulated week's first second
 WINDOW = 60.0  # seconds of virtual time between two turns of the token layer
-RESTART_WINDOW = 300.0  # "calls on restart/start": token calls in the first 5 minutes
-
-
-@dataclass(frozen=True, slots=True)
-class VirtualSettings:
-    horizon: float = 7 * 86_400.0
-    scenario: str = "faults"  # or autoscale
-    publishers: int | None = None  # None: topology.yaml's; else p1..pN
-    rate: float = 2.0  # page requests per second per publisher (of the start)
-    burst: int = 4  # requests that arrive while a report is being refreshed
-    ims_latency: float = 0.3
-    analytics_latency: float = 0.2
-    peer_poll: float = 60.0  # shared/scheduled followers look at the store this often
-    seed: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class VirtualResult:
-    design: str
-    scenario: str
-    horizon: float
-    publishers: int
-    requests: int
-    user_errors: int
-    stale: int
-    analytics_401s: int
-    analytics_calls: int
-    analytics_429s: int
-    analytics_per_minute_peak: int
-    analytics_per_minute_mean: float
-    analytics_limit_per_minute: float
-    token_calls: int
-    token_calls_per_node: dict[str, int]
-    peak_concurrent_token_calls: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    served_during_ims_outage: float | None  # fraction answered at all (fresh or stale)
-    fresh_during_ims_outage: float | None  # fraction answered with a fresh report
-    recovery_s: float | None
-    token_calls_on_restart: int | None
-    token_calls_per_start: float | None
-    token_call_times: dict[str, list[float]]  # hours since start, per node
-    events: tuple[Event, ...]
-    trace: Trace
-    wall_seconds: float
 
 
 @dataclass
@@ -116,43 +65,48 @@ class SimNode:
     started_at: float
 
 
-@dataclass
 class Simulation:
-    design: Design
-    settings: VirtualSettings
-    topology: Topology
-    clock: Clock = field(init=False)
-    nodes: dict[str, SimNode] = field(default_factory=dict)
+    """One design's estate in virtual time: its nodes (each with its real token provider and
+    a report model), the outside world, the users, and the timeline of what happens."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, design: Design, settings: VirtualSettings, topology: Topology) -> None:
         loop = asyncio.get_running_loop()
-        settings = self.settings
+        self.design = design
+        self.settings = settings
+        self.topology = topology
         self.clock = Clock.of_loop(loop, wall_offset=WALL_START)
         self.rng = random.Random(settings.seed)
+        # The outside world and the links between nodes, in process.
         self.ims = VirtualIms(self.clock, LIFETIME, settings.ims_latency, self.rng.random)
-        limit = self.topology.simulation.analytics.rate_limit
-        self.analytics = VirtualAnalytics(self.ims, limit, wall_start=WALL_START)
+        self.analytics = VirtualAnalytics(
+            self.ims, topology.simulation.analytics.rate_limit, wall_start=WALL_START
+        )
         self.replication = DirectReplication()
         self.store = MemoryStore(self.clock.wall)
         self.keyring = Keyring.generate()
-        self.publishers = tuple(p.id for p in self.topology.publishers)
-        self.policy = ReportPolicy(self.topology.analytics.cache_ttl)
-        self.users = Users(latency_ms=round(settings.analytics_latency * 1000))
-        self.tries = 1 if strategy(self.design.strategy).single_flight else settings.burst
-        self.cluster = (
+        # The estate and how its nodes refresh their reports.
+        self.publishers: tuple[str, ...] = tuple(p.id for p in topology.publishers)
+        self.nodes: dict[str, SimNode] = {}
+        self.policy = ReportPolicy(topology.analytics.cache_ttl)
+        self.tries = 1 if strategy(design.strategy).single_flight else settings.burst
+        self.cluster: ClusterReport | None = (
             ClusterReport(Refresher(self.policy, random.Random(settings.seed)))
-            if self.design.shared_report
+            if design.shared_report
             else None
         )
-        self.start = loop.time()
-        self.events = TIMELINES[settings.scenario](settings.horizon, self.publishers)
+        # What users saw, the site's traffic, and the timeline.
+        self.users = Users(latency_ms=round(settings.analytics_latency * 1000))
         self.site_rate = settings.rate * len(self.publishers)
+        self.start = loop.time()
+        self.events: tuple[Event, ...] = TIMELINES[settings.scenario](
+            settings.horizon, self.publishers
+        )
         self.starts: list[tuple[str, float]] = []  # (node, instant) of every later start
         self.ims_back_at: float | None = None
+        self.recorder = TraceRecorder(settings.horizon)
         self._due: list[tuple[float, int, str]] = []  # report events: (instant, seq, node)
         self._seq = 0
         self._waiting: dict[str, float] = {}  # node -> when its report waited for a token
-        self.recorder = TraceRecorder(settings.horizon)
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -235,8 +189,8 @@ class Simulation:
         for i in range(windows):
             window_end = min((i + 1) * WINDOW, self.settings.horizon)
             while actions and actions[0][0] <= self._now():
-                _, name, nodes, begins = actions.pop(0)
-                await self._apply(name, nodes, begins)
+                _, kind, nodes, begins = actions.pop(0)
+                await self._apply(kind, nodes, begins)
             self._run_reports(until=window_end)
             await self._serve_waiting()
             self._note_recovery()
@@ -309,33 +263,33 @@ class Simulation:
 
     # --- the timeline ---------------------------------------------------------------------
 
-    async def _apply(self, name: str, nodes: tuple[str, ...], begins: bool) -> None:
+    async def _apply(self, kind: EventKind, nodes: tuple[str, ...], begins: bool) -> None:
         now = self._now()
         ims = self.ims
-        if name == "IMS outage":
+        if kind is EventKind.IMS_OUTAGE:
             self._flush(now)
             ims.faults.outage = begins
             if not begins:
                 self.ims_back_at = now
-        elif name.startswith("IMS flaky"):
+        elif kind is EventKind.IMS_FLAKY:
             ims.faults.error_rate = 0.5 if begins else 0.0
-        elif name.startswith("IMS revokes"):
+        elif kind is EventKind.REVOCATION:
             ims.revoke_all()
-        elif name == "Analytics outage":
+        elif kind is EventKind.ANALYTICS_OUTAGE:
             self.analytics.outage = begins
-        elif name.endswith("restarts"):  # a process restart: the node keeps its disk
+        elif kind is EventKind.RESTART:  # a process restart: the node keeps its disk
             for node_id in nodes:
                 if begins:
                     await self.stop_node(node_id)
                 else:
                     await self._start_later(node_id, empty_disk=False)
-        elif name == "scale out":
+        elif kind is EventKind.SCALE_OUT:
             for node_id in nodes:
                 await self._start_later(node_id, empty_disk=True)
-        elif name == "scale in":
+        elif kind is EventKind.SCALE_IN:
             for node_id in nodes:
                 await self.stop_node(node_id)
-        elif name == "recycle":  # AEM as a Cloud Service: a new instance, an empty disk
+        elif kind is EventKind.RECYCLE:  # AEM as a Cloud Service: a new instance, an empty disk
             for node_id in nodes:
                 await self.stop_node(node_id)
                 await self._start_later(node_id, empty_disk=True)
@@ -345,150 +299,20 @@ class Simulation:
         await self.start_node(node_id, empty_disk=empty_disk, seed=self.rng.randrange(1 << 30))
 
     def _in_outage(self, at: float) -> bool:
-        return any(e.name == "IMS outage" and e.at <= at < e.end for e in self.events)
+        return any(e.kind is EventKind.IMS_OUTAGE and e.at <= at < e.end for e in self.events)
 
     # --- the result -----------------------------------------------------------------------
 
-    def result(self, wall_seconds: float) -> VirtualResult:
-        ims, users, analytics = self.ims, self.users, self.analytics
-        callers = sorted(set(ims.issued_by_caller) | set(self.publishers), key=_order)
-        per_node = {n: ims.issued_by_caller.get(n, 0) for n in callers}
-        times: dict[str, list[float]] = {n: [] for n in callers}
-        for at, caller in ims.issued_log:
-            times[caller].append(round((at - self.start) / 3600, 3))
-        minutes = math.ceil(self.settings.horizon / 60)
-        per_minute = analytics.per_minute
-        limit = self.topology.simulation.analytics.rate_limit
-        return VirtualResult(
-            design=self.design.label,
-            scenario=self.settings.scenario,
-            horizon=self.settings.horizon,
-            publishers=len(self.publishers),
-            requests=round(users.total),
-            user_errors=round(users.errors),
-            stale=round(users.stale),
-            analytics_401s=sum(analytics.unauthorized_by_caller.values()),
-            analytics_calls=analytics.calls,
-            analytics_429s=analytics.by_outcome.get("throttled", 0),
-            analytics_per_minute_peak=max(per_minute.values(), default=0),
-            analytics_per_minute_mean=round(analytics.calls / minutes, 1),
-            analytics_limit_per_minute=limit.requests * 60 / limit.per,
-            token_calls=sum(per_node.values()),
-            token_calls_per_node=per_node,
-            peak_concurrent_token_calls=ims.peak_in_flight,
-            p50_ms=users.percentile(0.50),
-            p95_ms=users.percentile(0.95),
-            p99_ms=users.percentile(0.99),
-            served_during_ims_outage=users.outage_share("served"),
-            fresh_during_ims_outage=users.outage_share("fresh"),
-            recovery_s=users.recovery_s,
-            token_calls_on_restart=self._calls_after("restarts"),
-            token_calls_per_start=self._calls_per_start(),
-            token_call_times=times,
-            events=self.events,
-            trace=self.recorder.trace(
-                self.design.label,
-                lifetime=LIFETIME,
-                nodes_total=len(callers),
-                issued=((at - self.start, caller) for at, caller in ims.issued_log),
-                limit_per_minute=limit.requests * 60 / limit.per if limit.enabled else None,
-                events=self.events,
-                latency_ecdf=users.ecdf(),
-            ),
-            wall_seconds=round(wall_seconds, 2),
-        )
 
-    def _calls_within(self, node_id: str, at: float) -> int:
-        return sum(
-            1
-            for issued, caller in self.ims.issued_log
-            if caller == node_id and at <= issued - self.start < at + RESTART_WINDOW
-        )
-
-    def _calls_after(self, kind: str) -> int | None:
-        restarts = [e for e in self.events if e.name.endswith(kind)]
-        if not restarts:
-            return None
-        return sum(self._calls_within(n, e.end) for e in restarts for n in e.nodes)
-
-    def _calls_per_start(self) -> float | None:
-        new = [(n, at) for n, at in self.starts if self.settings.scenario == "autoscale"]
-        if not new:
-            return None
-        return round(sum(self._calls_within(n, at) for n, at in new) / len(new), 2)
-
-
-def _actions(events: tuple[Event, ...]) -> list[tuple[float, str, tuple[str, ...], bool]]:
+def _actions(events: tuple[Event, ...]) -> list[tuple[float, EventKind, tuple[str, ...], bool]]:
     """Each event as its begin (and, for a window, its end) instant."""
     out = []
     for e in events:
-        out.append((e.at, e.name, e.nodes, True))
+        out.append((e.at, e.kind, e.nodes, True))
         if e.duration:
-            out.append((e.end, e.name, e.nodes, False))
+            out.append((e.end, e.kind, e.nodes, False))
     return out
-
-
-def _order(node_id: str) -> tuple[int, str]:
-    digits = "".join(c for c in node_id if c.isdigit())
-    return (int(digits) if digits else 0, node_id)
 
 
 def _port_for(node_id: str) -> int:
     return 40_000 + sum(map(ord, node_id)) % 20_000  # never listened on: a name in the config
-
-
-def virtual_topology(
-    base: Topology, design: Design, settings: VirtualSettings, state: Path
-) -> Topology:
-    """The estate of the simulation: topology.yaml's publishers (or p1..pN), its strategy
-    settings and report cache, the week's periods, its state in ``state``."""
-    if settings.publishers is not None:
-        template = base.publishers[0]
-        publishers = tuple(
-            template.evolve(id=f"p{i}", port=20_000 + i) for i in range(1, settings.publishers + 1)
-        )
-        base = base.evolve(
-            publishers=publishers, dispatchers=(), lb=None, token=base.token.evolve(leader=None)
-        )
-    topology = base.with_token(
-        state_dir=str(state),
-        peer_poll=settings.peer_poll,
-        lease_ttl=30.0,
-        wait_timeout=10.0,
-        expiry_margin=300.0,
-        retry=RetryConfig(base=1.0, cap=60.0, config_error_interval=300.0),
-        store=StoreConfig(kind="file"),
-        key_env=None,
-        key_file=None,
-    )
-    return design.applied(topology, LIFETIME)
-
-
-def simulate(
-    design: Design, settings: VirtualSettings, base: Topology, log_path: Path | None = None
-) -> VirtualResult:
-    """Run one design for the horizon on its own virtual-time event loop.
-
-    Log lines (the nodes' own) go to ``log_path`` when given, else nowhere: a simulated week
-    logs every failed refill of the report cache.
-    """
-    started = time.perf_counter()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    if log_path is not None:
-        handler = logging.FileHandler(log_path)
-        handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-    else:
-        root.addHandler(logging.NullHandler())
-    with tempfile.TemporaryDirectory(prefix="tokensim-virtual-") as state:
-
-        async def main() -> VirtualResult:
-            topology = virtual_topology(base, design, settings, Path(state))
-            simulation = Simulation(design, settings, topology)
-            await simulation.run()
-            return simulation.result(time.perf_counter() - started)
-
-        return run_in_virtual_time(main)

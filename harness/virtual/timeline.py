@@ -7,21 +7,45 @@ Times are seconds since the start; each event is an instant or a window (``durat
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 LIFETIME = 86_399  # what Adobe IMS grants (docs/wire-formats.md)
 
 
+class EventKind(enum.Enum):
+    """What happens to the virtual estate; the value is its label in reports, never parsed."""
+
+    IMS_OUTAGE = "IMS outage"
+    IMS_FLAKY = "IMS flaky (50% errors)"
+    REVOCATION = "IMS revokes every token"
+    RESTART = "restarts"  # a process restart: the node keeps its disk
+    ANALYTICS_OUTAGE = "Analytics outage"
+    SCALE_OUT = "scale out"
+    SCALE_IN = "scale in"
+    RECYCLE = "recycle"  # a new instance in place of the old one: an empty disk
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     at: float  # seconds since the start
-    name: str
+    kind: EventKind
     duration: float = 0.0  # seconds; 0 = an instant
     nodes: tuple[str, ...] = ()  # the publishers it concerns (restarts, scaling)
 
     @property
     def end(self) -> float:
         return self.at + self.duration
+
+    @property
+    def label(self) -> str:
+        """What a report shows: ``p2 restarts``, ``scale out (p1x, p2x, p3x)``."""
+        if self.kind is EventKind.RESTART:
+            return f"{', '.join(self.nodes)} {self.kind.value}"
+        if self.nodes:
+            shown = ", ".join(self.nodes[:3]) + ("..." if len(self.nodes) > 3 else "")
+            return f"{self.kind.value} ({shown})"
+        return str(self.kind.value)
 
 
 def faults(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
@@ -32,11 +56,11 @@ def faults(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
     expiries = 2 if horizon >= 5 * 86_400 else 1
     restarted = publishers[1] if len(publishers) > 1 else publishers[0]
     events = (
-        Event(expiries * LIFETIME - 3600, "IMS outage", 3 * 3600),
-        Event(0.36 * horizon, "IMS flaky (50% errors)", 6 * 3600),
-        Event(0.50 * horizon, "IMS revokes every token"),
-        Event(0.64 * horizon, f"{restarted} restarts", 600, (restarted,)),
-        Event(0.80 * horizon, "Analytics outage", 3600),
+        Event(expiries * LIFETIME - 3600, EventKind.IMS_OUTAGE, 3 * 3600),
+        Event(0.36 * horizon, EventKind.IMS_FLAKY, 6 * 3600),
+        Event(0.50 * horizon, EventKind.REVOCATION),
+        Event(0.64 * horizon, EventKind.RESTART, 600, (restarted,)),
+        Event(0.80 * horizon, EventKind.ANALYTICS_OUTAGE, 3600),
     )
     return tuple(_within(e, horizon) for e in events if e.at < horizon)
 
@@ -50,19 +74,21 @@ def autoscale(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
     keep = publishers[: max(1, (2 * n) // 3)]
     leave = publishers[len(keep) :] + extra
     events = [
-        Event(0.20 * horizon, "scale out", nodes=extra),
-        Event(0.40 * horizon, "scale in", nodes=leave),
-        Event(0.60 * horizon, "scale out", nodes=leave[: n - len(keep)]),
+        Event(0.20 * horizon, EventKind.SCALE_OUT, nodes=extra),
+        Event(0.40 * horizon, EventKind.SCALE_IN, nodes=leave),
+        Event(0.60 * horizon, EventKind.SCALE_OUT, nodes=leave[: n - len(keep)]),
     ]
     back = leave[: n - len(keep)]
     for i, node in enumerate((*keep, *back)):  # recycled one after another
-        events.append(Event((0.70 + 0.25 * i / max(1, n)) * horizon, "recycle", nodes=(node,)))
+        events.append(
+            Event((0.70 + 0.25 * i / max(1, n)) * horizon, EventKind.RECYCLE, nodes=(node,))
+        )
     return tuple(events)
 
 
 def _within(event: Event, horizon: float) -> Event:
     end = min(event.end, horizon)
-    return Event(event.at, event.name, end - event.at, event.nodes)
+    return Event(event.at, event.kind, end - event.at, event.nodes)
 
 
 def steady(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:

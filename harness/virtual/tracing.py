@@ -107,13 +107,6 @@ class TraceRecorder:
             refused_429=tuple(self.refused_429),
             stale=tuple(self.stale),
             errors=tuple(self.errors),
-            faults=tuple(Fault(e.at, e.end, _label(e)) for e in events),
+            faults=tuple(Fault(e.at, e.end, e.label) for e in events),
             latency_ecdf=latency_ecdf,
         )
-
-
-def _label(event: Event) -> str:
-    if event.nodes and not event.name.endswith("restarts"):
-        shown = ", ".join(event.nodes[:3]) + ("..." if len(event.nodes) > 3 else "")
-        return f"{event.name} ({shown})"
-    return event.name

@@ -19,8 +19,10 @@ import pytest
 from core.topology import load_topology
 from harness.errors import HostsUnavailable
 from harness.estate.hosts import HostPlan, NetworkHosts, ours_listed
-from harness.load.run import LoadOptions, run_scenario
+from harness.load.options import LoadOptions
+from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS
+from tests.support.topologies import load_options, shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,19 +102,19 @@ async def test_hosts_runs_back_to_back_and_after_a_crash_leave_nothing_behind(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     def run(n: int) -> LoadOptions:
-        return LoadOptions(users=4, lifetime=2, out=tmp_path / str(n), free_ports=True, hosts=True)
+        return load_options(users=4, lifetime=2, out=tmp_path / str(n), free_ports=True, hosts=True)
 
     for n in (1, 2):  # one process, two runs: the second must not trip over the first
-        verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], run(n))
-        assert verdict.passed, verdict.text()
+        verdict = await run_scenario(shipped(), SCENARIOS["steady"], run(n))
+        assert verdict.all_held, verdict.text()
         assert ours_listed() == ([], [])
     tag = crash_a_hosts_run()
     links, spaces = ours_listed()
     assert {f"{tag}br", f"{tag}0a", f"{tag}1a"} <= set(links)  # left behind on purpose
     assert {f"{tag}-p1", f"{tag}-p2"} <= set(spaces)
     with caplog.at_level(logging.WARNING, logger="harness.estate.hosts"):
-        verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], run(3))
-    assert verdict.passed, verdict.text()
+        verdict = await run_scenario(shipped(), SCENARIOS["steady"], run(3))
+    assert verdict.all_held, verdict.text()
     said = [r.getMessage() for r in caplog.records if r.name == "harness.estate.hosts"]
     assert said == [
         f"removed what 1 earlier --hosts run(s) left behind ({tag}): 3 link(s), 2 namespace(s)"
@@ -133,27 +135,34 @@ async def test_a_partition_costs_a_per_node_design_its_token_and_not_a_shared_on
     if shutil.which("redis-server") is not None or os.environ.get("TOKENSIM_REQUIRE_REDIS"):
         runs.append(("shared", "redis"))
     for strategy, store in runs:
-        options = LoadOptions(
+        options = load_options(
             users=10,
             lifetime=4,
             out=tmp_path,
             free_ports=True,
-            strategy=strategy,
+            design=strategy,
             hosts=True,
-            store=store,  # type: ignore[arg-type]
+            store=store,
         )
-        verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["partition"], options)
-        assert verdict.passed, verdict.text()
+        verdict = await run_scenario(shipped(), SCENARIOS["partition"], options)
+        assert verdict.all_held, verdict.text()
         seen[strategy, store] = verdict.data.measured
-        verdicts[strategy, store] = [(name, ok) for name, ok, _ in verdict.rows]
+        verdicts[strategy, store] = [(c.name, c.held) for c in verdict.checks]
         folders[strategy, store] = verdict.folder
     # Cut off for 1.6 lifetimes, a node with its own token loses it and serves old pages...
-    assert seen["per-node", "file"]["p2 token valid at heal"] == 0.0
-    assert seen["per-node", "file"]["p2 stale reports while cut off"] > 0
+    cut = {key: measured.partition for key, measured in seen.items()}
+    per_node, shared = cut["per-node", "file"], cut["shared", "file"]
+    assert per_node is not None
+    assert per_node.node == "p2"
+    assert per_node.token_valid_at_heal is False
+    assert (per_node.stale_during or 0) > 0
     # ...while with the cluster's token in a shared store, another node refreshes for it.
-    assert seen["shared", "file"]["p2 token valid at heal"] == 1.0
+    assert shared is not None
+    assert shared.token_valid_at_heal is True
     if ("shared", "redis") in seen:
-        assert seen["shared", "redis"]["p2 token valid at heal"] == 1.0
+        redis = cut["shared", "redis"]
+        assert redis is not None
+        assert redis.token_valid_at_heal is True
         assert verdicts["shared", "redis"] == verdicts["shared", "file"]
         redis_run = load_topology(folders["shared", "redis"] / "topology.yaml")
         assert redis_run.token.store.kind == "redis"
@@ -164,9 +173,11 @@ async def test_a_partition_costs_a_per_node_design_its_token_and_not_a_shared_on
 async def test_locust_workers_on_the_hosts_reach_the_master_over_the_bridge(
     tmp_path: Path,
 ) -> None:
-    options = LoadOptions(users=8, lifetime=3, out=tmp_path, free_ports=True, hosts=True, workers=2)
-    verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], options)
-    assert verdict.passed, verdict.text()
+    options = load_options(
+        users=8, lifetime=3, out=tmp_path, free_ports=True, hosts=True, workers=2
+    )
+    verdict = await run_scenario(shipped(), SCENARIOS["steady"], options)
+    assert verdict.all_held, verdict.text()
     assert verdict.data.locust.workers == 2
     assert verdict.data.locust.worker_exits == []
     assert verdict.data.locust.requests > 20

@@ -18,8 +18,9 @@ import pytest
 from aiohttp import web
 
 from harness.load.locust_run import LoadGeneratorError, Workers, run_locust
-from harness.load.run import LoadOptions, run_scenario
+from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS
+from tests.support.topologies import load_options, shipped
 from tests.support.world import serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,9 +77,9 @@ def _children_with(marker: str) -> list[int]:
 
 @pytest.mark.timeout(120)
 async def test_a_steady_run_with_two_workers_is_judged_from_the_master(tmp_path: Path) -> None:
-    options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True, workers=2)
-    verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], options)
-    assert verdict.passed, verdict.text()
+    options = load_options(users=10, lifetime=4, out=tmp_path, free_ports=True, workers=2)
+    verdict = await run_scenario(shipped(), SCENARIOS["steady"], options)
+    assert verdict.all_held, verdict.text()
     data = verdict.data
     assert data.locust.workers == 2
     assert data.locust.requests > 20
@@ -142,12 +143,12 @@ async def test_shared_through_a_redis_server_the_run_starts(
     if not os.environ.get("TOKENSIM_REQUIRE_REDIS") and shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     monkeypatch.setenv("TOKENSIM_REDIS_PASSWORD", "correct-horse-battery-staple")
-    options = LoadOptions(
-        users=10, lifetime=4, out=tmp_path, free_ports=True, strategy="shared", store="redis"
+    options = load_options(
+        users=10, lifetime=4, out=tmp_path, free_ports=True, design="shared", store="redis"
     )
     others = set(_children_with("redis-server"))  # the test session's own server, if started
-    verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS["steady"], options)
-    assert verdict.passed, verdict.text()
+    verdict = await run_scenario(shipped(), SCENARIOS["steady"], options)
+    assert verdict.all_held, verdict.text()
     topology = (verdict.folder / "topology.yaml").read_text()
     assert "kind: redis" in topology
     assert "TOKENSIM_REDIS_PASSWORD" in topology
@@ -158,6 +159,8 @@ async def test_shared_through_a_redis_server_the_run_starts(
     assert "Ready to accept connections" in (verdict.folder / "redis.log").read_text()
     # One token for the cluster: the nodes read it from Redis (one IMS call for 3 nodes per
     # lifetime, not three).
+    # The ceiling is one call at start and one per half-life over the time IMS was issuing
+    # (the estate's start included: on a slow machine it takes a few seconds before the load).
     calls = len(verdict.data.ims.get("issued_log", []))
-    assert 1 <= calls <= 2 * SCENARIOS["steady"].lifetimes + 1
+    assert 1 <= calls <= verdict.data.max_calls_per_node()
     assert set(_children_with("redis-server")) == others  # the run's own server is gone

@@ -18,11 +18,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from core.topology import load_topology
 from harness.estate.control import EstateControl
 from harness.estate.processes import child_environment, services_of
 from harness.estate.supervisor import Supervisor
-from harness.load.run import LoadOptions, derive_topology
+from harness.load.derive import derive_topology
+from tests.support.topologies import load_options, shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -125,10 +125,9 @@ async def estate(tmp_path: Path) -> AsyncIterator[EstateControl]:
     """The whole estate from topology.yaml, on free ports."""
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
-    path = derive_topology(
-        ROOT / "topology.yaml", tmp_path, LoadOptions(free_ports=True, lifetime=60), state
+    topology, path = derive_topology(
+        shipped(), tmp_path, load_options(free_ports=True, lifetime=60), state
     )
-    topology = load_topology(path)
     env, _ = child_environment(topology, os.environ)
     supervisor = Supervisor(env, log=None)
     specs = services_of(topology, path)

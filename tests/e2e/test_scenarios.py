@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from core.topology import load_topology, write_topology
 from harness.designs import parse_designs
 from harness.errors import NotOurEstate
 from harness.estate.control import EstateControl
 from harness.load.compare import compare
-from harness.load.run import LoadOptions, derive_topology, run_scenario
+from harness.load.derive import derive_topology
+from harness.load.facts import StepKind
+from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS, WATCHED, Scenario, Step
 from lb.main import find_haproxy
+from tests.support.topologies import load_options, shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", sorted(n for n, s in SCENARIOS.items() if not s.needs_hosts))
 async def test_scenario_invariants_hold(name: str, tmp_path: Path) -> None:
-    options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True)
-    verdict = await run_scenario(ROOT / "topology.yaml", SCENARIOS[name], options)
-    assert verdict.passed, verdict.text()
+    options = load_options(users=10, lifetime=4, out=tmp_path, free_ports=True)
+    verdict = await run_scenario(shipped(), SCENARIOS[name], options)
+    assert verdict.all_held, verdict.text()
     folder = verdict.folder
     for artefact in (
         "locust_stats.csv",
@@ -65,17 +67,15 @@ async def test_a_broken_node_fails_the_matching_scenario(tmp_path: Path) -> None
     with it, a naive node that fetches a report per request is throttled within seconds and
     then serves its last report for the backoff, asking for no token at all (in 2 runs of 3
     every node made a single token call); the stampede is what is judged."""
-    topology = load_topology(ROOT / "topology.yaml")
+    topology = shipped()
     sim = topology.simulation
     unlimited = sim.analytics.evolve(rate_limit=sim.analytics.rate_limit.evolve(enabled=False))
-    base = write_topology(
-        topology.evolve(simulation=sim.evolve(analytics=unlimited)), tmp_path / "topology.yaml"
-    )
-    options = LoadOptions(
-        users=20, lifetime=4, out=tmp_path / "runs", free_ports=True, strategy="naive"
+    base = topology.evolve(simulation=sim.evolve(analytics=unlimited))
+    options = load_options(
+        users=20, lifetime=4, out=tmp_path / "runs", free_ports=True, design="naive"
     )
     verdict = await run_scenario(base, SCENARIOS["expiry-storm"], options)
-    failed = {name for name, ok, _ in verdict.rows if not ok}
+    failed = {c.name for c in verdict.checks if not c.held}
     assert "one token call at a time per node" in failed, verdict.text()
 
 
@@ -83,15 +83,15 @@ async def test_a_broken_node_fails_the_matching_scenario(tmp_path: Path) -> None
 async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared(
     tmp_path: Path,
 ) -> None:
-    options = LoadOptions(users=10, lifetime=4, out=tmp_path, free_ports=True)
+    options = load_options(users=10, lifetime=4, out=tmp_path, free_ports=True)
     folder, runs = await compare(
-        ROOT / "topology.yaml",
+        shipped(),
         designs=parse_designs("per-node,shared,scheduled@1.5"),
         sticky_modes=[True],
         scenarios=["steady"],
         options=options,
     )
-    by_strategy = {r.row.design: r.row for r in runs}
+    by_strategy = {r.row.design.label: r.row for r in runs}
     per_node, shared = by_strategy["per-node"], by_strategy["shared"]
     assert per_node.user_errors == shared.user_errors == 0
     assert per_node.token_calls >= 2 * shared.token_calls  # three nodes: about 3x
@@ -100,7 +100,7 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
     # refuses it, and the report says so.
     late = by_strategy["scheduled@1.5"]
     assert late.analytics_401s > 0
-    assert late.passed < late.invariants
+    assert late.checks_held < late.invariants
     for artefact in (
         "report.md",
         "report.html",
@@ -113,7 +113,7 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
         assert (folder / artefact).stat().st_size > 0, artefact
     assert "data:image/png;base64," in (folder / "report.html").read_text()
     # Each run traced over time: the sawtooth of every node, and the late schedule's 401s.
-    traces = {r.row.design: r.trace for r in runs if r.trace is not None}
+    traces = {r.row.design.label: r.trace for r in runs if r.trace is not None}
     assert set(traces) == {"per-node", "shared", "scheduled@1.5"}
     sawtooth = traces["per-node"].token_left["p1"]
     assert sum(1 for a, b in itertools.pairwise(sawtooth) if a and b and b > a + 1) >= 2
@@ -123,10 +123,10 @@ async def test_compare_writes_the_report_and_shows_per_node_costs_n_times_shared
 
 @pytest.mark.timeout(120)
 async def test_a_scenario_runs_against_an_estate_already_running(tmp_path: Path) -> None:
-    topology = derive_topology(
-        ROOT / "topology.yaml",
+    topology, path = derive_topology(
+        shipped(),
         tmp_path,
-        LoadOptions(lifetime=4, free_ports=True),
+        load_options(lifetime=4, free_ports=True),
         state=tmp_path / "state",
     )
     estate = await asyncio.create_subprocess_exec(
@@ -134,7 +134,7 @@ async def test_a_scenario_runs_against_an_estate_already_running(tmp_path: Path)
         "-m",
         "harness",
         "--topology",
-        str(topology),
+        str(path),
         "up",
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
@@ -151,9 +151,9 @@ async def test_a_scenario_runs_against_an_estate_already_running(tmp_path: Path)
                 # spins and the timeout above never gets a chance to fire.
                 assert line, "the estate exited before it was healthy:\n" + "".join(said)
         drain = asyncio.create_task(estate.stdout.read())
-        options = LoadOptions(users=10, out=tmp_path / "reports", running=True)
+        options = load_options(users=10, out=tmp_path / "reports", running=True)
         verdict = await run_scenario(topology, SCENARIOS["steady"], options)
-        assert verdict.passed, verdict.text()
+        assert verdict.all_held, verdict.text()
         assert verdict.data.lifetime == 4  # the running estate's own lifetime
         assert "already running" in verdict.text()
         with pytest.raises(NotOurEstate, match="publisher-loss kills and restarts"):
@@ -178,15 +178,13 @@ async def test_the_same_scenario_gives_the_same_verdicts_behind_haproxy(tmp_path
         pytest.skip("haproxy is not installed")
     verdicts = {}
     for engine in ("builtin", "haproxy"):
-        options = LoadOptions(
+        options = load_options(
             users=10, lifetime=4, out=tmp_path / engine, free_ports=True, lb_engine=engine
         )
-        verdicts[engine] = await run_scenario(
-            ROOT / "topology.yaml", SCENARIOS["publisher-loss"], options
-        )
-    assert verdicts["haproxy"].passed, verdicts["haproxy"].text()
-    assert [(name, ok) for name, ok, _ in verdicts["haproxy"].rows] == [
-        (name, ok) for name, ok, _ in verdicts["builtin"].rows
+        verdicts[engine] = await run_scenario(shipped(), SCENARIOS["publisher-loss"], options)
+    assert verdicts["haproxy"].all_held, verdicts["haproxy"].text()
+    assert [(c.name, c.held) for c in verdicts["haproxy"].checks] == [
+        (c.name, c.held) for c in verdicts["builtin"].checks
     ]
     log = (verdicts["haproxy"].folder / "estate.log").read_text()
     assert "lb: running haproxy with" in log  # it really was haproxy in front
@@ -198,14 +196,13 @@ def test_a_run_keeps_every_publisher_it_may_have_within_analytics_budget(tmp_pat
     for all the publishers the run may have at once (autoscale: twice the estate) to stay
     within Analytics' 12 calls per 6 s."""
     scenario = SCENARIOS["autoscale"]
-    path = derive_topology(
-        ROOT / "topology.yaml",
+    topology, _ = derive_topology(
+        shipped(),
         tmp_path,
-        LoadOptions(lifetime=4, free_ports=True),
+        load_options(lifetime=4, free_ports=True),
         tmp_path / "state",
         extra_publishers=scenario.extra_publishers,
     )
-    topology = load_topology(path)
     limit = topology.simulation.analytics.rate_limit
     calls_per_second = len(topology.publishers) / topology.analytics.cache_ttl
     assert len(topology.publishers) == 6
@@ -221,12 +218,12 @@ async def test_a_service_that_dies_unasked_fails_the_verdict(tmp_path: Path) -> 
         "d3-dies",
         "a dispatcher is killed from outside",
         lifetimes=1.5,
-        timeline=(Step(0.3, "kill d3 from outside", crash_d3),),
+        timeline=(Step(0.3, StepKind.KILL, crash_d3, ("d3",), note="from outside"),),
         invariants=(WATCHED,),
     )
-    options = LoadOptions(users=5, lifetime=3, out=tmp_path, free_ports=True)
-    verdict = await run_scenario(ROOT / "topology.yaml", scenario, options)
-    ((name, passed, measured),) = verdict.rows
+    options = load_options(users=5, lifetime=3, out=tmp_path, free_ports=True)
+    verdict = await run_scenario(shipped(), scenario, options)
+    ((name, passed, measured),) = [(c.name, c.held, c.measured) for c in verdict.checks]
     assert name == "no service exited unasked"
     assert not passed
     assert measured.startswith("d3 exited (killed by SIGKILL); its last line: ")

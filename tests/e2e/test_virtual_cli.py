@@ -17,7 +17,7 @@ def test_the_command_writes_the_report_and_rejects_a_bad_duration(tmp_path: Path
     env = {**os.environ, "TOKENSIM_CLIENT_SECRET": "unused"}
     command = [sys.executable, "-m", "harness", "compare", "--out", str(tmp_path)]
     done = subprocess.run(
-        [*command, "--virtual", "2d", "--strategies", "per-node,naive"],
+        [*command, "--virtual", "2d", "--designs", "per-node,naive"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -45,10 +45,22 @@ def test_the_command_writes_the_report_and_rejects_a_bad_duration(tmp_path: Path
     assert "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("spec", ["sticky", "naive@2", "replicated@1.5", "scheduled@x"])
-def test_a_bad_design_is_refused_with_exit_2(spec: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--designs", "sticky", "unknown design 'sticky' (known: per-node, shared,"),
+        ("--designs", "naive@2", "'naive@2': only replicated@<loss probability, 0..1> and"),
+        ("--designs", "replicated@1.5", "'replicated@1.5': only"),
+        ("--designs", "scheduled@x", "'scheduled@x': expected a number after '@'"),
+        ("--sticky", "yes", "argument --sticky: expected on, off or on,off, got 'yes'"),
+        ("--sticky", "on,on", "argument --sticky: expected on, off or on,off, got 'on,on'"),
+    ],
+)
+def test_a_bad_design_or_stickiness_is_one_line_and_exit_2(
+    option: str, value: str, message: str
+) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "compare", "--virtual", "1d", "--strategies", spec],
+        [sys.executable, "-m", "harness", "compare", "--virtual", "1d", option, value],
         cwd=ROOT,
         env={**os.environ, "TOKENSIM_CLIENT_SECRET": "unused"},
         capture_output=True,
@@ -57,8 +69,27 @@ def test_a_bad_design_is_refused_with_exit_2(spec: str, tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2
-    assert done.stderr.startswith("python -m harness: error: --strategies:")
-    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("python -m harness compare: error: argument "), done.stderr
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_old_option_names_still_work_and_say_they_are_old(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "harness", "compare", "--out", str(tmp_path)),
+            *("--virtual", "1h", "--strategies", "per-node"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "TOKENSIM_CLIENT_SECRET": "unused"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "warning: --strategies is an old name of --designs" in done.stderr
+    assert "| per-node |" in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -8,17 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from harness.designs import Design
 from harness.report import build
 from harness.report.answers import answers
 from harness.report.model import Report, Section
 from harness.report.render import render_markdown, write_report
 from harness.report.tables import glossary, tables
-from harness.results import Check, Fault, Row, Run, Trace
+from harness.results import Check, Fault, Row, Run, Trace, World
 
 
 def row(design: str, **changes: object) -> Row:
     base = Row(
-        design=design,
+        design=Design.parse(design),
+        world=World.VIRTUAL,
         scenario="faults",
         publishers=3,
         sticky=None,
@@ -40,6 +42,8 @@ def row(design: str, **changes: object) -> Row:
         horizon_s=7 * 86_400.0,
         lifetime_s=86_399.0,
     )
+    if changes.get("sticky") is not None:  # a balancer: a run on real processes
+        changes["world"] = World.REAL
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -179,7 +183,8 @@ def test_the_report_renders_markdown_and_embeds_every_figure(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("hostile", ["<script>alert(1)</script>", "a | b"])
 def test_values_are_escaped_in_html_and_markdown(tmp_path: Path, hostile: str) -> None:
-    sec = section("week", [row(hostile)])
+    # Designs are registered names; what a run reports about its nodes is free text.
+    sec = section("week", [row("per-node", token_calls_per_node=hostile)])
     report = Report("T", "S", (), (sec,), "")
     page = write_report(tmp_path, report).read_text()
     assert "<script>alert" not in page

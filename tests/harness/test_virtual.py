@@ -12,8 +12,10 @@ from core.topology import RateLimitConfig, load_topology
 from harness.designs import Design
 from harness.results import Fault
 from harness.virtual.compare import timeline_text
-from harness.virtual.simulation import VirtualResult, VirtualSettings, simulate
-from harness.virtual.timeline import LIFETIME, faults
+from harness.virtual.outcome import VirtualResult
+from harness.virtual.run import simulate
+from harness.virtual.settings import VirtualSettings
+from harness.virtual.timeline import LIFETIME, EventKind, faults
 from harness.virtual.world import SlidingWindow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +72,10 @@ def sim(
     scenario: str = "faults",
     topology: Path = ROOT / "topology.yaml",
 ) -> VirtualResult:
-    settings = VirtualSettings(horizon=hours * 3600, publishers=publishers, scenario=scenario)
-    return simulate(Design.parse(spec), settings, load_topology(topology))
+    base = load_topology(topology)
+    size = publishers or len(base.publishers)
+    settings = VirtualSettings(horizon=hours * 3600, publishers=size, scenario=scenario)
+    return simulate(Design.parse(spec), settings, base)
 
 
 def test_the_virtual_world_follows_topology_yaml(tmp_path: Path) -> None:
@@ -115,7 +119,7 @@ def test_autoscale_costs_per_node_a_token_call_per_new_instance_and_shared_none(
     assert per_node.user_errors == shared.user_errors == 0
     assert per_node.token_calls_per_start == 1.0  # an empty disk: its own token
     assert shared.token_calls_per_start == 0.0  # the cluster's token, from the store
-    starts = [e for e in per_node.events if e.name in ("scale out", "recycle")]
+    starts = [e for e in per_node.events if e.kind in (EventKind.SCALE_OUT, EventKind.RECYCLE)]
     assert len(starts) >= 4
 
 
@@ -168,5 +172,5 @@ def test_a_one_day_run_lists_no_fault_past_its_end() -> None:
     horizon = 86_400.0
     events = faults(horizon, ("p1", "p2", "p3"))
     assert all(e.end <= horizon for e in events)
-    text = timeline_text([Fault(e.at, e.end, e.name) for e in events])
+    text = timeline_text([Fault(e.at, e.end, e.label) for e in events])
     assert "IMS outage at 23 h for 1h" in text, text

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from core.topology import Topology, load_topology
+from harness.designs import Design
+from harness.load.options import LoadOptions
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: topology.yaml, docs/, lib/
 
@@ -26,3 +31,13 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "topology.yaml"
     path.write_text(text)
     return path
+
+
+def shipped() -> Topology:
+    """The repository's own topology.yaml, parsed."""
+    return load_topology(ROOT / "topology.yaml")
+
+
+def load_options(design: str = "per-node", **changes: Any) -> LoadOptions:
+    """A load run's options, its design given by name (``scheduled@1.5``)."""
+    return LoadOptions(design=Design.parse(design), **changes)

@@ -1,0 +1,109 @@
+"""Facts are typed values and labels are for people: renaming every label of the timelines (the
+load scenarios' steps, the virtual world's events) changes no verdict and no result."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+import pytest
+
+from harness.load.facts import Happened, InstanceStart, Measured, Partition, Restart, StepKind
+from harness.load.invariants import (
+    RunData,
+    one_refresh_after_revocation,
+    recovered_quickly,
+    restarted_node_reused_its_token,
+    token_calls_per_start,
+    what_the_cut_off_node_served,
+)
+from harness.load.invariants import (
+    no_token_call_while_cut_off as no_call_while_cut_off,
+)
+from harness.load.locust_run import LocustResult
+from harness.virtual.timeline import EventKind
+from tests.harness.test_virtual import sim
+
+STARTED = 1_000.0
+INVARIANTS = (
+    restarted_node_reused_its_token,
+    one_refresh_after_revocation,
+    no_call_while_cut_off,
+    what_the_cut_off_node_served,
+    token_calls_per_start,
+    recovered_quickly,
+)
+
+
+def rename_every(kind: type[enum.Enum], monkeypatch: pytest.MonkeyPatch) -> None:
+    for member in kind:
+        monkeypatch.setattr(member, "_value_", f"renamed {member.name.lower()}")
+
+
+def run_data(label: str) -> RunData:
+    """A run whose timeline did every kind of step, each step labelled ``label``."""
+    steps = [
+        (StepKind.KILL, ("p2",), 10.0),
+        (StepKind.RESTART, ("p2",), 12.0),
+        (StepKind.REVOKE, (), 20.0),
+        (StepKind.CUT_OFF, ("p2",), 30.0),
+        (StepKind.HEAL, ("p2",), 40.0),
+    ]
+    issued = [
+        {"at": STARTED + at, "caller": caller}
+        for at, caller in ((1, "p1"), (1, "p2"), (2, "p3"), (21, "p1"), (21, "p2"), (22, "p3"))
+    ]
+    return RunData(
+        scenario="any",
+        strategy="per-node",
+        lifetime=20.0,
+        duration=60.0,
+        users=10,
+        publishers=["p1", "p2", "p3"],
+        refresh_at=0.5,
+        refresh_jitter=0.1,
+        retry_cap=5.0,
+        expiry_margin=300.0,
+        locust=LocustResult(requests=100),
+        ims={"issued_log": issued},
+        analytics={"unauthorized_by_caller": {"p1": 1}},
+        lb={},
+        nodes={},
+        events=[Happened(k, n, label, STARTED + at) for k, n, at in steps],
+        measured=Measured(
+            recovery_s=3.0,
+            restarts=[Restart("p2", 0, restored=True)],
+            starts=[InstanceStart("p4", 1), InstanceStart("p5", 1)],
+            partition=Partition("p2", stale_during=12, failed_during=4, token_valid_at_heal=False),
+        ),
+        started_wall=STARTED,
+        collected_wall=STARTED + 60,
+    )
+
+
+def verdicts(data: RunData) -> list[tuple[bool, str]]:
+    return [invariant(data) for invariant in INVARIANTS]
+
+
+def test_renaming_the_steps_changes_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = verdicts(run_data("kill p2"))
+    rename_every(StepKind, monkeypatch)
+    after = verdicts(run_data("something else entirely"))
+    assert after == before
+    assert [held for held, _ in before] == [True] * len(INVARIANTS)
+    # ...and the facts are what decide: a restart that made a call fails its check.
+    costly = dataclasses.replace(
+        run_data("x"), measured=Measured(restarts=[Restart("p2", 1, False)])
+    )
+    assert not restarted_node_reused_its_token(costly)[0]
+
+
+def test_renaming_the_virtual_events_changes_no_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = sim("per-node", hours=30)
+    labels = [e.label for e in before.events]
+    rename_every(EventKind, monkeypatch)
+    after = sim("per-node", hours=30)
+    assert [e.label for e in after.events] != labels
+    same = ("token_calls", "analytics_401s", "user_errors", "stale", "token_calls_on_restart")
+    assert {f: getattr(after, f) for f in same} == {f: getattr(before, f) for f in same}
+    assert before.analytics_401s > 0  # the revocation happened, and was recognised by kind
