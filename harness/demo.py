@@ -145,14 +145,14 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
             folder,
             "week",
             f"A week in virtual time: {format_duration(week_settings.horizon)} of faults",
-            virtual_intro(week_settings, week),
+            virtual_intro(week_settings, week, topology),
             week,
         ),
         build.section(
             folder,
             "sizes",
             "As the estate grows: " + ", ".join(f"{n}" for n in plan.sizes) + " publishers",
-            virtual_intro(size_settings, sizes) + " The figures show the largest estate.",
+            virtual_intro(size_settings, sizes, topology) + " The figures show the largest estate.",
             sizes,
             mechanism_of=[r for r in sizes if r.row.publishers == max(plan.sizes)],
             scaling=True,
@@ -161,7 +161,7 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
             folder,
             "autoscale",
             "AEM as a Cloud Service: autoscaling and empty disks",
-            virtual_intro(scale_settings, scaled)
+            virtual_intro(scale_settings, scaled, topology)
             + " Then on real processes: the tier scales from 3 publishers to 6, in to 2, out "
             "to 3 and two instances are recycled, each new one with an empty disk and "
             f"registered with the balancer when healthy ({plan.autoscale_lifetime} s tokens).",

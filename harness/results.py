@@ -49,6 +49,9 @@ class Row:
     analytics_peak_per_minute: int | None = None
     analytics_mean_per_minute: float | None = None
     analytics_429s: int | None = None
+    analytics_calls_per_hour: float | None = None
+    report_age_p50_s: float | None = None  # how old the report users were shown was
+    report_age_p99_s: float | None = None
     served_during_ims_outage: str | None = None  # e.g. "100% (33% fresh)"
     recovery_s: float | None = None
     token_calls_on_restart: float | None = None

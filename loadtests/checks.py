@@ -21,7 +21,7 @@ def leaked_token(headers: Mapping[str, str], body: str) -> bool:
 
 
 def top_pages_problem(status: int, headers: Mapping[str, str], body: str) -> str | None:
-    """None if ``/api/top-pages`` answered as it must, else what is wrong."""
+    """None if the component's data (or ``/api/top-pages``) answered as it must."""
     if leaked_token(headers, body) or "access_token" in body:
         return "token leaked in the response"
     if status != 200:
@@ -40,21 +40,27 @@ def top_pages_problem(status: int, headers: Mapping[str, str], body: str) -> str
     return None
 
 
-VISITS_CELL = re.compile(r'<td class="n">([\d,]+)</td>')
+WIDGET_MARK = 'id="top-pages" data-src="'
 
 
 def home_page_problem(status: int, headers: Mapping[str, str], body: str) -> str | None:
-    """None if ``/`` answered as it must, else what is wrong."""
+    """None if the home page answered as it must (the page with its component), else what is
+    wrong; the component's data is judged by :func:`top_pages_problem`."""
     if leaked_token(headers, body):
         return "token leaked in the response"
     if status != 200:
         return f"status {status}"
-    visits = [int(v.replace(",", "")) for v in VISITS_CELL.findall(body)]
-    if not visits:
-        return "no pages on the home page"
-    if visits != sorted(visits, reverse=True):
-        return "pages not in descending order of visits"
+    if WIDGET_MARK not in body:
+        return "no most-visited-pages component on the home page"
     return None
+
+
+def pages_of(body: str) -> list[str]:
+    """The pages a top-pages document lists (empty when it is not one)."""
+    try:
+        return [str(page["page"]) for page in json.loads(body)["pages"]]
+    except (ValueError, KeyError, TypeError):
+        return []
 
 
 def content_page_problem(status: int, headers: Mapping[str, str], body: str) -> str | None:

@@ -1,23 +1,29 @@
 """What one browser does on the site, and how each answer is judged: the behaviour shared by
 the two user classes of the locustfile (``HttpUser`` and the faster ``FastHttpUser``).
 
-A visitor opens the home page, follows one of its links to a content page now and then, and
-reads the top-pages API; think time between pages. Every response is checked (status, pages in
-order, no token anywhere); a response from another publisher than the visitor's last one is a
-session move, counted apart (:mod:`loadtests.session_moves`).
+A visitor opens the home page (``/content/site/en.html``), whose "most visited pages" component
+then fetches its data (``/content/site/en/top-pages.json``) as a browser does; follows one of
+its links to a content page now and then; think time between pages. Every response is
+checked (status, pages in order, no token anywhere); a response from another publisher than
+the visitor's last one is a session move, counted apart (:mod:`loadtests.session_moves`).
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from loadtests.checks import content_page_problem, home_page_problem, top_pages_problem
+from loadtests.checks import (
+    content_page_problem,
+    home_page_problem,
+    pages_of,
+    top_pages_problem,
+)
 
-LINK = re.compile(r'href="(/content/[^"]+\.html)"')
+HOME = "/content/site/en.html"
+WIDGET = "/content/site/en/top-pages.json"
 
 
 class Judged(Protocol):
@@ -48,12 +54,13 @@ class Browsing:
         self.links: list[str] = []
 
     def home(self) -> None:
-        with self._get("/", "/") as response:
+        with self._get(HOME, HOME) as response:
             text = response.text or ""
-            if self._judge(
+            page = self._judge(
                 response, home_page_problem(response.status_code, response.headers, text)
-            ):
-                self.links = LINK.findall(text)
+            )
+        if page:
+            self.top_pages()  # what the page's component fetches next
 
     def content_page(self) -> None:
         if not self.links:
@@ -67,9 +74,11 @@ class Browsing:
         return None
 
     def top_pages(self) -> None:
-        with self._get("/api/top-pages", "/api/top-pages") as response:
-            problem = top_pages_problem(response.status_code, response.headers, response.text or "")
-            self._judge(response, problem)
+        with self._get(WIDGET, WIDGET) as response:
+            text = response.text or ""
+            problem = top_pages_problem(response.status_code, response.headers, text)
+            if self._judge(response, problem):
+                self.links = [f"{page}.html" for page in pages_of(text)]
 
     def _judge(self, response: Judged, problem: str | None) -> bool:
         if problem is not None:

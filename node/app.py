@@ -1,9 +1,12 @@
 """The publisher node's aiohttp application: ``create_app(topology, node_id, ...)``.
 
-Routes: ``/`` (home page), ``/api/top-pages`` (JSON), ``/content/...html`` (the pages the home
-page links to), ``/static/site.css``, ``/health``,
-``/status`` and ``/metrics``. Every response carries ``X-Publisher: <id>``. The token provider,
-the Analytics client and their HTTP session are created and closed by one cleanup context.
+Routes: the home page (``/content/site/en.html``, and ``/``), whose "most visited pages"
+component fetches its data from ``/content/site/en/top-pages.json`` (cacheable: its
+``Cache-Control: max-age`` is the time to the report's next refresh), ``/api/top-pages`` (the
+same data, never cached), ``/content/...html`` (the pages it links to), ``/static/site.css``,
+``/health``, ``/status`` and ``/metrics``. Every response carries ``X-Publisher: <id>``. The
+token provider, the report's refresher, the Analytics client and their HTTP session are
+created and closed by one cleanup context.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from node.replication_http import (
     receive_token,
 )
 from node.report_sharing import PushedReport, StoreSharedReport
-from node.reports import TopPagesService, TopPagesSource
+from node.reports import TopPages, TopPagesService, TopPagesSource
 from node.token.strategies import TokenDeps, build_provider, shared_store, strategy
 
 
@@ -46,6 +49,9 @@ class NodeDeps(TokenDeps):
 
     fetcher: Callable[[aiohttp.ClientSession], TokenFetcher] | None = None
 
+
+HOME = "/content/site/en.html"  # the site's home page, as AEM would name it
+WIDGET = "/content/site/en/top-pages.json"  # its "most visited pages" component's data
 
 NODE_ID = web.AppKey("node_id", str)
 TOKENS = web.AppKey("tokens", TokenProvider)
@@ -58,7 +64,7 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
     topology.publisher(node_id)  # fails early on an unknown id
     app = web.Application()
     app[NODE_ID] = node_id
-    app[RENDERED] = render.RenderedReports(node_id)
+    app[RENDERED] = render.RenderedReports(node_id, WIDGET)
     lifecycle_of(app)
     app.cleanup_ctx.append(_services(topology, node_id, deps))
     # Every response is tagged with the publisher that answered and counted. The two pages
@@ -66,6 +72,8 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
     # (``_served``). aiohttp's on_response_prepare signal cost a tenth of the node's
     # throughput, a wrapper around the hot pages still 5 % (``make bench``).
     app.router.add_get("/", home)
+    app.router.add_get(HOME, home)
+    app.router.add_get(WIDGET, top_pages)
     app.router.add_get("/api/top-pages", top_pages)
     routes = [
         ("GET", "/static/site.css", stylesheet),
@@ -83,7 +91,7 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
         app.router.add_route(method, path, _served(handler, path))
     pages = r"/content/{page:[A-Za-z0-9/_.~-]+}.html"
     app.router.add_get(pages, _served(content, "/content/[page].html"))
-    known = {"/", "/api/top-pages", *(path for _, path, _ in routes)}
+    known = {"/", HOME, WIDGET, "/api/top-pages", *(path for _, path, _ in routes)}
     app.router.add_route("*", "/{tail:.*}", _served(_not_served(known), "unmatched"))
     return app
 
@@ -144,16 +152,19 @@ def _services(
             reports = TopPagesService(
                 analytics=source,
                 tokens=provider,
-                cache_ttl=topology.analytics.cache_ttl,
+                refresh=topology.analytics.report_refresh,
+                jitter=topology.analytics.report_jitter,
                 clock=deps.clock,
                 single_flight=strategy(topology.token.strategy).single_flight,
             )
             app[TOKENS] = provider
             app[REPORTS] = reports
             await provider.start()
+            await reports.start()
             try:
                 yield
             finally:
+                await reports.close()
                 await provider.close()
                 if PUSHED_REPORT in app:
                     await app[PUSHED_REPORT].close()
@@ -184,7 +195,7 @@ def _report_source(
             leader=node_id == leader,
             followers=[p.id for p in topology.publishers if p.id != node_id],
             transport=transport,
-            cache_ttl=config.cache_ttl,
+            refresh=config.report_refresh,
             lag=token.replication.lag,
             wall_clock=deps.clock.wall,
         )
@@ -194,7 +205,7 @@ def _report_source(
         shared_store(topology, deps, purpose="report"),
         deps.keyring,
         owner=node_id,
-        cache_ttl=config.cache_ttl,
+        refresh=config.report_refresh,
         lease_ttl=token.lease_ttl,
         wall_clock=deps.clock.wall,
     )
@@ -245,63 +256,56 @@ def _not_served(known: set[str]) -> Handler:
 
 
 async def home(request: web.Request) -> web.Response:
+    """The home page: the same for everybody (the dispatcher caches it until a flush, as AEM
+    pages are); its component fetches the report from the widget's URL."""
     started = time.perf_counter()
-    node_id = request.app[NODE_ID]
-    reports = request.app[REPORTS]
-    try:
-        report = reports.fresh() or await reports.get()
-    except ReportUnavailable:
-        unavailable = web.Response(
-            text=render.unavailable_page(node_id),
-            status=503,
-            content_type="text/html",
-            headers={"Retry-After": "5", "Cache-Control": "no-store"},
-        )
-        return _answered(request, "/", unavailable, started)
-    page = web.Response(
-        text=request.app[RENDERED].home_page(report),
-        content_type="text/html",
-        headers=_cache_headers(report.stale),
-    )
-    return _answered(request, "/", page, started)
+    page = web.Response(text=request.app[RENDERED].home, content_type="text/html")
+    return _answered(request, "/" if request.path == "/" else HOME, page, started)
 
 
 async def top_pages(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    node_id = request.app[NODE_ID]
-    reports = request.app[REPORTS]
+    app = request.app
+    route = WIDGET if request.path == WIDGET else "/api/top-pages"
+    reports = app[REPORTS]
     try:
         report = reports.fresh() or await reports.get()
     except ReportUnavailable:
         unavailable = web.json_response(
-            {"node": node_id, "error": "top pages are unavailable right now"},
+            {"node": app[NODE_ID], "error": "top pages are unavailable right now"},
             status=503,
             headers={"Retry-After": "5", "Cache-Control": "no-store"},
         )
-        return _answered(request, "/api/top-pages", unavailable, started)
+        return _answered(request, route, unavailable, started)
     pages = web.Response(
-        body=request.app[RENDERED].top_pages_json(report),
+        body=app[RENDERED].top_pages_json(report),
         content_type="application/json",
-        headers=_cache_headers(report.stale),
+        headers=_cache_headers(reports, report, widget=route == WIDGET),
     )
-    return _answered(request, "/api/top-pages", pages, started)
+    return _answered(request, route, pages, started)
 
 
-def _cache_headers(stale: bool) -> Mapping[str, str]:
-    # A stale report must not be cached downstream (the dispatcher) as if it were fresh.
-    return _STALE if stale else _FRESH
+def _cache_headers(
+    reports: TopPagesService, report: TopPages, *, widget: bool
+) -> Mapping[str, str]:
+    """What a publisher tells the caches in front of it (the dispatcher honours ``max-age``
+    with ``/enableTTL``): the widget's data lives until the report's next refresh. A stale
+    report, a report fetched on every page load, and the uncached API are not to be kept."""
+    seconds = int(reports.seconds_valid()) if widget and not report.stale else 0
+    if seconds > 0:
+        return {"Cache-Control": f"max-age={seconds}"}
+    return _NOT_KEPT
 
 
-_FRESH = MappingProxyType({"Cache-Control": "public, max-age=0, must-revalidate"})
-_STALE = MappingProxyType({"Cache-Control": "no-cache"})
+_NOT_KEPT = MappingProxyType({"Cache-Control": "no-store", "Dispatcher": "no-cache"})
 
 
 async def content(request: web.Request) -> web.Response:
-    """A page of the site: cacheable, as AEM pages are at the dispatcher."""
+    """A page of the site: no Cache-Control, as AEM sends none for a page; the dispatcher
+    keeps it until a flush (docs/world.md)."""
     return web.Response(
         text=render.content_page(request.app[NODE_ID], request.path),
         content_type="text/html",
-        headers={"Cache-Control": "public, max-age=60"},
     )
 
 

@@ -14,7 +14,7 @@ body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:44rem;color:#22
 h1{font-size:1.4rem}table{border-collapse:collapse;width:100%}
 td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.stale{color:#a60}
-footer{margin-top:1rem;font-size:.8rem;color:#777}
+footer,.served{margin-top:1rem;font-size:.8rem;color:#777}
 """
 
 
@@ -34,19 +34,55 @@ def top_pages_json(node_id: str, report: TopPages) -> dict[str, Any]:
     }
 
 
-def home_page(node_id: str, report: TopPages) -> str:
-    rows = "\n".join(
-        f'<tr><td>{i}</td><td><a href="{escape(p.page)}.html">{escape(p.page)}</a></td>'
-        f'<td class="n">{p.visits:,.0f}</td></tr>'
-        for i, p in enumerate(report.pages, start=1)
-    )
-    stale = ' <span class="stale">(showing an earlier report)</span>' if report.stale else ""
+# The "most visited pages" component: what an AEM component that renders on the client does.
+# It reads the report from the widget's URL (cached by the dispatcher and the CDN) and fills
+# the table; the page itself is the same for every visitor. No token is ever in either.
+WIDGET_SCRIPT = """\
+(async () => {
+  const box = document.getElementById("top-pages");
+  try {
+    const reply = await fetch(box.dataset.src, {headers: {Accept: "application/json"}});
+    if (!reply.ok) throw new Error(String(reply.status));
+    const report = await reply.json();
+    const rows = report.pages.map((p, i) => {
+      const tr = document.createElement("tr");
+      const link = document.createElement("a");
+      link.href = p.page + ".html";
+      link.textContent = p.page;
+      const cells = [String(i + 1), link, p.visits.toLocaleString("en")];
+      cells.forEach((value, k) => {
+        const td = document.createElement("td");
+        if (k === 2) td.className = "n";
+        td.append(value);
+        tr.append(td);
+      });
+      return tr;
+    });
+    box.querySelector("tbody").replaceChildren(...rows);
+    const when = new Date(report.fetched_at).toISOString().slice(0, 16).replace("T", " ");
+    box.querySelector("footer").textContent =
+      `Report of ${when} UTC from publisher ${report.node}` +
+      (report.stale ? " (an earlier report: the latest refresh failed)" : "");
+  } catch (err) {
+    box.querySelector("footer").textContent =
+      "The most visited pages are not available right now. Please try again shortly.";
+  }
+})();
+"""
+
+
+def home_page(node_id: str, widget: str) -> str:
+    """The home page: the same for every visitor; its component fetches ``widget``."""
     return _page(
         "Most visited pages",
-        f"<table><thead><tr><th>#</th><th>Page</th><th>Visits</th></tr></thead>"
-        f"<tbody>\n{rows}\n</tbody></table>"
-        f"<footer>Served by publisher {escape(node_id)} · report of "
-        f"{iso(report.fetched_at)}{stale}</footer>",
+        f'<section id="top-pages" data-src="{escape(widget)}">'
+        "<table><thead><tr><th>#</th><th>Page</th><th>Visits</th></tr></thead>"
+        '<tbody><tr><td colspan="3">Loading…</td></tr></tbody></table>'
+        "<footer></footer></section>"
+        "<noscript><p>The list needs JavaScript; its data is "
+        f'<a href="{escape(widget)}">{escape(widget)}</a>.</p></noscript>'
+        f"<script>{WIDGET_SCRIPT}</script>"
+        f'<p class="served">Page served by publisher {escape(node_id)}</p>',
     )
 
 
@@ -79,24 +115,19 @@ def _page(title: str, body: str) -> str:
 
 
 class RenderedReports:
-    """The home page and the JSON of the latest report, rendered once per report.
+    """The home page (once) and the JSON of the latest report (once per report).
 
-    A report is reused for ``analytics.cache_ttl`` and every request shows it: rendering it
-    again for each request was a fifth of the node's time per request (``make bench``).
+    Every request between two refreshes shows the same report: rendering it again for each
+    request was a fifth of the node's time per request (``make bench``).
     """
 
-    def __init__(self, node_id: str) -> None:
+    def __init__(self, node_id: str, widget: str) -> None:
         self._node_id = node_id
         self._json: tuple[TopPages, bytes] | None = None
-        self._html: tuple[TopPages, str] | None = None
+        self.home = home_page(node_id, widget)
 
     def top_pages_json(self, report: TopPages) -> bytes:
         if self._json is None or self._json[0] is not report:
             body = json.dumps(top_pages_json(self._node_id, report)).encode()
             self._json = (report, body)
         return self._json[1]
-
-    def home_page(self, report: TopPages) -> str:
-        if self._html is None or self._html[0] is not report:
-            self._html = (report, home_page(self._node_id, report))
-        return self._html[1]

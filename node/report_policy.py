@@ -2,7 +2,7 @@
 service (:mod:`node.reports`) and by the virtual world that models thousands of nodes, so that
 the two cannot drift apart.
 
-* A report is reused for ``cache_ttl``.
+* A report is refreshed every ``refresh`` seconds (0: on every page load).
 * After a failed fetch (Analytics down, no token), the last report is served meanwhile and
   the next try waits: 1 s after the first failure, doubling with each failure in a row up to a
   minute (at 1 s flat, fifty nodes asked a down Analytics 3,000 times a minute: the virtual
@@ -25,7 +25,7 @@ THROTTLE_CAP = 300.0
 
 @dataclass(frozen=True, slots=True)
 class ReportPolicy:
-    cache_ttl: float
+    refresh: float
     failure_hold: float = FAILURE_HOLD
     failure_cap: float = FAILURE_CAP
     throttle_base: float = THROTTLE_BASE
@@ -33,7 +33,7 @@ class ReportPolicy:
 
     def hold_after_failure(self, failures: int = 1) -> float:
         """The wait after the ``failures``-th failed fetch in a row (1 for the first)."""
-        first = min(self.failure_hold, self.cache_ttl or 1.0)
+        first = min(self.failure_hold, self.refresh or 1.0)
         return min(self.failure_cap, first * 2.0 ** min(failures - 1, 16))
 
     def hold_after_throttle(self, throttled: int, rng: random.Random) -> float:

@@ -1,8 +1,8 @@
 """One Analytics report for the whole cluster (``analytics.report_sharing: shared``).
 
-Analytics allows 12 requests per 6 s per client, shared by every node of the client: with each
-node fetching its own report every ``cache_ttl`` (5 s), ten nodes use all of it. Sharing the
-report keeps the cluster at one call per cache period, whatever its size. Two ways, each a
+Analytics allows 12 requests per 6 s per client, shared by every node of the client: each node
+fetching its own report every ``analytics.report_refresh`` makes N calls per interval. Sharing
+the report keeps the cluster at one call per interval, whatever its size. Two ways, each a
 :class:`node.reports.TopPagesSource` in front of the Analytics client:
 
 * :class:`StoreSharedReport` (every strategy but ``replicated``): the report lives in the shared
@@ -78,7 +78,7 @@ class StoreSharedReport:
         keyring: Keyring,
         *,
         owner: str,
-        cache_ttl: float,
+        refresh: float,
         lease_ttl: float,
         wall_clock: Callable[[], float],
     ) -> None:
@@ -86,7 +86,7 @@ class StoreSharedReport:
         self._store = store
         self._keyring = keyring
         self._owner = owner
-        self._cache_ttl = cache_ttl
+        self._refresh = refresh
         self._lease_ttl = lease_ttl
         self._wall_clock = wall_clock
         self.adopted = 0  # reports taken from the store without a call
@@ -94,7 +94,7 @@ class StoreSharedReport:
     async def top_pages(self, token: AccessToken) -> tuple[PageVisits, ...]:
         shared = await self._load()
         now = self._wall_clock()
-        if shared is not None and now - shared.fetched_at < self._cache_ttl:
+        if shared is not None and now - shared.fetched_at < self._refresh:
             self.adopted += 1
             return shared.pages
         if shared is not None and now < shared.hold_until:
@@ -178,6 +178,9 @@ class ReportPush(Protocol):
     async def push_report(self, follower: str, blob: bytes) -> None: ...
 
 
+FIRST_PUSH_GRACE = 5.0  # seconds a follower without a report waits for the leader's push
+
+
 class PushedReport:
     """``replicated``: the leader fetches and pushes; a follower serves what it was pushed."""
 
@@ -189,7 +192,7 @@ class PushedReport:
         leader: bool,
         followers: Sequence[str],
         transport: ReportPush,
-        cache_ttl: float,
+        refresh: float,
         lag: float,
         wall_clock: Callable[[], float],
     ) -> None:
@@ -198,13 +201,19 @@ class PushedReport:
         self._leader = leader
         self._followers = tuple(followers)
         self._transport = transport
-        self._fresh_for = cache_ttl + lag + 1.0  # a follower waits for the next push this long
+        self._fresh_for = refresh + lag + 1.0  # a follower waits for the next push this long
+        self._grace = lag + FIRST_PUSH_GRACE  # a new follower waits this long for a first push
         self._wall_clock = wall_clock
         self._pushed: SharedPages | None = None
+        self._arrived = asyncio.Event()
         self._deliveries: set[asyncio.Task[None]] = set()
         self.adopted = 0
 
     async def top_pages(self, token: AccessToken) -> tuple[PageVisits, ...]:
+        if not self._leader and self._pushed is None:
+            # Started with the leader (a deployment): its first push is on its way.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), self._grace)
         pushed = self._pushed
         fresh = pushed is not None and self._wall_clock() - pushed.fetched_at < self._fresh_for
         if not self._leader and pushed is not None and fresh:
@@ -224,6 +233,7 @@ class PushedReport:
             return False
         if self._pushed is None or report.fetched_at > self._pushed.fetched_at:
             self._pushed = report
+            self._arrived.set()
         return True
 
     def _push(self, report: SharedPages) -> None:

@@ -1,9 +1,16 @@
-"""The "most visited pages" report as the node serves it: cached, single-flight, stale on error.
+"""The "most visited pages" report as the node serves it: refreshed on a schedule, stale on error.
 
-Concurrent requests share one Analytics call (not in the ``naive`` strategy, whose handlers each
-fetch their own, as code written without single-flight does). A 401 drops the token (only if it
-is still the current one), gets a new one and retries once. When Analytics or the token fails,
-the last good report is served with ``stale: true`` rather than an error, if there is one.
+With ``analytics.report_refresh`` above 0 (Adobe's advice: no more than every 30 minutes) one
+background task asks Analytics at start and then once per interval, each time up to
+``report_jitter`` of it later, at random, so that publishers deployed together drift apart.
+Requests never wait for Analytics, except before the first report. With ``report_refresh`` 0
+every page load asks (the anti-pattern Adobe warns against): concurrent requests share one
+Analytics call (not in the ``naive`` strategy, whose handlers each fetch their own, as code
+written without single-flight does).
+
+A 401 drops the token (only if it is still the current one), gets a new one and retries once.
+When Analytics or the token fails, the last good report is served with ``stale: true`` rather
+than an error, if there is one.
 
 A 429 (over Analytics' 12 requests per 6 s per client) is not a token problem: it never drops
 the token or causes a token call. The refresh of the report backs off instead
@@ -15,6 +22,7 @@ episode is logged once when it starts and once when it ends. Throttled calls are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
@@ -55,8 +63,9 @@ class TopPagesService:
         *,
         analytics: TopPagesSource,
         tokens: TokenProvider,
-        cache_ttl: float,
+        refresh: float,
         clock: Clock,
+        jitter: float = 0.0,
         single_flight: bool = True,
         rng: random.Random | None = None,
     ) -> None:
@@ -66,30 +75,62 @@ class TopPagesService:
         self._failures = 0  # consecutive other failures
         self._analytics = analytics
         self._tokens = tokens
-        self._cache_ttl = cache_ttl
-        self._policy = ReportPolicy(cache_ttl)
+        self._refresh_every = refresh
+        self._jitter = jitter
+        self._policy = ReportPolicy(refresh)
         self._clock = clock
         self._last: TopPages | None = None
-        self._last_at = float("-inf")
+        self._shown: TopPages | None = None  # what requests get now (stale after a failure)
         self._hold_until = float("-inf")
+        self._next_at = float("-inf")  # scheduled: the next refresh
         self._in_flight: asyncio.Task[TopPages] | None = None
+        self._task: asyncio.Task[None] | None = None
         self.outcomes: Counter[str] = Counter()
+
+    @property
+    def scheduled(self) -> bool:
+        """Refreshed on a schedule (else on every page load)."""
+        return self._refresh_every > 0
 
     @property
     def has_report(self) -> bool:
         return self._last is not None
 
+    async def start(self) -> None:
+        """Scheduled: make the first call at once (requests wait for it), then refresh."""
+        if self.scheduled and self._task is None:
+            self._call()
+            self._task = asyncio.create_task(self._refresher(), name="report-refresher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
     def fresh(self) -> TopPages | None:
-        """The cached report while it is fresh, without a coroutine: the hot path."""
-        last = self._last
-        if last is not None and self._clock.monotonic() - self._last_at < self._cache_ttl:
-            return last
-        return None
+        """Scheduled: the report to show now, without a coroutine (the hot path); None before
+        the first one, and always on every-page-load."""
+        shown = self._shown if self.scheduled else None
+        if shown is not None and shown.stale:
+            self.outcomes["stale"] += 1  # a request served the last good report
+        return shown
+
+    def seconds_valid(self) -> float:
+        """How long the report shown now stays the one shown: until the next scheduled
+        refresh (0 when it is stale, or refreshed on every page load)."""
+        shown = self._shown
+        if not self.scheduled or shown is None or shown.stale:
+            return 0.0
+        return max(0.0, self._next_at - self._clock.monotonic())
 
     async def get(self) -> TopPages:
         fresh = self.fresh()
         if fresh is not None:
             return fresh
+        if self.scheduled:
+            return await self._first_report()
         now = self._clock.monotonic()
         last = self._last
         if now < self._hold_until:
@@ -105,6 +146,30 @@ class TopPagesService:
             self._in_flight = asyncio.create_task(self._refresh(), name="top-pages")
             self._in_flight.add_done_callback(self._done)
         return await asyncio.shield(self._in_flight)
+
+    async def _first_report(self) -> TopPages:
+        """Scheduled, and no report yet: join the refresher's call in flight."""
+        if self._in_flight is None:
+            raise ReportUnavailable("no report yet; the next try is scheduled")
+        return await asyncio.shield(self._in_flight)
+
+    def _call(self) -> None:
+        self._in_flight = asyncio.create_task(self._refresh(), name="top-pages")
+        self._in_flight.add_done_callback(self._done)
+
+    async def _refresher(self) -> None:
+        while True:
+            if self._in_flight is not None:
+                with contextlib.suppress(ReportUnavailable):
+                    await asyncio.shield(self._in_flight)
+            now = self._clock.monotonic()
+            if self._shown is not None and not self._shown.stale:
+                spread = self._rng.uniform(0.0, self._jitter)
+                self._next_at = now + self._refresh_every * (1.0 + spread)
+            else:
+                self._next_at = max(self._hold_until, now + self._policy.failure_hold)
+            await asyncio.sleep(self._next_at - now)
+            self._call()
 
     def _done(self, task: asyncio.Task[TopPages]) -> None:
         self._in_flight = None
@@ -122,8 +187,7 @@ class TopPagesService:
             logger.info("Analytics answers again after %d throttled calls", self._throttled)
             self._throttled = 0
         self._failures = 0
-        self._last = TopPages(pages=pages, fetched_at=self._clock.wall())
-        self._last_at = self._clock.monotonic()
+        self._last = self._shown = TopPages(pages=pages, fetched_at=self._clock.wall())
         self.outcomes["ok"] += 1
         return self._last
 
@@ -158,5 +222,7 @@ class TopPagesService:
         if self._last is None:
             self.outcomes["unavailable"] += 1
             raise ReportUnavailable(str(exc)) from None
-        self.outcomes["stale"] += 1
-        return replace(self._last, stale=True)
+        if not self.scheduled:  # the request that asked gets the last good report
+            self.outcomes["stale"] += 1
+        self._shown = replace(self._last, stale=True)
+        return self._shown

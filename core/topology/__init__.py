@@ -12,6 +12,8 @@ from core.errors import TopologyError
 from core.topology.endpoints import AnalyticsConfig, ImsConfig
 from core.topology.estate import (
     AdminListenerConfig,
+    CacheRule,
+    DispatcherCacheConfig,
     ClientLimitsConfig,
     DispatcherConfig,
     DispatcherSettings,
@@ -25,6 +27,7 @@ from core.topology.loading import DEFAULT_PATH, json_schema, load_topology, writ
 from core.topology.model import Topology
 from core.topology.simulation import (
     FaultsConfig,
+    LatencyConfig,
     RateLimitConfig,
     SimulatedAnalyticsConfig,
     SimulatedImsConfig,
@@ -36,13 +39,16 @@ __all__ = [
     "DEFAULT_PATH",
     "AdminListenerConfig",
     "AnalyticsConfig",
+    "CacheRule",
     "ClientLimitsConfig",
+    "DispatcherCacheConfig",
     "DispatcherConfig",
     "DispatcherSettings",
     "FaultsConfig",
     "HealthCheckConfig",
     "ImsConfig",
     "KeyPathError",
+    "LatencyConfig",
     "LbConfig",
     "Model",
     "PublisherConfig",

@@ -36,12 +36,26 @@ class AnalyticsConfig(Model):
     company_id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     rsid: Annotated[str, Field(min_length=1)]
     top: Annotated[int, Field(ge=1, le=1000)] = 10
-    cache_ttl: Duration = 60.0
+    report_refresh: Duration = Field(
+        default=1800.0,
+        description="How often a publisher asks Analytics for the widget's report, on a "
+        "schedule: Adobe asks for no more than every 30 min (docs/world.md). 0: on every page "
+        "load (the anti-pattern Adobe warns against).",
+    )
+    report_jitter: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.1,
+        description="Each refresh comes up to this fraction of report_refresh later, random "
+        "per refresh, so that publishers deployed together do not call in the same second.",
+    )
     report_sharing: Literal["per-node", "shared"] = Field(
         default="per-node",
         description="per-node: each node fetches its own report; shared: one node refreshes "
         "the cluster's report under a lease in token.store, the others adopt it (replicated: "
         "the leader pushes it with the token).",
     )
-    timeout: Duration = 5.0
+    timeout: Duration = Field(
+        default=15.0,
+        description="Longest a report call may take: above the latency model's 99.9th "
+        "percentile at rest (about 11 s), well below the gateway's own 60 s (docs/world.md).",
+    )
     date_range_days: Annotated[int, Field(ge=1, le=366)] = 30

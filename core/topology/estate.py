@@ -43,14 +43,56 @@ class DispatcherConfig(Model):
         return f"http://{self.host}:{self.port}"
 
 
+class CacheRule(Model):
+    """One entry of ``/cache/rules``: a glob over the path and whether it may be cached."""
+
+    glob: Annotated[str, Field(min_length=1)]
+    type: Literal["allow", "deny"]
+
+
+class DispatcherCacheConfig(Model):
+    """What the dispatcher caches and for how long: AEM's ``/cache`` section, with the rules
+    of Experience League KB ka-17497 (docs/world.md)."""
+
+    enabled: bool = True
+    rules: tuple[CacheRule, ...] = Field(
+        default=(CacheRule(glob="*", type="allow"),),
+        description="/cache/rules: the last rule whose glob matches the path decides.",
+    )
+    enable_ttl: bool = Field(
+        default=True,
+        description='/enableTTL "1": a reply expires as its Cache-Control max-age or Expires '
+        "says; without it a cached file lives until a flush invalidates it.",
+    )
+    ignore_url_params: tuple[str, ...] = Field(
+        default=(),
+        description="/ignoreUrlParams: query parameters (globs) that do not stop caching.",
+    )
+    allow_authorized: bool = Field(
+        default=False,
+        description="/allowAuthorized: cache requests with Authorization or a login cookie.",
+    )
+    statfileslevel: Annotated[int, Field(ge=0, le=20)] = Field(
+        default=0,
+        description="/statfileslevel: a flush touches the .stat files down to this depth; a "
+        "cached file is stale when the .stat file nearest to it is newer.",
+    )
+    invalidate: tuple[str, ...] = Field(
+        default=("*.html", "*.json"),
+        description="/invalidate: the cached files a flush makes stale (besides the flushed "
+        "path itself, which is always removed).",
+    )
+    max_entries: Annotated[int, Field(ge=1)] = 10_000
+
+
 class DispatcherSettings(Model):
     """What every dispatcher does (AEM dispatcher.any, reduced to what the estate needs)."""
 
     allow: tuple[str, ...] = Field(
-        default=("/", "/api/top-pages", "/static/*", "/content/**.html"),
+        default=("/", "/api/top-pages", "/static/*", "/content/**.html", "/content/**.json"),
         description="Allow-list of path globs; anything else is 404 (AEM /filter).",
     )
-    cache_ttl: Duration = Field(default=5.0, description="0 = do not cache.")
+    cache: DispatcherCacheConfig = DispatcherCacheConfig()
     login_cookie: str = "login-token"
     timeout: Duration = 10.0
     health_timeout: Duration = 2.0

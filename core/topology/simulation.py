@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.topology.fields import (
     Duration,
     EnvNames,
+    KeyPathError,
     Model,
     Port,
     Probability,
@@ -75,16 +76,48 @@ class RateLimitConfig(Model):
     )
 
 
+class LatencyConfig(Model):
+    """How long a report takes, as Adobe's staff describe it (docs/world.md): log-normal with
+    a median of about a second and a tail to several seconds at rest, slower when many
+    requests hit one report suite at once (queueing, no error), cut by the gateway at 60 s."""
+
+    enabled: bool = True
+    median: Annotated[Duration, Field(gt=0)] = 1.0
+    p99: Annotated[Duration, Field(gt=0)] = Field(
+        default=6.0, description="99th percentile with nothing else in flight."
+    )
+    per_concurrent: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.5,
+        description="Each request already in flight on the same report suite makes a new one "
+        "this fraction of its latency slower.",
+    )
+    gateway_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default=60.0, description="Adobe's gateway answers 504 after this."
+    )
+
+    @model_validator(mode="after")
+    def _tail_above_median(self) -> LatencyConfig:
+        if self.p99 < self.median:
+            raise KeyPathError(
+                "simulation.analytics.latency.p99",
+                f"must not be below the median ({self.median}s), got {self.p99}s",
+            )
+        return self
+
+
 class SimulatedAnalyticsConfig(Model):
     host: str = "127.0.0.1"
     port: Port = 8702
     pages: Annotated[int, Field(ge=10, le=10000)] = 300
     daily_visits: Annotated[int, Field(ge=1)] = 50_000
     drift_period: Duration = Field(
-        default=600.0, description="How fast the ranking of pages drifts (one full cycle)."
+        default=30 * 86400.0,
+        description="How fast the ranking of pages drifts (one full cycle). A report over "
+        "the last full days changes once a day, when its date range moves on.",
     )
     seed: int = 1
     rate_limit: RateLimitConfig = RateLimitConfig()
+    latency: LatencyConfig = LatencyConfig()
     faults: FaultsConfig = FaultsConfig()
 
     @property

@@ -19,6 +19,7 @@ from harness.estate.hosts import HostPlan
 from harness.estate.processes import free_ports
 from harness.estate.redis_server import RedisPlan
 from harness.load.options import LoadOptions
+from harness.virtual.timeline import LIFETIME
 
 
 def derive_topology(
@@ -68,13 +69,17 @@ def with_extra_publishers(topology: Topology, count: int) -> Topology:
     )
 
 
-def _report_cache(base: Topology, life: float) -> float:
-    """How long nodes keep a report in a run: a quarter of the token lifetime (at most 5 s),
-    but never so short that the nodes together go over Analytics' rate limit (12 requests per
-    6 s per client): a run about the token must not turn into a run about throttling."""
+def report_refresh(base: Topology, life: float) -> float:
+    """How often nodes refresh their report in a run: topology.yaml's cadence (Adobe's 30
+    minutes) scaled from the real 24 h token lifetime to the run's, but never so short that the
+    nodes together go over Analytics' rate limit (12 requests per 6 s per client): a run about
+    the token must not turn into a run about throttling. 0 (every page load) stays 0."""
+    cadence = base.analytics.report_refresh
+    if cadence <= 0:
+        return 0.0
     limit = base.simulation.analytics.rate_limit
     within_budget = len(base.publishers) * limit.per / limit.requests if limit.enabled else 0.0
-    return max(min(5.0, life / 4), within_budget)
+    return max(cadence * life / LIFETIME, within_budget)
 
 
 def for_run(base: Topology, options: LoadOptions, state: Path) -> Topology:
@@ -102,8 +107,7 @@ def for_run(base: Topology, options: LoadOptions, state: Path) -> Topology:
                 expires_in=life, faults=sim.ims.faults.evolve(latency=options.ims_latency)
             ),
         ),
-        analytics=base.analytics.evolve(cache_ttl=_report_cache(base, life)),
-        dispatcher=base.dispatcher.evolve(cache_ttl=min(2.0, life / 8)),
+        analytics=base.analytics.evolve(report_refresh=report_refresh(base, life)),
         lb=lb,
     ).with_token(
         state_dir=str(state.resolve()),

@@ -17,7 +17,7 @@ import looptime
 T = TypeVar("T")
 
 
-def run_in_virtual_time(main: Callable[[], Awaitable[T]], *, noop_cycles: int = 2) -> T:
+def run_in_virtual_time(main: Callable[[], Awaitable[T]], *, noop_cycles: int = 0) -> T:
     """Run ``main()`` to completion on a new virtual-time loop, then close the loop.
 
     ``noop_cycles``: how many idle loop cycles pass before the clock jumps to the next timer

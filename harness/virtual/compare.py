@@ -83,6 +83,9 @@ def row_of(result: VirtualResult, folder: Path) -> Row:
         analytics_peak_per_minute=result.analytics_per_minute_peak,
         analytics_mean_per_minute=result.analytics_per_minute_mean,
         analytics_429s=result.analytics_429s,
+        analytics_calls_per_hour=result.analytics_calls_per_hour,
+        report_age_p50_s=result.report_age_p50_s,
+        report_age_p99_s=result.report_age_p99_s,
         served_during_ims_outage=(
             None if served is None or fresh is None else f"{served:.0%} ({fresh:.0%} fresh)"
         ),
@@ -141,7 +144,7 @@ def compare_virtual(
             folder,
             settings.scenario,
             f"{format_duration(settings.horizon)} in virtual time: {settings.scenario}",
-            virtual_intro(settings, runs),
+            virtual_intro(settings, runs, base),
             runs,
             mechanism=len(runs) <= 12,
             scaling=len({r.publishers for r in results}) > 1,
@@ -172,25 +175,41 @@ def timeline_text(faults: Sequence[Fault]) -> str:
     )
 
 
-def virtual_intro(settings: VirtualSettings, runs: Sequence[Run]) -> str:
+def cadence_text(seconds: float) -> str:
+    """``every 30m``, or ``on every page load`` for 0."""
+    return "on every page load" if seconds <= 0 else f"every {format_duration(seconds)}"
+
+
+def virtual_intro(settings: VirtualSettings, runs: Sequence[Run], topology: Topology) -> str:
     sizes = sorted({r.row.publishers for r in runs})
     traces = [r.trace for r in runs if r.trace is not None]
-    limit = next((t.limit_per_minute for t in traces if t.limit_per_minute), None)
+    limit = topology.simulation.analytics.rate_limit
     allowed = (
-        f"an Analytics that allows {limit:g} calls a minute per client, as Adobe's does"
-        if limit
+        f"an Analytics that allows {limit.requests * 60 / limit.per:g} calls a minute per "
+        "client, as Adobe's does"
+        if limit.enabled
         else "an Analytics without a rate limit"
     )
+    latency = topology.simulation.analytics.latency
+    took = (
+        f"Analytics' reports take {format_duration(latency.median)} at the median and "
+        f"{format_duration(latency.p99)} at the 99th percentile, slower with each call in "
+        f"flight, cut at {format_duration(latency.gateway_timeout)} by its gateway"
+        if settings.latency and latency.enabled
+        else "Analytics answers at once"
+    )
+    cadence = topology.analytics.report_refresh if settings.refresh is None else settings.refresh
+    faults = traces[0].faults if traces else ()
     return (
         f"The node's real token code (providers, coordinators, sealed files, the shared store) "
         f"for {format_duration(settings.horizon)} of virtual time, against an in-process IMS "
         f"granting the real {LIFETIME} s lifetime, with {', '.join(map(str, sizes))} "
         f"publishers. The site's traffic is {settings.rate:g} page requests per second per "
-        f"publisher of the start; reports follow the node's own policy (cache, hold after a "
-        f"failure, back-off after a 429) against {allowed}. IMS latency "
-        f"{settings.ims_latency * 1000:.0f} ms, Analytics latency "
-        f"{settings.analytics_latency * 1000:.0f} ms. What happens, the same for every design: "
-        f"{timeline_text(traces[0].faults if traces else ())}. Latency counts cache hits as "
-        "0 ms. The checks: no user errors, no more Analytics 401s than the revocation causes, "
-        "no more token calls at once than there are nodes, no Analytics 429s."
+        f"publisher of the start. Each publisher asks for its report {cadence_text(cadence)} "
+        f"(its own policy: jitter, hold after a failure, back-off after a 429) against "
+        f"{allowed}; {took}; IMS takes {settings.ims_latency * 1000:.0f} ms. What happens, the "
+        f"same for every design: {timeline_text(faults)}. Latency is how long a page waited "
+        "for its data (0 when a report was there). The checks: no user errors, no more "
+        "Analytics 401s than the revocation causes, no more token calls at once than there "
+        "are nodes, no Analytics 429s."
     )

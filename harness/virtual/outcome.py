@@ -38,6 +38,9 @@ class VirtualResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    report_age_p50_s: float  # how old the report users were shown was
+    report_age_p99_s: float
+    analytics_calls_per_hour: float
     served_during_ims_outage: float | None  # fraction answered at all (fresh or stale)
     fresh_during_ims_outage: float | None  # fraction answered with a fresh report
     recovery_s: float | None
@@ -45,7 +48,7 @@ class VirtualResult:
     token_calls_per_start: float | None
     token_call_times: dict[str, list[float]]  # hours since start, per node
     events: tuple[Event, ...]
-    trace: Trace
+    trace: Trace | None  # None: not traced (settings.trace off)
     wall_seconds: float
 
 
@@ -77,9 +80,12 @@ def result_of(sim: Simulation, wall_seconds: float) -> VirtualResult:
         token_calls=sum(per_node.values()),
         token_calls_per_node=per_node,
         peak_concurrent_token_calls=ims.peak_in_flight,
-        p50_ms=users.percentile(0.50),
-        p95_ms=users.percentile(0.95),
-        p99_ms=users.percentile(0.99),
+        p50_ms=users.wait_percentile_ms(0.50),
+        p95_ms=users.wait_percentile_ms(0.95),
+        p99_ms=users.wait_percentile_ms(0.99),
+        report_age_p50_s=round(users.ages.percentile(0.50), 1),
+        report_age_p99_s=round(users.ages.percentile(0.99), 1),
+        analytics_calls_per_hour=round(analytics.calls / (sim.settings.horizon / 3600), 1),
         served_during_ims_outage=users.outage_share("served"),
         fresh_during_ims_outage=users.outage_share("fresh"),
         recovery_s=users.recovery_s,
@@ -87,7 +93,9 @@ def result_of(sim: Simulation, wall_seconds: float) -> VirtualResult:
         token_calls_per_start=_calls_per_start(sim),
         token_call_times=times,
         events=sim.events,
-        trace=sim.recorder.trace(
+        trace=None
+        if not sim.settings.trace
+        else sim.recorder.trace(
             sim.design.label,
             lifetime=LIFETIME,
             nodes_total=len(callers),

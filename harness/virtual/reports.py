@@ -1,223 +1,144 @@
-"""The report layer of the virtual world: what a node's report service does when its report is
-due, as discrete events (no coroutine per request), and what users saw.
+"""The report layer of the virtual world: what a node's report service does (the node's own
+:class:`node.reports.TopPagesService` and :class:`node.report_policy.ReportPolicy`), as
+discrete events, and what the requests that came meanwhile got.
 
-:class:`NodeReport` is one node's own report (``report_sharing: per-node``);
-:class:`ClusterReport` is the cluster's one report (``+shared-report``): the node whose turn
-it is refreshes it under a lease and every node serves it. Both follow
-:class:`node.report_policy.ReportPolicy`, the node's own policy: reuse for ``cache_ttl``, a
-short hold after a failure, a jittered back-off after a 429 (never a token call for one); a
-401 drops the token (``invalidate``) and the node asks its provider for a new one.
+A refresh is two events: its call (with the token the node's provider holds) and, the
+report's latency later, its answer. Refreshed on a schedule (``analytics.report_refresh``),
+the next call comes one interval after an answer, up to ``report_jitter`` of it later at
+random; after a failure, after the policy's hold. Refreshed on every page load (0), the next
+call comes with the first request after the answer (or after the hold), and the requests that
+arrive while a call is out wait for it. Before the first report every request waits.
+
+:class:`NodeReport` is one node's own report; :class:`ClusterReport` is the cluster's one
+report (``+shared-report``), refreshed by the nodes in turn, served by all of them.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 
-from tokensim_token import TokenProvider
-
-from harness.virtual.world import OK, THROTTLED, UNAUTHORIZED, VirtualAnalytics
+from harness.virtual.users import Users
+from harness.virtual.world import OK, THROTTLED
 from node.report_policy import ReportPolicy
 
-FRESH, STALE, NONE, FIRST = "fresh", "stale", "none", "first"
+FRESH, STALE, NONE = "fresh", "stale", "none"
 
 
 @dataclass
 class ReportState:
-    """What one report's readers are served, and since when requests were counted."""
+    """One report as its readers get it, and since when their requests were counted."""
 
     rate: float = 0.0  # requests per second served from this report
-    # fresh, stale, none (no report after a failed first call: users get an error), or first
-    # (a node just started: its first report is on its way, and requests wait for it)
-    shown: str = FIRST
+    shown: str = NONE  # fresh, stale (the last good one after a failure), none
+    fetched_at: float = -math.inf  # when the shown report was answered (seconds since start)
     accounted_until: float = 0.0
+    waiting_since: float | None = None  # requests arriving since then wait for the call out
 
+    pending: tuple[float, str] | None = None  # the answer of the call out: (when, outcome)
 
-@dataclass
-class Users:
-    """What users saw, counted per request (fractions of requests are fine: rates)."""
-
-    latency_ms: int  # of a request that waits for a report call
-    fresh: float = 0.0
-    stale: float = 0.0
-    errors: float = 0.0
-    waits: Counter[int] = field(default_factory=Counter)  # latency (ms) -> requests
-    outage: dict[str, float] = field(  # during the IMS outage
-        default_factory=lambda: {"requests": 0.0, "served": 0.0, "fresh": 0.0}
-    )
-    recovery_s: float | None = None
-
-    @property
-    def total(self) -> float:
-        return self.fresh + self.stale + self.errors
-
-    def account(self, report: ReportState, now: float, in_outage: bool) -> None:
-        """Count the requests ``report`` served since it was last counted."""
-        if now <= report.accounted_until:
-            return  # counted already (the driver may handle an instant before an earlier one)
-        count = report.rate * (now - report.accounted_until)
-        report.accounted_until = now
-        if not count:
+    def account(self, users: Users, now: float, in_outage: bool) -> None:
+        """Count the requests that came since the last count, taking the call's answer when
+        it came before ``now``."""
+        pending = self.pending
+        if pending is not None and pending[0] <= now:
+            self.pending = None
+            self._answered(users, pending[1], pending[0], in_outage)
+        if now <= self.accounted_until or self.waiting_since is not None:
             return
-        if report.shown in (FRESH, FIRST):
-            self.fresh += count
-        elif report.shown == STALE:
-            self.stale += count
+        start, self.accounted_until = self.accounted_until, now
+        count = self.rate * (now - start)
+        if self.shown == NONE:
+            users.failed(count, in_outage=in_outage)
         else:
-            self.errors += count
-        if in_outage:
-            self.outage["requests"] += count
-            self.outage["served"] += count if report.shown != NONE else 0
-            self.outage["fresh"] += count if report.shown in (FRESH, FIRST) else 0
+            age = (start - self.fetched_at, now - self.fetched_at)
+            users.served(count, stale=self.shown == STALE, age=age, in_outage=in_outage)
 
-    def refreshed(self, requests: int) -> None:
-        """``requests`` waited for a report call (Analytics' latency)."""
-        self.waits[self.latency_ms] += requests
+    def wait(self, at: float) -> None:
+        """From ``at`` on, requests wait for the call out (every page load, or no report)."""
+        if self.waiting_since is None:  # (requests up to accounted_until are counted already)
+            self.waiting_since = max(at, self.accounted_until)
 
-    def waited(self, requests: int, seconds: float) -> None:
-        """``requests`` waited ``seconds`` for a token, then for the report call."""
-        self.waits[round(seconds * 1000) + self.latency_ms] += requests
+    def answers(self, outcome: str, at: float) -> None:
+        """The call out will be answered with ``outcome`` at ``at`` (taken when counted)."""
+        self.pending = (at, outcome)
 
-    def outage_share(self, kind: str) -> float | None:
-        asked = self.outage["requests"]
-        return None if not asked else self.outage[kind] / asked
+    def _answered(self, users: Users, outcome: str, at: float, in_outage: bool) -> None:
+        """The call's answer came at ``at``: those who waited get it; later ones, the new one."""
+        if self.waiting_since is not None:
+            waited = at - self.waiting_since
+            count = self.rate * waited
+            users.waited(count, 0.0, waited)
+            self._set(outcome, at)
+            if self.shown == NONE:
+                users.failed(count, in_outage=in_outage)
+            else:
+                users.served(count, stale=self.shown == STALE, age=(0.0, 0.0), in_outage=in_outage)
+            self.waiting_since, self.accounted_until = None, at
+            return
+        self.account(users, at, in_outage)
+        self._set(outcome, at)
 
-    def ecdf(self) -> tuple[tuple[float, float], ...]:
-        """(latency ms, share of requests at or below it), cache hits at 0 ms."""
-        total = self.total
-        if not total:
-            return ()
-        seen = total - sum(self.waits.values())
-        points = [(0.0, seen / total)]
-        for value in sorted(self.waits):
-            seen += self.waits[value]
-            points.append((float(value), seen / total))
-        return tuple(points)
-
-    def percentile(self, q: float) -> float:
-        """Over every request; those served from the cache took 0 ms."""
-        total = self.total
-        if not total:
-            return 0.0
-        rank = q * total
-        instant = total - sum(self.waits.values())
-        if rank <= instant:
-            return 0.0
-        seen = instant
-        for value in sorted(self.waits):
-            seen += self.waits[value]
-            if seen >= rank:
-                return float(value)
-        return float(max(self.waits))
+    def _set(self, outcome: str, at: float) -> None:
+        if outcome == OK:
+            self.shown, self.fetched_at = FRESH, at
+        else:
+            self.shown = STALE if self.fetched_at > -math.inf else NONE
 
 
 @dataclass
 class Refresher:
-    """The state of refreshing one report: when it was fetched, how many 429s in a row."""
+    """When the next call is due: the node's report policy (cadence, jitter, holds)."""
 
     policy: ReportPolicy
+    jitter: float
     rng: random.Random
-    report: ReportState = field(default_factory=ReportState)
-    fetched_at: float = -math.inf
-    throttled: int = 0
-    failures: int = 0
+    throttled: int = 0  # 429s in a row
+    failures: int = 0  # other failures in a row
+    hold_until: float = -math.inf
+
+    @property
+    def scheduled(self) -> bool:
+        return self.policy.refresh > 0
 
     def after(self, outcome: str, at: float) -> float:
-        """Record the answer to a report call made at ``at``; when the next call is due."""
+        """Record the answer that came at ``at``; when the next call may start."""
         policy = self.policy
         if outcome == OK:
-            self.fetched_at, self.throttled, self.failures = at, 0, 0
-            self.report.shown = FRESH
-            return at + policy.cache_ttl
-        self.report.shown = STALE if self.fetched_at > -math.inf else NONE
+            self.throttled = self.failures = 0
+            if self.scheduled:
+                return at + policy.refresh * (1.0 + self.rng.uniform(0.0, self.jitter))
+            return at
         if outcome == THROTTLED:
             self.throttled += 1
-            return at + policy.hold_after_throttle(self.throttled, self.rng)
-        self.failures += 1
-        return at + policy.hold_after_failure(self.failures)
-
-
-def call(
-    caller: str, provider: TokenProvider, analytics: VirtualAnalytics, at: float, tries: int
-) -> str | None:
-    """``caller``'s report call(s) at ``at`` with the token its provider holds; None when there
-    is none to use (the node then waits for its provider, as a real node's requests do)."""
-    token = provider.current()
-    if token is None:
-        return None
-    outcome = OK
-    for _ in range(tries):  # the naive design: every waiting request calls on its own
-        outcome = analytics.call(caller, token, at)
-    if outcome == UNAUTHORIZED:
-        provider.invalidate(token)  # only that token is dropped; the provider gets another
-        return None
-    return outcome
+            self.hold_until = at + policy.hold_after_throttle(self.throttled, self.rng)
+        else:
+            self.failures += 1
+            self.hold_until = at + policy.hold_after_failure(self.failures)
+        if self.scheduled:
+            return max(self.hold_until, at + policy.failure_hold)
+        return self.hold_until
 
 
 @dataclass
 class NodeReport:
-    """One node's own report."""
+    """One node's own report, and its refresher."""
 
-    node_id: str
     refresher: Refresher
-
-    @property
-    def report(self) -> ReportState:
-        return self.refresher.report
-
-    def due(
-        self,
-        provider: TokenProvider,
-        analytics: VirtualAnalytics,
-        at: float,
-        users: Users,
-        tries: int,
-    ) -> float | None:
-        """The report is due at ``at``: refresh it. The next instant it is due, or None when
-        the node must first wait for a token."""
-        outcome = call(self.node_id, provider, analytics, at, tries)
-        if outcome is None:
-            return None
-        users.refreshed(tries)
-        return self.refresher.after(outcome, at)
+    state: ReportState = field(default_factory=ReportState)
 
 
 @dataclass
 class ClusterReport:
-    """The cluster's one report: refreshed by one node at a time (under the lease), served by
-    every node. Its back-off after a 429 is the cluster's: no node calls while it holds."""
+    """The cluster's one report: refreshed by one node at a time, served by every node."""
 
     refresher: Refresher
-    lease_ttl: float = 30.0
-    next_refresh: float = -math.inf
-    lease: tuple[str, float] | None = None  # who refreshes it now, and until when at most
+    state: ReportState = field(default_factory=ReportState)
+    turn: int = 0  # which up node refreshes next
 
-    @property
-    def report(self) -> ReportState:
-        return self.refresher.report
-
-    def due(
-        self,
-        node_id: str,
-        provider: TokenProvider,
-        analytics: VirtualAnalytics,
-        at: float,
-        users: Users,
-    ) -> float | None:
-        """``node_id``'s copy is due at ``at``: adopt the cluster's report while it is fresh
-        (or while the cluster holds back), else take the lease and refresh it."""
-        if at < self.next_refresh:
-            return self.next_refresh  # adopt: no call
-        lease = self.lease
-        if lease is not None and lease[0] != node_id and at < lease[1]:
-            return at + 1.0  # another node is refreshing it (getting a new token, say)
-        self.lease = (node_id, at + self.lease_ttl)
-        outcome = call(node_id, provider, analytics, at, 1)
-        if outcome is None:
-            return None  # it keeps the lease while it waits for its provider
-        self.lease = None
-        users.refreshed(1)
-        self.next_refresh = self.refresher.after(outcome, at)
-        return self.next_refresh
+    def caller(self, up: list[str]) -> str | None:
+        if not up:
+            return None
+        self.turn += 1
+        return up[self.turn % len(up)]

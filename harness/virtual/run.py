@@ -36,9 +36,13 @@ def virtual_topology(
         base = base.evolve(
             publishers=publishers, dispatchers=(), lb=None, token=base.token.evolve(leader=None)
         )
+    if settings.refresh is not None:
+        base = base.evolve(analytics=base.analytics.evolve(report_refresh=settings.refresh))
     topology = base.with_token(
         state_dir=str(state),
-        peer_poll=settings.peer_poll,
+        # A scheduled design's followers read the store on their own timer (every minute
+        # here: a job, not a poll loop); everybody else looks again only after losing a lease.
+        peer_poll=settings.peer_poll if design.strategy == "scheduled" else base.token.peer_poll,
         lease_ttl=30.0,
         wait_timeout=10.0,
         expiry_margin=300.0,

@@ -1,5 +1,5 @@
 """What a virtual run simulates: how long, which timeline, how many publishers, the site's
-traffic and the outside world's latencies."""
+traffic, the report's cadence and the outside world's latencies."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ WALL_START = 1_795_000_000.0  # 2026-11-18T09:46:40Z: the simulated week's first
 @dataclass(frozen=True, slots=True)
 class VirtualSettings:
     horizon: float = 7 * 86_400.0
-    scenario: str = "faults"  # or autoscale
+    scenario: str = "faults"  # or autoscale, steady
     publishers: int = 3  # topology.yaml's publishers when it has this many; else p1..pN
     rate: float = 2.0  # page requests per second per publisher (of the start)
-    burst: int = 4  # requests that arrive while a report is being refreshed
+    burst: int = 4  # naive: the requests that each call Analytics themselves at a refresh
     ims_latency: float = 0.3
-    analytics_latency: float = 0.2
+    # analytics.report_refresh for the run (seconds; 0: every page load); None: topology.yaml's
+    refresh: float | None = None
+    latency: bool = True  # Analytics' latency model (simulation.analytics.latency); off: 0 s
     peer_poll: float = 60.0  # shared/scheduled followers look at the store this often
+    trace: bool = True  # sample the run over time for the report's figures
     seed: int = 1

@@ -4,23 +4,19 @@ seconds, per design.
 Each design runs on its own event loop whose clock is virtual (:mod:`harness.virtual.clock`):
 ``asyncio.sleep`` and every timeout move a simulated clock instead of waiting. Two layers:
 
-* **Tokens: the real node code.** Every publisher of topology.yaml (or of ``--publishers N``)
-  gets the provider :func:`node.token.strategies.build_provider` builds for its strategy, with
-  its coordinator, sealed file and store, against the in-process IMS
-  (:mod:`harness.virtual.world`), with the real 86399 s lifetime.
-* **Reports: a discrete-event model** of what the node's report service does, so that fifty
-  nodes refreshing a 5 s report for a week stay in seconds: at each instant a node's report
-  is due, it takes the token its provider holds (``current()``, without waiting), calls the
-  in-process Analytics at that instant (rate limit, 401, outage) and follows the same
-  :class:`node.report_policy.ReportPolicy` as the node (cache, failure hold, 429 back-off). A
-  node that holds no usable token waits for its provider (``get()``) as a real one would. With
-  a shared report (``+shared-report``) one node refreshes the cluster's report under a lease
-  and the others adopt it; the replicated design's leader pushes it with the token.
+* **Tokens: the real node code.** Every publisher gets the provider
+  :func:`node.token.strategies.build_provider` builds for its strategy, with its coordinator,
+  sealed file and store, against the in-process IMS (:mod:`harness.virtual.world`), with the
+  real 86399 s lifetime. Their timers run on the virtual clock between events.
+* **Reports and users: discrete events** (:mod:`harness.virtual.reports`). A report's call
+  takes the token its provider holds (``current()``, without waiting); a node that holds none
+  waits for its provider (``get()``) as a real one would. Requests are not events: each
+  stretch of time adds its requests to what users saw (:mod:`harness.virtual.users`).
 
-The driver moves in windows of a minute: the report events inside a window are handled at
-their own instants, then the loop sleeps to the window's end so that the providers' timers
-run. Users are counted per request: the site's traffic (``rate`` per publisher of the start)
-spread over the publishers up at the time; latency counts cache hits as 0 ms.
+The driver takes the next event off one heap (report calls and answers, the timeline's
+actions, the trace's samples), lets virtual time run to it (the providers' timers fire
+meanwhile) and handles it: the cost is per event, not per minute of simulated time, so a
+report every 30 minutes costs next to nothing and a day of a quiet estate a few events.
 """
 
 from __future__ import annotations
@@ -28,33 +24,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokensim_token import Keyring, TokenProvider, TokenUnavailable
+from tokensim_token import Keyring, TokenProvider
 from tokensim_token.clock import Clock
+from tokensim_token.refreshing import DUE_TOLERANCE
 from tokensim_token.secrets import Secret
 
 from core.topology import Topology
 from harness.designs import Design
 from harness.virtual.reports import (
     FRESH,
+    NONE,
     ClusterReport,
     NodeReport,
     Refresher,
     ReportState,
-    Users,
 )
 from harness.virtual.settings import WALL_START, VirtualSettings
 from harness.virtual.timeline import LIFETIME, TIMELINES, Event, EventKind
 from harness.virtual.tracing import TraceRecorder
-from harness.virtual.world import DirectReplication, MemoryStore, VirtualAnalytics, VirtualIms
+from harness.virtual.users import Users
+from harness.virtual.world import (
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    DirectReplication,
+    MemoryStore,
+    VirtualAnalytics,
+    VirtualIms,
+)
 from node.report_policy import ReportPolicy
 from node.token.strategies import TokenDeps, build_provider, strategy
 
-WINDOW = 60.0  # seconds of virtual time between two turns of the token layer
+CLUSTER = ""  # the report key of the cluster's one report
+SYNC = 120.0  # seconds the token layer may run behind the event handled
+CALL, ACTION, SAMPLE = 0, 2, 3
 
 
 @dataclass
@@ -62,7 +68,16 @@ class SimNode:
     node_id: str
     provider: TokenProvider
     report: NodeReport
-    started_at: float
+    generation: int  # events of an earlier life of this node are ignored
+
+
+@dataclass
+class InFlight:
+    """A report's call that is out, or waiting for a token first."""
+
+    caller: str
+    started: float  # when it was due
+    tries: int = 0  # calls made (a 401 makes a second one, with a new token)
 
 
 class Simulation:
@@ -77,9 +92,16 @@ class Simulation:
         self.clock = Clock.of_loop(loop, wall_offset=WALL_START)
         self.rng = random.Random(settings.seed)
         # The outside world and the links between nodes, in process.
+        sim = topology.simulation.analytics
+        latency = sim.latency if settings.latency else sim.latency.evolve(enabled=False)
         self.ims = VirtualIms(self.clock, LIFETIME, settings.ims_latency, self.rng.random)
         self.analytics = VirtualAnalytics(
-            self.ims, topology.simulation.analytics.rate_limit, wall_start=WALL_START
+            self.ims,
+            sim.rate_limit,
+            latency,
+            wall_start=WALL_START,
+            timeout=topology.analytics.timeout,
+            rng=random.Random(settings.seed + 1),
         )
         self.replication = DirectReplication()
         self.store = MemoryStore(self.clock.wall)
@@ -87,26 +109,92 @@ class Simulation:
         # The estate and how its nodes refresh their reports.
         self.publishers: tuple[str, ...] = tuple(p.id for p in topology.publishers)
         self.nodes: dict[str, SimNode] = {}
-        self.policy = ReportPolicy(topology.analytics.cache_ttl)
+        self.policy = ReportPolicy(topology.analytics.report_refresh)
+        self.jitter = topology.analytics.report_jitter
         self.tries = 1 if strategy(design.strategy).single_flight else settings.burst
         self.cluster: ClusterReport | None = (
-            ClusterReport(Refresher(self.policy, random.Random(settings.seed)))
-            if design.shared_report
-            else None
+            ClusterReport(self._refresher(settings.seed)) if design.shared_report else None
         )
         # What users saw, the site's traffic, and the timeline.
-        self.users = Users(latency_ms=round(settings.analytics_latency * 1000))
+        self.users = Users()
         self.site_rate = settings.rate * len(self.publishers)
         self.start = loop.time()
         self.events: tuple[Event, ...] = TIMELINES[settings.scenario](
             settings.horizon, self.publishers
         )
+        self._outages = [(e.at, e.end) for e in self.events if e.kind is EventKind.IMS_OUTAGE]
         self.starts: list[tuple[str, float]] = []  # (node, instant) of every later start
         self.ims_back_at: float | None = None
         self.recorder = TraceRecorder(settings.horizon)
-        self._due: list[tuple[float, int, str]] = []  # report events: (instant, seq, node)
+        self._heap: list[tuple[float, int, int, str, int, str]] = []
         self._seq = 0
-        self._waiting: dict[str, float] = {}  # node -> when its report waited for a token
+        self._generations = 0
+        self._in_flight: dict[str, InFlight] = {}  # report key -> its call out
+        self._wake = asyncio.Event()
+        self._waiting: set[asyncio.Task[None]] = set()
+
+    def _refresher(self, seed: int) -> Refresher:
+        return Refresher(self.policy, self.jitter, random.Random(seed))
+
+    # --- the event heap -------------------------------------------------------------------
+
+    def _push(
+        self, at: float, kind: int, key: str = "", generation: int = 0, note: str = ""
+    ) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (at, self._seq, kind, key, generation, note))
+        self._wake.set()
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time() - self.start
+
+    async def run(self) -> None:
+        for seed, node_id in enumerate(self.publishers, start=1):
+            await self.start_node(node_id, empty_disk=True, seed=seed)
+        for index, (at, _kind, _nodes, _begins) in enumerate(_actions(self.events)):
+            self._push(at, ACTION, note=str(index))
+        if self.settings.trace:
+            self._push(self.recorder.every, SAMPLE)
+        horizon = self.settings.horizon
+        actions = _actions(self.events)
+        while self._heap or self._waiting:
+            at = self._heap[0][0] if self._heap else horizon
+            if at >= horizon and not self._waiting:
+                break
+            now = self._now()
+            # The token layer may run up to SYNC behind the event handled (as a node's state
+            # changes only at its timers); while a node waits for its provider it runs exactly.
+            ahead = DUE_TOLERANCE if self._waiting else SYNC
+            if at > now + ahead:
+                until = min(at, horizon) - now
+                if self._waiting:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), until)
+                else:
+                    await asyncio.sleep(until)
+                if self._now() >= horizon - DUE_TOLERANCE and (at >= horizon or not self._heap):
+                    break
+                continue
+            at, _, kind, key, generation, note = heapq.heappop(self._heap)
+            if kind == ACTION:
+                _, action, nodes, begins = actions[int(note)]
+                await self._apply(action, nodes, begins)
+            elif kind == SAMPLE:
+                self._sample(at)
+            else:
+                self._call(key, generation, at)
+            if self.ims_back_at is not None:
+                self._note_recovery(at)
+        for task in self._waiting:
+            task.cancel()
+        if self._now() < horizon:
+            await asyncio.sleep(horizon - self._now())
+        self._flush(horizon)
+        if self.settings.trace:
+            self._sample(horizon)
+        for node_id in list(self.nodes):
+            await self.stop_node(node_id)
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -134,12 +222,15 @@ class Simulation:
             self.replication.followers[node_id] = built.follower
         self.replication.stopped.discard(node_id)
         now = self._now()
-        refresher = Refresher(self.policy, random.Random(seed))
-        refresher.report.accounted_until = now
-        self.nodes[node_id] = SimNode(node_id, built.provider, NodeReport(node_id, refresher), now)
+        self._generations += 1
+        report = NodeReport(self._refresher(seed), ReportState(accounted_until=now))
+        self.nodes[node_id] = SimNode(node_id, built.provider, report, self._generations)
         self._rebalance(now)
         await built.provider.start()
-        self._schedule(node_id, now)  # its first visitors want a report at once
+        if self.cluster is None:
+            self._push(now, CALL, node_id, self._generations)  # its visitors want a report
+        elif self.cluster.state.shown == NONE and CLUSTER not in self._in_flight:
+            self._push(now, CALL, CLUSTER)
 
     async def stop_node(self, node_id: str) -> None:
         node = self.nodes.get(node_id)
@@ -148,9 +239,9 @@ class Simulation:
         now = self._now()
         self._flush(now)
         del self.nodes[node_id]
+        self._in_flight.pop(node_id, None)
         self._rebalance(now)
         self.replication.stopped.add(node_id)
-        self._waiting.pop(node_id, None)
         await node.provider.close()
 
     def _as_seen_by(self, node_id: str) -> Topology:
@@ -162,104 +253,128 @@ class Simulation:
 
     def _flush(self, now: float) -> None:
         """Count every report's requests up to ``now``."""
-        for report in self._reports():
-            self.users.account(report, now, self._in_outage(report.accounted_until))
+        for state in self._states():
+            state.account(self.users, now, self._in_outage(state.accounted_until))
 
     def _rebalance(self, now: float) -> None:
         """The site's traffic spread over the nodes up now (it does not grow with them)."""
         self._flush(now)
         up = len(self.nodes)
         for node in self.nodes.values():
-            node.report.report.rate = 0.0 if self.cluster else self.site_rate / max(1, up)
+            node.report.state.rate = 0.0 if self.cluster else self.site_rate / max(1, up)
         if self.cluster is not None:
-            self.cluster.report.rate = self.site_rate if up else 0.0
+            self.cluster.state.rate = self.site_rate if up else 0.0
 
-    def _reports(self) -> list[ReportState]:
-        reports = [n.report.report for n in self.nodes.values()]
-        return [*reports, self.cluster.report] if self.cluster is not None else reports
+    def _states(self) -> list[ReportState]:
+        states = [n.report.state for n in self.nodes.values()]
+        return [*states, self.cluster.state] if self.cluster is not None else states
 
-    # --- the run --------------------------------------------------------------------------
+    # --- a report's call and its answer ---------------------------------------------------
 
-    async def run(self) -> None:
-        for seed, node_id in enumerate(self.publishers, start=1):
-            await self.start_node(node_id, empty_disk=True, seed=seed)
-        actions = sorted(_actions(self.events), key=lambda a: a[0])
-        windows = math.ceil(self.settings.horizon / WINDOW)
-        loop = asyncio.get_running_loop()
-        for i in range(windows):
-            window_end = min((i + 1) * WINDOW, self.settings.horizon)
-            while actions and actions[0][0] <= self._now():
-                _, kind, nodes, begins = actions.pop(0)
-                await self._apply(kind, nodes, begins)
-            self._run_reports(until=window_end)
-            await self._serve_waiting()
-            self._note_recovery()
-            await asyncio.sleep(max(0.0, self.start + window_end - loop.time()))
-            if self.recorder.due(window_end):
-                self._flush(window_end)
-                providers = {n: node.provider for n, node in self.nodes.items()}
-                self.recorder.sample(window_end, providers, self.analytics, self.users)
-        self._flush(self._now())
-        for node_id in list(self.nodes):
-            await self.stop_node(node_id)
+    def _report(self, key: str) -> tuple[ReportState, Refresher] | None:
+        if key == CLUSTER:
+            cluster = self.cluster
+            return None if cluster is None else (cluster.state, cluster.refresher)
+        node = self.nodes.get(key)
+        return None if node is None else (node.report.state, node.report.refresher)
 
-    def _now(self) -> float:
-        return asyncio.get_running_loop().time() - self.start
+    def _alive(self, key: str, generation: int) -> bool:
+        return key == CLUSTER or (key in self.nodes and self.nodes[key].generation == generation)
 
-    def _schedule(self, node_id: str, at: float) -> None:
-        self._seq += 1
-        heapq.heappush(self._due, (at, self._seq, node_id))
+    def _call(self, key: str, generation: int, at: float) -> None:
+        """The report ``key`` is due at ``at``: its node calls Analytics with the token its
+        provider holds, or first waits for one."""
+        found = self._report(key)
+        if found is None or not self._alive(key, generation) or key in self._in_flight:
+            return
+        state, refresher = found
+        state.account(self.users, at, self._in_outage(state.accounted_until))
+        caller: str | None = key
+        if key == CLUSTER:
+            caller = self.cluster.caller(sorted(self.nodes)) if self.cluster else None
+        if caller is None:
+            self._push(at + 60.0, CALL, key, generation)  # no node up: look again later
+            return
+        if not refresher.scheduled or state.shown == NONE:
+            state.wait(at)  # every page load, or no report yet: requests wait for this call
+        flight = self._in_flight[key] = InFlight(caller, at)
+        self._try(key, generation, flight, at)
 
-    def _run_reports(self, *, until: float) -> None:
-        """Every report event before ``until``, each at its own instant."""
-        due = self._due
-        while due and due[0][0] < until:
-            at, _, node_id = heapq.heappop(due)
-            node = self.nodes.get(node_id)
-            if node is None:
-                continue  # stopped since
-            next_at = self._report_due(node, at)
-            if next_at is None:
-                self._waiting[node_id] = at
-            else:
-                self._schedule(node_id, next_at)
+    def _try(self, key: str, generation: int, flight: InFlight, at: float) -> None:
+        node = self.nodes.get(flight.caller)
+        if node is None:
+            self._complete(key, generation, at, UNAVAILABLE, 0.0)
+            return
+        token = node.provider.current()
+        if token is None:
+            self._wait_for_token(key, generation, flight)
+            return
+        flight.tries += 1
+        answer = self.analytics.call(flight.caller, token, at)
+        for _ in range(self.tries - 1):  # naive: every waiting request calls on its own
+            self.analytics.call(flight.caller, token, at)
+        if answer.outcome == UNAUTHORIZED and flight.tries == 1:
+            node.provider.invalidate(token)  # only that token is dropped; it gets another
+            self._wait_for_token(key, generation, flight)
+            return
+        self._complete(key, generation, at, answer.outcome, answer.seconds)
 
-    def _report_due(self, node: SimNode, at: float) -> float | None:
-        """``node``'s report is due at ``at``; when it is next, or None to wait for a token."""
-        for report in self._reports_of(node):
-            self.users.account(report, at, self._in_outage(report.accounted_until))
-        if self.cluster is not None:
-            return self.cluster.due(node.node_id, node.provider, self.analytics, at, self.users)
-        return node.report.due(node.provider, self.analytics, at, self.users, self.tries)
+    def _wait_for_token(self, key: str, generation: int, flight: InFlight) -> None:
+        task = asyncio.create_task(self._with_token(key, generation, flight))
+        self._waiting.add(task)
+        task.add_done_callback(self._waiting.discard)
 
-    def _reports_of(self, node: SimNode) -> list[ReportState]:
-        return [self.cluster.report] if self.cluster is not None else [node.report.report]
+    async def _with_token(self, key: str, generation: int, flight: InFlight) -> None:
+        """The caller had no usable token: wait for its provider as a real node does, then
+        call at that instant (or fail, when none came within the wait)."""
+        node = self.nodes.get(flight.caller)
+        if node is None:
+            return
+        found = self._report(key)
+        # Every waiting request asks for a token (one each without single-flight: naive).
+        askers = self.tries if found is not None and found[0].waiting_since is not None else 1
+        outcomes = await asyncio.gather(
+            *(node.provider.get() for _ in range(askers)), return_exceptions=True
+        )
+        got = any(not isinstance(o, BaseException) for o in outcomes)
+        if self._in_flight.get(key) is not flight or not self._alive(key, generation):
+            return
+        # Not before the call was due: the driver may handle events ahead of the loop's clock.
+        at = max(self._now(), flight.started)
+        if got:
+            self._try(key, generation, flight, at)
+        else:
+            self._complete(key, generation, at, UNAVAILABLE, 0.0)
 
-    async def _serve_waiting(self) -> None:
-        """Nodes with no usable token wait for their provider, as a real node's requests do;
-        then their report is refreshed at that instant."""
-        waiting, self._waiting = self._waiting, {}
-        nodes = [(self.nodes[n], due) for n, due in sorted(waiting.items()) if n in self.nodes]
-        await asyncio.gather(*(self._with_token(n, due) for n, due in nodes))
+    def _complete(self, key: str, generation: int, at: float, outcome: str, seconds: float) -> None:
+        """The call made at ``at`` is answered ``seconds`` later: the report takes the answer
+        then (when its requests are next counted), and the next call is due after it."""
+        found = self._report(key)
+        self._in_flight.pop(key, None)
+        if found is None:
+            return
+        state, refresher = found
+        done = at + seconds
+        state.answers(outcome, done)
+        next_at = refresher.after(outcome, done)
+        if not refresher.scheduled:  # the first request after it asks again
+            next_at += self.rng.expovariate(state.rate) if state.rate > 0 else 60.0
+        self._push(next_at, CALL, key, generation)
 
-    async def _with_token(self, node: SimNode, due: float) -> None:
-        """``node``'s report was due at ``due`` (at or ahead of the loop's clock: the driver
-        handles a window's reports ahead of it) and its provider had no token to use."""
-        with contextlib.suppress(TokenUnavailable):
-            await asyncio.gather(*(node.provider.get() for _ in range(self.tries)))
-        now = max(self._now(), due)  # the token was there by ``due``, or came at ``now``
-        self.users.waited(self.settings.burst, now - due)
-        if node.node_id in self.nodes:
-            next_at = self._report_due(node, now)
-            self._schedule(node.node_id, next_at if next_at is not None else now + 1.0)
-
-    def _note_recovery(self) -> None:
-        """From IMS coming back to the first moment every node serves fresh pages again."""
+    def _note_recovery(self, at: float) -> None:
+        """From IMS coming back to the first moment every report is fresh again."""
         back, users = self.ims_back_at, self.users
         if back is None or users.recovery_s is not None:
             return
-        if all(r.shown == FRESH for r in self._reports() if r.rate):
-            users.recovery_s = round(max(0.0, self._now() - back - WINDOW), 1)
+        if all(s.shown == FRESH for s in self._states() if s.rate):
+            users.recovery_s = round(max(0.0, at - back), 1)
+
+    def _sample(self, at: float) -> None:
+        self._flush(at)
+        providers = {n: node.provider for n, node in self.nodes.items()}
+        self.recorder.sample(at, providers, self.analytics, self.users)
+        if at < self.settings.horizon:
+            self._push(min(self.settings.horizon, at + self.recorder.every), SAMPLE)
 
     # --- the timeline ---------------------------------------------------------------------
 
@@ -299,19 +414,17 @@ class Simulation:
         await self.start_node(node_id, empty_disk=empty_disk, seed=self.rng.randrange(1 << 30))
 
     def _in_outage(self, at: float) -> bool:
-        return any(e.kind is EventKind.IMS_OUTAGE and e.at <= at < e.end for e in self.events)
-
-    # --- the result -----------------------------------------------------------------------
+        return any(start <= at < end for start, end in self._outages)
 
 
 def _actions(events: tuple[Event, ...]) -> list[tuple[float, EventKind, tuple[str, ...], bool]]:
-    """Each event as its begin (and, for a window, its end) instant."""
+    """Each event as its begin (and, for a window, its end) instant, in time order."""
     out = []
     for e in events:
         out.append((e.at, e.kind, e.nodes, True))
         if e.duration:
             out.append((e.end, e.kind, e.nodes, False))
-    return out
+    return sorted(out, key=lambda a: a[0])
 
 
 def _port_for(node_id: str) -> int:

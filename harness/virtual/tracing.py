@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from tokensim_token import TokenProvider
 
 from harness.results import Fault, Trace
-from harness.virtual.reports import Users
 from harness.virtual.timeline import Event
+from harness.virtual.users import Users
 from harness.virtual.world import THROTTLED, UNAUTHORIZED, UNAVAILABLE, VirtualAnalytics
 
 SAMPLES = 1000  # per run, about

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
+import random
 import secrets as random_tokens
 from collections import Counter
 from collections.abc import Callable
@@ -23,8 +25,9 @@ from tokensim_token.clock import Clock
 from tokensim_token.errors import ReplicationError
 from tokensim_token.secrets import Secret
 
-from core.topology import RateLimitConfig
+from core.topology import LatencyConfig, RateLimitConfig
 from node.token.replication import ReplicaFollower, ReplicationLeader
+from upstream.analytics.latency import LatencyModel
 
 
 @dataclass
@@ -119,37 +122,69 @@ class SlidingWindow:
         return True
 
 
-class VirtualAnalytics:
-    """One Analytics call at a time, at the instant the caller says (seconds since the start)."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Analytics' answer to one call, and how long after the call the caller had it (or gave
+    up: a call slower than the caller's timeout is ``unavailable`` at that timeout)."""
 
-    def __init__(self, ims: VirtualIms, rate_limit: RateLimitConfig, *, wall_start: float) -> None:
+    outcome: str
+    seconds: float
+
+
+class VirtualAnalytics:
+    """One Analytics call at a time, at the instant the caller says (seconds since the start):
+    the gateway's checks first (outage, rate limit, token), then the report's latency from the
+    simulated service's own model (:mod:`upstream.analytics.latency`), slower with every call
+    in flight, cut by the gateway's timeout and by the caller's own."""
+
+    def __init__(
+        self,
+        ims: VirtualIms,
+        rate_limit: RateLimitConfig,
+        latency: LatencyConfig,
+        *,
+        wall_start: float,
+        timeout: float,
+        rng: random.Random,
+    ) -> None:
         self._ims = ims
         self._wall_start = wall_start
         self._limiter = SlidingWindow(rate_limit)
+        self._latency = LatencyModel(latency, rng)
+        self._timeout = timeout
+        self._ends: list[float] = []  # when each call in flight ends (a heap)
         self.outage = False
         self.by_outcome: Counter[str] = Counter()
         self.unauthorized_by_caller: Counter[str] = Counter()
         self.per_minute: Counter[int] = Counter()  # calls Analytics answered, per minute
 
-    def call(self, caller: str, token: AccessToken, at: float) -> str:
-        """The answer to ``caller``'s report call at ``at``: ok, unauthorized (401),
-        throttled (429) or unavailable (503)."""
-        outcome = self._answer(token, at)
-        if outcome != UNAVAILABLE:  # a call that reached Analytics and counts against the budget
+    def call(self, caller: str, token: AccessToken, at: float) -> Answer:
+        """The answer to ``caller``'s report call at ``at``: ok, unauthorized (401), throttled
+        (429) or unavailable (503, a gateway timeout, or slower than the caller waits)."""
+        answer = self._answer(token, at)
+        if answer.outcome != UNAVAILABLE or answer.seconds:  # it reached Analytics
             self.per_minute[int(at // 60)] += 1
-        self.by_outcome[outcome] += 1
-        if outcome == UNAUTHORIZED:
+        self.by_outcome[answer.outcome] += 1
+        if answer.outcome == UNAUTHORIZED:
             self.unauthorized_by_caller[caller] += 1
-        return outcome
+        return answer
 
-    def _answer(self, token: AccessToken, at: float) -> str:
+    def _answer(self, token: AccessToken, at: float) -> Answer:
         if self.outage:
-            return UNAVAILABLE
+            return Answer(UNAVAILABLE, 0.0)
         if not self._limiter.allow(at):  # every node calls as the same OAuth client
-            return THROTTLED
+            return Answer(THROTTLED, 0.0)
         if not self._ims.accepts(token.value.reveal(), self._wall_start + at):
-            return UNAUTHORIZED
-        return OK
+            return Answer(UNAUTHORIZED, 0.0)
+        ends = self._ends
+        while ends and ends[0] <= at:
+            heapq.heappop(ends)
+        seconds = self._latency.draw(len(ends))
+        gateway = self._latency.config.gateway_timeout
+        heapq.heappush(ends, at + min(seconds, gateway))
+        if self._latency.times_out(seconds) or seconds > self._timeout:
+            return Answer(UNAVAILABLE, min(self._timeout, gateway))
+        return Answer(OK, seconds)
 
     @property
     def calls(self) -> int:

@@ -1,14 +1,14 @@
 """The dispatcher application: ``create_app(topology, dispatcher_id, clock=...)``.
 
 * Every path goes through the /filter allow-list; anything else is 404, whatever the tricks.
-* Cacheable replies (GET, 200, no query string, no ``Authorization``, no login cookie, no
-  ``no-store``/``no-cache``/``private`` and no ``Set-Cookie`` from the publisher) are cached
-  for ``cache_ttl`` and marked ``X-Cache: HIT`` or ``MISS``; a HEAD may be answered from a
-  cached GET, never stored itself.
+* What is cached, and for how long, is decided by :mod:`lb.dispatcher.rules` (the AEM
+  dispatcher's rules, Experience League KB ka-17497); replies are marked ``X-Cache: HIT`` or
+  ``MISS``; a HEAD may be answered from a cached GET, never stored itself.
 * ``POST /dispatcher/invalidate.cache`` with ``CQ-Handle: /path`` (or none for everything) is the
-  flush agent's invalidation, as AEM's ``/allowedClients`` allows it: only from an address in
-  ``dispatcher.flush_clients`` (loopback by default) and never through a proxy (any
-  ``X-Forwarded-*``, ``Forwarded`` or ``Via`` header: the load balancer always adds one).
+  flush agent's invalidation (the path's files removed, the ``.stat`` files touched), as AEM's
+  ``/allowedClients`` allows it: only from an address in ``dispatcher.flush_clients``
+  (loopback by default) and never through a proxy (any ``X-Forwarded-*``, ``Forwarded`` or
+  ``Via`` header: the load balancer always adds one).
 * ``GET /health`` reflects the publisher's health (ALB-style checks hit the dispatcher and test
   the publisher behind it). When the publisher cannot be reached a reply says so with
   ``X-Dispatcher-Error``, so the load balancer knows it may retry elsewhere.
@@ -28,8 +28,7 @@ from core.service import lifecycle_of
 from core.topology import DispatcherSettings, Topology
 from lb.dispatcher.cache import ReplyCache
 from lb.dispatcher.filters import PathFilter
-
-NO_STORE = ("no-store", "no-cache", "private")
+from lb.dispatcher.rules import reply_decision, request_decision
 
 DISPATCHER_ID = web.AppKey("dispatcher_id", str)
 PUBLISHER_URL = web.AppKey("publisher_url", str)
@@ -37,10 +36,16 @@ SETTINGS = web.AppKey("dispatcher_settings", DispatcherSettings)
 CACHE = web.AppKey("reply_cache", ReplyCache)
 FILTER = web.AppKey("path_filter", PathFilter)
 SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
+WallClock = Callable[[], float]
+WALL_CLOCK: web.AppKey[WallClock] = web.AppKey("wall_clock")
 
 
 def create_app(
-    topology: Topology, dispatcher_id: str, *, clock: Callable[[], float] = time.monotonic
+    topology: Topology,
+    dispatcher_id: str,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
 ) -> web.Application:
     dispatcher = topology.dispatcher_of(dispatcher_id)
     settings = topology.dispatcher
@@ -48,7 +53,8 @@ def create_app(
     app[DISPATCHER_ID] = dispatcher_id
     app[PUBLISHER_URL] = topology.publisher(dispatcher.publisher).url
     app[SETTINGS] = settings
-    app[CACHE] = ReplyCache(ttl=settings.cache_ttl, clock=clock)
+    app[CACHE] = ReplyCache(settings.cache, clock=clock)
+    app[WALL_CLOCK] = wall_clock
     app[FILTER] = PathFilter(settings.allow)
     lifecycle_of(app)
     app.cleanup_ctx.append(_upstream_session)
@@ -78,10 +84,12 @@ async def forward(request: web.Request) -> web.Response:
     app = request.app
     if not app[FILTER].allows(request.raw_path.split("?", 1)[0]):
         return _not_found()
-    cache = app[CACHE]
+    cache, settings = app[CACHE], app[SETTINGS]
     method, path = request.method, request.path
-    cacheable = cache.enabled and _cacheable_request(request, app[SETTINGS].login_cookie)
-    if cacheable and (hit := cache.get(method, path)) is not None:
+    asked = request_decision(
+        method, path, request.query_string, request.headers, settings.cache, settings.login_cookie
+    )
+    if asked.cache and (hit := cache.get(method, path)) is not None:
         return _reply(hit.status, hit.headers, hit.body, "HIT", head=method == "HEAD")
     try:
         status, headers, body = await _ask_publisher(request)
@@ -89,8 +97,10 @@ async def forward(request: web.Request) -> web.Response:
         return _upstream_error(502, "publisher-unreachable")
     except TimeoutError:
         return _upstream_error(504, "publisher-timeout")
-    if cacheable and status == 200 and not _forbids_caching(headers):
-        cache.put(method, path, status, headers, body)
+    if asked.cache:
+        kept = reply_decision(status, headers, settings.cache, app[WALL_CLOCK]())
+        if kept.cache:
+            cache.put(method, path, status, headers, body, kept.lifetime)
     return _reply(status, headers, body, "MISS", head=method == "HEAD")
 
 
@@ -107,20 +117,6 @@ async def _ask_publisher(request: web.Request) -> tuple[int, CIMultiDict[str], b
         timeout=aiohttp.ClientTimeout(total=app[SETTINGS].timeout),
     ) as response:
         return response.status, forwardable(response.headers), await response.read()
-
-
-def _cacheable_request(request: web.Request, login_cookie: str) -> bool:
-    return (
-        request.method in ("GET", "HEAD")
-        and not request.query_string
-        and "Authorization" not in request.headers
-        and login_cookie not in request.cookies
-    )
-
-
-def _forbids_caching(headers: CIMultiDict[str]) -> bool:
-    directives = headers.get("Cache-Control", "").lower()
-    return any(d in directives for d in NO_STORE) or "Set-Cookie" in headers
 
 
 def _reply(
@@ -169,5 +165,5 @@ async def invalidate(request: web.Request) -> web.Response:
     if proxied or request.remote not in request.app[SETTINGS].flush_clients:
         return _not_found()
     handle = request.headers.get("CQ-Handle")
-    dropped = request.app[CACHE].invalidate(handle or None)
+    dropped = request.app[CACHE].flush(handle or None)
     return web.json_response({"invalidated": dropped, "handle": handle})

@@ -19,7 +19,7 @@ def test_the_shipped_topology_loads() -> None:
     assert [p.id for p in topology.publishers] == ["p1", "p2", "p3"]
     assert [d.publisher for d in topology.dispatchers] == ["p1", "p2", "p3"]
     assert topology.token.strategy == "per-node"
-    assert topology.analytics.cache_ttl == 5.0
+    assert topology.analytics.report_refresh == 1800.0  # Adobe: no more than every 30 min
     assert topology.token.expiry_margin == 300.0
     assert Path(topology.token.state_dir).is_absolute()
 
@@ -62,13 +62,38 @@ def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
         ),
         (
             "rsid: r}",
-            "rsid: r, cache_ttl: soon}",
-            "analytics.cache_ttl: expected a duration like 30s, 5m or 24h, got 'soon'",
+            "rsid: r, report_refresh: soon}",
+            "analytics.report_refresh: expected a duration like 30s, 5m or 24h, got 'soon'",
         ),
         (
             "rsid: r}",
-            "rsid: r, cache_ttl: -5}",
-            "analytics.cache_ttl: a duration cannot be negative",
+            "rsid: r, report_refresh: -5}",
+            "analytics.report_refresh: a duration cannot be negative",
+        ),
+        (
+            "rsid: r}",
+            "rsid: r, report_jitter: 1.5}",
+            "analytics.report_jitter: Input should be less than 1",
+        ),
+        (
+            "publishers:",
+            "simulation: {analytics: {latency: {median: -1}}}\npublishers:",
+            "simulation.analytics.latency.median: a duration cannot be negative",
+        ),
+        (
+            "publishers:",
+            "simulation: {analytics: {latency: {median: 2s, p99: 1s}}}\npublishers:",
+            "simulation.analytics.latency.p99: must not be below the median (2.0s), got 1.0s",
+        ),
+        (
+            "publishers:",
+            "simulation: {analytics: {latency: {per_concurrent: -0.5}}}\npublishers:",
+            "simulation.analytics.latency.per_concurrent: Input should be greater than or equal",
+        ),
+        (
+            "publishers:",
+            "dispatcher: {cache: {statfileslevel: -1}}\npublishers:",
+            "dispatcher.cache.statfileslevel: Input should be greater than or equal to 0",
         ),
         ("  client_id: c\n", "", "ims.client_id: required key is missing"),
         (
@@ -169,7 +194,7 @@ def test_a_misspelt_key_is_named_first_with_the_key_it_should_be(tmp_path: Path)
     path = write(
         tmp_path,
         VALID.replace("  token_url:", "  tokn_url:").replace(
-            "rsid: r}", "rsid: r, cache_ttl: 5 parsecs}"
+            "rsid: r}", "rsid: r, report_refresh: 5 parsecs}"
         ),
     )
     with pytest.raises(TopologyError) as caught:
@@ -179,7 +204,8 @@ def test_a_misspelt_key_is_named_first_with_the_key_it_should_be(tmp_path: Path)
     assert message.startswith("ims.tokn_url: unknown key (did you mean 'token_url'?)"), message
     assert "ims.token_url: required key is missing" in message
     assert (
-        "analytics.cache_ttl: expected a duration like 30s, 5m or 24h, got '5 parsecs'" in message
+        "analytics.report_refresh: expected a duration like 30s, 5m or 24h, got '5 parsecs'"
+        in message
     )
     assert message.count("5 parsecs") == 1
     assert "more problem" not in message

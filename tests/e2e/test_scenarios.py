@@ -204,7 +204,7 @@ def test_a_run_keeps_every_publisher_it_may_have_within_analytics_budget(tmp_pat
         extra_publishers=scenario.extra_publishers,
     )
     limit = topology.simulation.analytics.rate_limit
-    calls_per_second = len(topology.publishers) / topology.analytics.cache_ttl
+    calls_per_second = len(topology.publishers) / topology.analytics.report_refresh
     assert len(topology.publishers) == 6
     assert calls_per_second <= limit.requests / limit.per
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from loadtests.checks import home_page_problem, leaked_token, top_pages_problem
+from loadtests.checks import home_page_problem, leaked_token, pages_of, top_pages_problem
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
 
@@ -46,11 +46,15 @@ def test_bad_replies_are_named(
     assert problem in found
 
 
-def test_home_page_order_and_leaks() -> None:
-    good = '<td class="n">1,843</td><td class="n">920</td>'
+def test_the_home_page_has_its_component_and_no_token() -> None:
+    good = '<section id="top-pages" data-src="/content/site/en/top-pages.json">'
     assert home_page_problem(200, {}, good) is None
-    assert "descending" in (
-        home_page_problem(200, {}, '<td class="n">5</td><td class="n">9</td>') or ""
-    )
+    assert "component" in (home_page_problem(200, {}, "<html></html>") or "")
+    assert "status 503" in (home_page_problem(503, {}, good) or "")
     assert "token" in (home_page_problem(200, {}, good + JWT) or "")
     assert leaked_token({"X-Debug": "access_token=abc"}, "") is True
+
+
+def test_the_pages_a_report_lists_are_the_links_a_visitor_follows() -> None:
+    assert pages_of(doc([3, 2])) == ["/p0", "/p1"]
+    assert pages_of("<html>") == []

@@ -26,8 +26,8 @@ async def test_a_node_fetching_per_page_load_is_throttled_and_serves_the_last_re
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     world = await start_world(stack, tmp_path)
-    # cache_ttl 0: every page load asks Analytics (what Adobe advises against).
-    node = await world.start_node(world.topology(analytics={"cache_ttl": 0}))
+    # report_refresh 0: every page load asks Analytics (what Adobe advises against).
+    node = await world.start_node(world.topology(analytics={"report_refresh": 0}))
     statuses, stale = [], 0
     for _ in range(600):  # 10 page loads a second for a minute
         status, body = await get_json(http, f"{node.url}/api/top-pages")
@@ -57,7 +57,7 @@ async def test_every_node_of_one_client_shares_the_budget(
     world = await start_world(stack, tmp_path)
     ids = [f"p{i}" for i in range(1, 11)]
     publishers = [{"id": n, "port": 18300 + i} for i, n in enumerate(ids)]
-    topology = world.topology(analytics={"cache_ttl": 5}, publishers=publishers)
+    topology = world.topology(analytics={"report_refresh": 5}, publishers=publishers)
     nodes = [await world.start_node(topology, n, seed=i) for i, n in enumerate(ids)]
     for _ in range(120):  # each node's report expires every 5 s: 10 nodes x 12 a minute
         await asyncio.gather(*(get_json(http, f"{n.url}/api/top-pages") for n in nodes))
@@ -90,7 +90,7 @@ async def test_a_shared_report_is_one_call_per_cache_period_for_the_whole_cluste
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession, strategy: str
 ) -> None:
     world = await start_world(stack, tmp_path)
-    nodes = await start_three(world, three(world, strategy, cache_ttl=5))
+    nodes = await start_three(world, three(world, strategy, report_refresh=5))
     for _ in range(60):  # every node every second, for a minute
         replies = await asyncio.gather(*(get_json(http, f"{n.url}/api/top-pages") for n in nodes))
         assert {status for status, _ in replies} == {200}
@@ -103,7 +103,7 @@ async def test_the_replicated_leader_pushes_the_report_and_followers_never_call(
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     world = await start_world(stack, tmp_path)
-    nodes = await start_three(world, three(world, "replicated", cache_ttl=5))
+    nodes = await start_three(world, three(world, "replicated", report_refresh=5))
     await asyncio.sleep(1)
     for _ in range(60):
         await get_json(http, f"{nodes[0].url}/api/top-pages")  # the leader's own visitors...

@@ -44,7 +44,7 @@ async def test_no_response_ever_contains_a_token_and_all_carry_x_publisher(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     world = await start_world(stack, tmp_path, expires_in=600)
-    node = await world.start_node(world.topology(analytics={"cache_ttl": 0}))
+    node = await world.start_node(world.topology(analytics={"report_refresh": 0}))
     tokens: set[str] = set()
     for _ in range(8):  # across several token lifetimes, with a revocation in the middle
         for route, status, headers, body in await fetch_all(http, node.url):
@@ -76,12 +76,22 @@ async def test_home_page_and_api_list_pages_in_descending_order(
     visits = [p["visits"] for p in body["pages"]]
     assert len(visits) == 7
     assert visits == sorted(visits, reverse=True)
-    async with http.get(f"{node.url}/") as r:
-        html = await r.text()
-        assert r.content_type == "text/html"
-    shown = [int(v.replace(",", "")) for v in re.findall(r'<td class="n">([\d,]+)</td>', html)]
-    assert shown == visits
-    assert all(p["page"] in html for p in body["pages"])
+    # The widget's URL: the same report, with how long the caches in front may keep it (until
+    # the next refresh: report_refresh is 30 min here).
+    async with http.get(f"{node.url}/content/site/en/top-pages.json") as r:
+        assert r.status == 200
+        assert (await r.json())["pages"] == body["pages"]
+        seconds = int(r.headers["Cache-Control"].removeprefix("max-age="))
+        assert 0 < seconds <= 1800 * 1.1
+    async with http.get(f"{node.url}/api/top-pages") as r:
+        assert r.headers["Cache-Control"] == "no-store"  # the API: never kept downstream
+    for home in ("/", "/content/site/en.html"):  # the page itself: no report in it
+        async with http.get(f"{node.url}{home}") as r:
+            html = await r.text()
+            assert r.content_type == "text/html"
+            assert "Cache-Control" not in r.headers  # as AEM pages: kept until a flush
+        assert 'data-src="/content/site/en/top-pages.json"' in html
+        assert not any(p["page"] in html for p in body["pages"])
 
 
 async def test_status_shows_a_fingerprint_not_the_token(
@@ -159,7 +169,7 @@ async def test_analytics_outage_serves_the_last_report_marked_stale(
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     world = await start_world(stack, tmp_path)
-    node = await world.start_node(world.topology(analytics={"cache_ttl": 10}))
+    node = await world.start_node(world.topology(analytics={"report_refresh": 10}))
     _, fresh = await get_json(http, f"{node.url}/api/top-pages")
     world.analytics[FAULTS].update({"outage": True})
     await asyncio.sleep(11)
@@ -189,18 +199,22 @@ async def test_without_any_report_an_analytics_outage_is_a_clean_503(
     status, body = await get_json(http, f"{node.url}/api/top-pages")
     assert status == 503
     assert body == {"node": "p1", "error": "top pages are unavailable right now"}
-    async with http.get(f"{node.url}/") as r:
+    async with http.get(f"{node.url}/content/site/en/top-pages.json") as r:
         assert r.status == 503
+        assert r.headers["Cache-Control"] == "no-store"
+    async with http.get(f"{node.url}/") as r:  # the page comes; its component says so
+        assert r.status == 200
         assert "not available right now" in await r.text()
 
 
 def test_a_report_is_rendered_once_and_a_new_report_anew() -> None:
-    rendered = RenderedReports("p1")
+    rendered = RenderedReports("p1", "/content/site/en/top-pages.json")
     first = TopPages(pages=(PageVisits("/a", 3.0),), fetched_at=1_790_000_000.0)
     body = rendered.top_pages_json(first)
     assert rendered.top_pages_json(first) is body  # the same report: the same bytes
     assert json.loads(body)["pages"] == [{"page": "/a", "visits": 3}]
     second = replace(first, stale=True)
     assert json.loads(rendered.top_pages_json(second))["stale"] is True
-    assert "/a" in rendered.home_page(first)
-    assert rendered.home_page(first) is rendered.home_page(first)
+    # The home page is the same for everybody: its component fetches the report.
+    assert 'data-src="/content/site/en/top-pages.json"' in rendered.home
+    assert "<td>/a" not in rendered.home and ">/a<" not in rendered.home

@@ -65,7 +65,7 @@ async def test_concurrent_page_requests_share_one_token_and_one_report_call(
 ) -> None:
     world = await start_world(stack, tmp_path)
     world.ims_faults(latency=0.2)
-    node = await world.start_node(world.topology(analytics={"cache_ttl": 0}))
+    node = await world.start_node(world.topology(analytics={"report_refresh": 0}))
     replies = await asyncio.gather(
         *(get_json(http, f"{node.url}/api/top-pages") for _ in range(200))
     )
@@ -108,12 +108,13 @@ async def test_outage_past_expiry_serves_the_last_report_as_stale_not_an_error(
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     world = await start_world(stack, tmp_path, expires_in=600)
-    node = await world.start_node(world.topology())
+    node = await world.start_node(world.topology(analytics={"report_refresh": 300}))
     status, body = await get_json(http, f"{node.url}/api/top-pages")
     assert status == 200
     assert body["stale"] is False
     world.ims_faults(outage=True)
-    await asyncio.sleep(700)  # the token has expired and cannot be replaced
+    # The token has expired and cannot be replaced; the report's refresh after it failed.
+    await asyncio.sleep(700)
     assert node.tokens.state() is TokenState.INVALID
     status, body = await get_json(http, f"{node.url}/api/top-pages")
     assert status == 200
@@ -127,7 +128,7 @@ async def test_revoked_token_gives_one_refresh_for_many_concurrent_401s(
     stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     world = await start_world(stack, tmp_path)
-    node = await world.start_node(world.topology(analytics={"cache_ttl": 0}))
+    node = await world.start_node(world.topology(analytics={"report_refresh": 0}))
     await get_json(http, f"{node.url}/api/top-pages")
     before = (await node.tokens.get()).fingerprint
     async with http.post(f"{world.ims_url}/admin/revoke") as response:

@@ -31,7 +31,7 @@ def write_topology(tmp_path: Path) -> Path:
             "base_url": f"http://127.0.0.1:{analytics}",
             "company_id": "procco",
             "rsid": "proc.rsid",
-            "cache_ttl": "1s",
+            "report_refresh": "1s",
         },
         "token": {"state_dir": "state"},
         "publishers": [{"id": "p1", "port": p1}, {"id": "p2", "port": p2}],

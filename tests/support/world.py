@@ -21,7 +21,7 @@ from tokensim_token.clock import Clock
 from tokensim_token.model import TokenGrant
 from tokensim_token.secrets import Secret
 
-from core.topology import RateLimitConfig, Topology
+from core.topology import LatencyConfig, RateLimitConfig, Topology
 from node.app import TOKENS, NodeDeps, create_app
 from node.token.strategies import TokenDeps, build_provider
 from upstream.analytics.app import STATS as ANALYTICS_STATS
@@ -55,7 +55,7 @@ def topology_dict(state: Path, ims_url: str, analytics_url: str, **sections: Any
             "company_id": "testco",
             "rsid": "test.rsid",
             "top": 10,
-            "cache_ttl": 60,
+            "report_refresh": 1800,
         },
         "token": {
             "state_dir": str(state / "token"),
@@ -159,7 +159,10 @@ async def start_world(
     expires_in: int = DAY,
     accepted: tuple[str, ...] = (GOOD_SECRET,),
     rate_limit: RateLimitConfig | None = None,
+    latency: LatencyConfig | None = None,
 ) -> World:
+    """IMS and Analytics on port 0. Analytics answers at once unless ``latency`` is given
+    (its model's 1 s median would make every report call of a test take a second)."""
     loop = asyncio.get_running_loop()
     clock = Clock.of_loop(loop, wall_offset=WALL_EPOCH)
     keys = ImsKeys(tmp / "sim", wall_clock=clock.wall)
@@ -176,7 +179,10 @@ async def start_world(
         ),
     )
     ims_url = await serve(stack, ims)
-    sim = base.simulation.analytics.evolve(rate_limit=rate_limit or RateLimitConfig())
+    sim = base.simulation.analytics.evolve(
+        rate_limit=rate_limit or RateLimitConfig(),
+        latency=latency or LatencyConfig(enabled=False),
+    )
     verifier = TokenVerifier(
         f"{ims_url}/ims/keys",
         keys.revocations,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import random
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import aiohttp
 import jwt
 import pytest
 
+from core.topology import LatencyConfig
 from tests.support.world import CLIENT_ID, GOOD_SECRET, World, start_world
+from upstream.analytics.latency import LatencyModel
 from upstream.analytics.traffic import TrafficModel
 
 FORM = {
@@ -250,14 +253,15 @@ async def test_analytics_report_in_the_reference_format(
     assert page2[1]["rows"][0]["data"][0] <= visits[-1]
 
 
-def test_analytics_traffic_drifts_deterministically() -> None:
-    model = TrafficModel(pages=300, daily_visits=50_000, drift_period=600, seed=1)
-    again = TrafficModel(pages=300, daily_visits=50_000, drift_period=600, seed=1)
+def test_a_ranking_over_full_days_changes_once_a_day_and_deterministically() -> None:
+    model = TrafficModel(pages=300, daily_visits=50_000, drift_period=30 * 86_400, seed=1)
+    again = TrafficModel(pages=300, daily_visits=50_000, drift_period=30 * 86_400, seed=1)
     start, end = dt.datetime(2026, 10, 1), dt.datetime(2026, 10, 31)
-    now = model.ranked("r", start, end, 1000.0)
-    assert now == again.ranked("r", start, end, 1000.0)
-    later = model.ranked("r", start, end, 1300.0)  # half a drift period later
-    assert [r.page for r in now[:20]] != [r.page for r in later[:20]]
+    today = model.ranked("r", start, end)
+    assert today == again.ranked("r", start, end)  # the same range: the same report
+    week = dt.timedelta(days=7)
+    later = model.ranked("r", start + week, end + week)  # the range a week on
+    assert [r.page for r in today[:20]] != [r.page for r in later[:20]]
 
 
 @pytest.mark.parametrize(
@@ -265,14 +269,14 @@ def test_analytics_traffic_drifts_deterministically() -> None:
     [
         (None, {}, REPORT, 401, "401013"),
         ("not-a-jwt", {}, REPORT, 401, "401013"),
-        ("GOOD", {"x-api-key": ""}, REPORT, 403, "403025"),
+        ("GOOD", {"x-api-key": ""}, REPORT, 403, "403000"),
         ("GOOD", {"x-api-key": "another-client"}, REPORT, 403, "403026"),
         ("GOOD", {}, {"rsid": "r"}, 400, "invalid_request"),
         ("GOOD", {}, {**REPORT, "dimension": "variables/evar1"}, 400, "invalid_request"),
         ("GOOD", {}, {**REPORT, "globalFilters": []}, 400, "invalid_request"),
     ],
 )
-async def test_analytics_errors_use_adobes_envelope(
+async def test_analytics_errors_use_the_gateways_or_analytics_envelope(
     stack: contextlib.AsyncExitStack,
     tmp_path: Path,
     http: aiohttp.ClientSession,
@@ -287,8 +291,42 @@ async def test_analytics_errors_use_adobes_envelope(
         token = (await token_call(http, world, FORM))[1]["access_token"]
     got, reply = await report_call(http, world, token, body, **headers)
     assert got == status
-    assert reply["errorCode"] == code
-    assert set(reply) == {"errorCode", "errorDescription", "errorId"}
+    if code in ("401013", "403000"):  # Adobe's API gateway answers these itself
+        assert reply == {"error_code": code, "message": GATEWAY_MESSAGES[code]}
+    else:  # Analytics behind it
+        assert reply["errorCode"] == code
+        assert set(reply) == {"errorCode", "errorDescription", "errorId"}
+
+
+GATEWAY_MESSAGES = {"401013": "Oauth token is not valid", "403000": "Api Key is required"}
+
+
+async def test_a_report_takes_the_latency_models_time_and_the_gateway_cuts_it_at_its_timeout(
+    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    # Real time, scaled down: a median of 0.2 s and a gateway that gives up at 0.5 s.
+    slow = LatencyConfig(median=0.2, p99=0.4, per_concurrent=0.0, gateway_timeout=0.5)
+    world = await start_world(stack, tmp_path, latency=slow)
+    token = (await token_call(http, world, FORM))[1]["access_token"]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert (await report_call(http, world, token))[0] == 200
+    assert loop.time() - started >= 0.05  # it took its time (a log-normal draw: never ~0)
+    cut = LatencyConfig(median=2.0, p99=4.0, gateway_timeout=0.3)
+    world = await start_world(stack, tmp_path / "cut", latency=cut)
+    token = (await token_call(http, world, FORM))[1]["access_token"]
+    status, reply = await report_call(http, world, token)
+    assert (status, reply) == (504, {"error_code": "504", "message": "Gateway Timeout"})
+    assert world.analytics_stats.by_outcome["gateway_timeout"] == 1
+
+
+def test_the_latency_model_has_its_median_and_tail_and_slows_with_load() -> None:
+    model = LatencyModel(LatencyConfig(), random.Random(3))
+    alone = sorted(model.draw(0) for _ in range(20_000))
+    assert 0.9 < alone[10_000] < 1.1  # the median, about 1 s
+    assert 5.0 < alone[19_800] < 7.0  # the 99th percentile, about 6 s
+    busy = sorted(model.draw(4) for _ in range(20_000))  # four others in flight: 3x slower
+    assert 2.7 < busy[10_000] < 3.3
 
 
 @pytest.mark.looptime

@@ -1,12 +1,16 @@
 """The simulated Analytics 2.0 Reports API.
 
 ``POST /api/{globalCompanyId}/reports`` with ``Authorization: Bearer <IMS token>`` and
-``x-api-key: <client id>``: 429 over the rate limit (12 requests per 6 s per client, with
-Adobe's ``{"error_code": "429050", "message": "Too many requests"}`` and no Retry-After), 401
-for a missing, invalid, expired or revoked token (verified against IMS's JWKS, as a resource
-server does: :mod:`upstream.analytics.verify`), 403 for a missing or wrong API key, 400 for a
-bad request body, each in Adobe's error envelope ``{"errorCode", "errorDescription",
-"errorId"}``; otherwise a ranked report of pages.
+``x-api-key: <client id>``. Adobe's API gateway answers first, with its envelope
+``{"error_code", "message"}``: 403 ``403000`` "Api Key is required" without an API key, 429
+``429050`` "Too many requests" over the rate limit (12 requests per 6 s per client, no
+Retry-After), 401 ``401013`` "Oauth token is not valid" for a missing, invalid, expired or
+revoked token (verified against IMS's JWKS, as a resource server does:
+:mod:`upstream.analytics.verify`), and 504 when the report takes longer than its 60 s. Behind
+it Analytics answers 403 for an API key that is not the token's or a company it may not read
+and 400 for a bad request body, in its own envelope ``{"errorCode", "errorDescription",
+"errorId"}``; otherwise, after the latency of :mod:`upstream.analytics.latency`, a ranked
+report of pages.
 
 Admin: ``/admin/faults`` and ``/admin/stats`` (requests by outcome and by caller, 429s and
 401s by caller).
@@ -14,6 +18,7 @@ Admin: ``/admin/faults`` and ``/admin/stats`` (requests by outcome and by caller
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import uuid
@@ -29,6 +34,7 @@ from tokensim_token.jsonsafe import parse_json_object
 
 from core.topology import SimulatedAnalyticsConfig
 from upstream.admin import add_admin_routes, caller_of
+from upstream.analytics.latency import LatencyModel
 from upstream.analytics.rate_limit import RateLimiter
 from upstream.analytics.traffic import PageRow, TrafficModel
 from upstream.analytics.verify import TokenVerifier
@@ -69,6 +75,10 @@ STATS = web.AppKey("analytics_stats", AnalyticsStats)
 FAULTS = web.AppKey("analytics_faults", FaultInjector)
 SESSION = web.AppKey("jwks_session", aiohttp.ClientSession)
 THROTTLED = {"error_code": "429050", "message": "Too many requests"}  # Adobe's, verbatim
+NO_API_KEY = {"error_code": "403000", "message": "Api Key is required"}
+BAD_TOKEN = {"error_code": "401013", "message": "Oauth token is not valid"}
+# The gateway's 504 body is not documented: its envelope, with the status as the code.
+GATEWAY_TIMEOUT = {"error_code": "504", "message": "Gateway Timeout"}
 
 
 def adobe_error(status: int, code: str, description: str) -> web.Response:
@@ -86,11 +96,12 @@ def create_app(config: SimulatedAnalyticsConfig, deps: AnalyticsDeps) -> web.App
     app[FAULTS] = faults
     limiter = RateLimiter(config.rate_limit, clock=deps.clock.monotonic)
     scope = config.rate_limit.scope
+    latency = LatencyModel(config.latency, deps.rng)
 
     async def reports(request: web.Request) -> web.Response:
         caller = caller_of(request)
         stats.by_caller[caller] += 1
-        outcome, reply = await _answer(request, deps, faults, limiter, scope)
+        outcome, reply = await _answer(request, deps, faults, limiter, scope, latency)
         stats.by_outcome[outcome] += 1
         if outcome == "unauthorized":
             stats.unauthorized_by_caller[caller] += 1
@@ -116,19 +127,20 @@ async def _answer(
     faults: FaultInjector,
     limiter: RateLimiter,
     scope: str,
+    latency: LatencyModel,
 ) -> tuple[str, web.Response]:
     fault = await faults.before()
     if fault is not None:
         return f"fault_{fault.status}", fault
     api_key = request.headers.get("x-api-key")
     if not api_key:
-        return "forbidden", adobe_error(403, "403025", "Api Key is required")
+        return "forbidden", web.json_response(NO_API_KEY, status=403)
     bearer = _bearer(request)
     if not limiter.allow(api_key if scope == "client" else bearer or api_key):
         return "throttled", web.json_response(THROTTLED, status=429)
     claims = await deps.verifier.claims(bearer, request.app[SESSION]) if bearer else None
     if claims is None:
-        return "unauthorized", adobe_error(401, "401013", "Oauth token is not valid")
+        return "unauthorized", web.json_response(BAD_TOKEN, status=401)
     if api_key != claims.get("client_id"):
         return "forbidden", adobe_error(403, "403026", "Api Key is invalid for this token")
     if request.match_info["company"] != deps.company_id:
@@ -137,10 +149,24 @@ async def _answer(
         query = _parse_request(await request.read())
     except ReportRequestError as exc:
         return "bad_request", adobe_error(400, "invalid_request", str(exc))
+    if not await _takes_its_time(latency, query.rsid):
+        return "gateway_timeout", web.json_response(GATEWAY_TIMEOUT, status=504)
     if faults.malformed():
         return "malformed", web.json_response({"rows": "unavailable"})
-    rows = deps.traffic.ranked(query.rsid, query.start, query.end, deps.clock.wall())
+    rows = deps.traffic.ranked(query.rsid, query.start, query.end)
     return "ok", web.json_response(_report(rows, query))
+
+
+async def _takes_its_time(latency: LatencyModel, rsid: str) -> bool:
+    """Wait as long as the report takes; False when the gateway cut it off first."""
+    seconds = latency.draw_for(rsid)
+    timed_out = latency.times_out(seconds)
+    latency.started(rsid)
+    try:
+        await asyncio.sleep(latency.config.gateway_timeout if timed_out else seconds)
+    finally:
+        latency.ended(rsid)
+    return not timed_out
 
 
 def _bearer(request: web.Request) -> str | None:

@@ -3,7 +3,9 @@
 A few hundred ``/content/site/en/...`` pages share the visits with a Zipf-like spread (the
 k-th page gets about 1/k^1.07 of the traffic). Each page's weight swings slowly on its own
 phase, one cycle per ``drift_period``, so the ranking changes over time as real traffic does.
-The same (rsid, date range, time) always gives the same report.
+A report covers a date range ("the last 30 full days"): its ranking is that of the range's
+end, so it changes once a day, when the range moves on, however often it is asked for. The
+same (rsid, date range) always gives the same report.
 """
 
 from __future__ import annotations
@@ -80,10 +82,11 @@ class TrafficModel:
         self._period = max(drift_period, 1.0)
         self._ids = [_item_id(p) for p in self.pages]
 
-    def ranked(self, rsid: str, start: dt.datetime, end: dt.datetime, now: float) -> list[PageRow]:
-        """Every page with its visits in [start, end) as seen at time ``now``, most first."""
+    def ranked(self, rsid: str, start: dt.datetime, end: dt.datetime) -> list[PageRow]:
+        """Every page with its visits in [start, end), most first."""
         days = max((end - start).total_seconds() / 86400.0, 0.0)
-        angle = 2 * math.pi * now / self._period
+        until = end if end.tzinfo is not None else end.replace(tzinfo=dt.UTC)
+        angle = 2 * math.pi * until.timestamp() / self._period
         weights = [
             b * math.exp(DRIFT_AMPLITUDE * math.sin(angle + ph))
             for b, ph in zip(self._base, self._phase, strict=True)

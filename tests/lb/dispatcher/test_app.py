@@ -17,13 +17,15 @@ from lb.dispatcher.app import create_app
 from lb.dispatcher.filters import PathFilter
 from tests.support.world import serve, topology_dict
 
+WIDGET = "/content/site/en/top-pages.json"
+
 
 class Publisher:
     """A stand-in publisher that counts what reaches it and answers as told."""
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
-        self.cache_control = "public, max-age=0"
+        self.cache_control = "max-age=60"
         self.set_cookie: str | None = None
         self.healthy = True
 
@@ -55,8 +57,7 @@ async def start(
     data["publishers"] = [{"id": "p1", "port": port}]
     data["dispatchers"] = [{"id": "d1", "port": 1, "publisher": "p1"}]
     data["dispatcher"] = {
-        "cache_ttl": 60,
-        "allow": ["/", "/api/top-pages", "/static/*"],
+        "allow": ["/", "/api/top-pages", "/static/*", "/content/**.html", "/content/**.json"],
         **settings,
     }
     return await serve(stack, create_app(Topology.from_dict(data), "d1"))
@@ -134,17 +135,17 @@ async def test_cache_hits_and_what_is_never_cached(
 ) -> None:
     publisher = Publisher()
     url = await start(stack, tmp_path, publisher)
-    assert (await get(http, f"{url}/api/top-pages"))[1] == "MISS"
-    status, cache, body = await get(http, f"{url}/api/top-pages")
+    assert (await get(http, f"{url}{WIDGET}"))[1] == "MISS"
+    status, cache, body = await get(http, f"{url}{WIDGET}")
     assert (status, cache, body["n"]) == (200, "HIT", 1)
-    await get(http, f"{url}/api/top-pages", headers={"Authorization": "Bearer x"})
-    await get(http, f"{url}/api/top-pages", headers={"Cookie": "login-token=abc"})
-    await get(http, f"{url}/api/top-pages?x=1")
-    assert publisher.hits == {"/api/top-pages": 3, "/api/top-pages?x=1": 1}
+    await get(http, f"{url}{WIDGET}", headers={"Authorization": "Bearer x"})
+    await get(http, f"{url}{WIDGET}", headers={"Cookie": "login-token=abc"})
+    await get(http, f"{url}{WIDGET}?x=1")
+    assert publisher.hits == {WIDGET: 3, f"{WIDGET}?x=1": 1}
     publisher.cache_control = "no-cache"
-    await get(http, f"{url}/")
-    assert (await get(http, f"{url}/"))[1] == "MISS"
-    assert publisher.hits["/"] == 2
+    await get(http, f"{url}/content/site/en.html")
+    assert (await get(http, f"{url}/content/site/en.html"))[1] == "MISS"
+    assert publisher.hits["/content/site/en.html"] == 2
 
 
 async def test_a_head_never_fills_the_cache_and_may_be_answered_from_a_get(
@@ -152,15 +153,15 @@ async def test_a_head_never_fills_the_cache_and_may_be_answered_from_a_get(
 ) -> None:
     publisher = Publisher()
     url = await start(stack, tmp_path, publisher)
-    async with http.head(f"{url}/api/top-pages") as r:
+    async with http.head(f"{url}{WIDGET}") as r:
         assert (r.status, r.headers["X-Cache"]) == (200, "MISS")
-    status, cache, body = await get(http, f"{url}/api/top-pages")
+    status, cache, body = await get(http, f"{url}{WIDGET}")
     assert (status, cache, body["n"]) == (200, "MISS", 2)  # a whole page, not HEAD's nothing
-    async with http.head(f"{url}/api/top-pages") as r:
+    async with http.head(f"{url}{WIDGET}") as r:
         assert (r.status, r.headers["X-Cache"]) == (200, "HIT")  # from the cached GET
         assert await r.read() == b""
-    assert (await get(http, f"{url}/api/top-pages"))[1:] == ("HIT", body)
-    assert publisher.hits["/api/top-pages"] == 2
+    assert (await get(http, f"{url}{WIDGET}"))[1:] == ("HIT", body)
+    assert publisher.hits[WIDGET] == 2
 
 
 async def test_a_reply_that_sets_a_cookie_is_never_served_from_the_cache(
@@ -171,15 +172,15 @@ async def test_a_reply_that_sets_a_cookie_is_never_served_from_the_cache(
     url = await start(stack, tmp_path, publisher)
     async with (
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as alice,
-        alice.get(f"{url}/api/top-pages") as r,
+        alice.get(f"{url}{WIDGET}") as r,
     ):
         assert r.headers["Set-Cookie"].startswith("session=one-users-session")
     async with (
         aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as bob,
-        bob.get(f"{url}/api/top-pages") as r,
+        bob.get(f"{url}{WIDGET}") as r,
     ):
         assert r.headers["X-Cache"] == "MISS"  # asked the publisher again...
-    assert publisher.hits["/api/top-pages"] == 2  # ...rather than hand Bob Alice's session
+    assert publisher.hits[WIDGET] == 2  # ...rather than hand Bob Alice's session
 
 
 async def test_flush_invalidation_and_refusal_through_the_lb(
@@ -187,20 +188,23 @@ async def test_flush_invalidation_and_refusal_through_the_lb(
 ) -> None:
     publisher = Publisher()
     url = await start(stack, tmp_path, publisher)
-    await get(http, f"{url}/api/top-pages")
+    await get(http, f"{url}{WIDGET}")
     async with http.post(
         f"{url}/dispatcher/invalidate.cache",
-        headers={"CQ-Handle": "/api", "X-Forwarded-For": "203.0.113.9"},
+        headers={"CQ-Handle": "/content/site/en/top-pages", "X-Forwarded-For": "203.0.113.9"},
     ) as r:
         assert r.status == 404
     for proxied in ("X-Forwarded-Proto", "Forwarded", "Via"):  # any sign of a proxy hop
         async with http.post(
-            f"{url}/dispatcher/invalidate.cache", headers={"CQ-Handle": "/api", proxied: "x"}
+            f"{url}/dispatcher/invalidate.cache",
+            headers={"CQ-Handle": "/content/site/en/top-pages", proxied: "x"},
         ) as r:
             assert r.status == 404, proxied
-    async with http.post(f"{url}/dispatcher/invalidate.cache", headers={"CQ-Handle": "/api"}) as r:
+    async with http.post(
+        f"{url}/dispatcher/invalidate.cache", headers={"CQ-Handle": "/content/site/en/top-pages"}
+    ) as r:
         assert (await r.json())["invalidated"] == 1
-    assert (await get(http, f"{url}/api/top-pages"))[1] == "MISS"
+    assert (await get(http, f"{url}{WIDGET}"))[1] == "MISS"
 
 
 async def test_invalidation_only_from_an_allowed_client(
@@ -208,10 +212,12 @@ async def test_invalidation_only_from_an_allowed_client(
 ) -> None:
     publisher = Publisher()
     url = await start(stack, tmp_path, publisher, flush_clients=["10.0.0.5"])
-    await get(http, f"{url}/api/top-pages")
-    async with http.post(f"{url}/dispatcher/invalidate.cache", headers={"CQ-Handle": "/api"}) as r:
+    await get(http, f"{url}{WIDGET}")
+    async with http.post(
+        f"{url}/dispatcher/invalidate.cache", headers={"CQ-Handle": "/content/site/en/top-pages"}
+    ) as r:
         assert r.status == 404  # 127.0.0.1 is not on this dispatcher's list
-    assert (await get(http, f"{url}/api/top-pages"))[1] == "HIT"
+    assert (await get(http, f"{url}{WIDGET}"))[1] == "HIT"
 
 
 async def test_health_reflects_the_publisher(
