@@ -13,8 +13,8 @@ from core.topology.endpoints import AnalyticsConfig, ImsConfig
 from core.topology.estate import (
     AdminListenerConfig,
     CacheRule,
-    DispatcherCacheConfig,
     ClientLimitsConfig,
+    DispatcherCacheConfig,
     DispatcherConfig,
     DispatcherSettings,
     HealthCheckConfig,
