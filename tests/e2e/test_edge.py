@@ -38,7 +38,7 @@ class Estate:
     reader: threading.Thread
 
 
-def edge_topology(tmp_path: Path, *, cache_ttl: str = "2s") -> Path:
+def edge_topology(tmp_path: Path, *, cache: bool = True) -> Path:
     ports = free_ports(10)
     data: dict[str, Any] = {
         "ims": {
@@ -51,14 +51,14 @@ def edge_topology(tmp_path: Path, *, cache_ttl: str = "2s") -> Path:
             "base_url": f"http://127.0.0.1:{ports[1]}",
             "company_id": "edgeco",
             "rsid": "edge.rsid",
-            "cache_ttl": "2s",
+            "report_refresh": "2s",
         },
         "token": {"state_dir": "state"},
         "publishers": [{"id": f"p{i}", "port": ports[1 + i]} for i in (1, 2, 3)],
         "dispatchers": [
             {"id": f"d{i}", "port": ports[4 + i], "publisher": f"p{i}"} for i in (1, 2, 3)
         ],
-        "dispatcher": {"cache_ttl": cache_ttl, "health_timeout": "250ms"},
+        "dispatcher": {"cache": {"enabled": cache}, "health_timeout": "250ms"},
         "lb": {
             "port": ports[8],
             "admin": {"port": ports[9]},
@@ -219,6 +219,8 @@ async def test_no_response_through_the_lb_contains_a_token(estate: Estate) -> No
     async with browser() as http:
         for path in [
             "/",
+            "/content/site/en.html",
+            "/content/site/en/top-pages.json",
             "/api/top-pages",
             "/static/site.css",
             "/health",
@@ -235,7 +237,7 @@ async def test_no_response_through_the_lb_contains_a_token(estate: Estate) -> No
 async def test_stopping_a_publisher_under_load_moves_its_sessions_without_failed_gets(
     tmp_path: Path,
 ) -> None:
-    estate = start_estate(edge_topology(tmp_path, cache_ttl="0"))
+    estate = start_estate(edge_topology(tmp_path, cache=False))
     try:
         failures, moved = await _load_with_a_publisher_killed(estate, victim="p2")
     finally:

@@ -363,14 +363,14 @@ async def test_pipelined_requests_are_answered_in_order_and_buffering_is_bounded
 async def test_a_head_does_not_empty_the_next_get_through_the_edge(tmp_path: Path) -> None:
     async with edge_estate(tmp_path) as estate:
         reader, writer = await connect(estate.url)
-        writer.write(b"HEAD /static/cached-page HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write(b"HEAD /static/cached-page.html HTTP/1.1\r\nHost: x\r\n\r\n")
         head = await asyncio.wait_for(read_reply(reader, head=True), 5)
         session = "Cookie: " + head.headers["set-cookie"].split(";")[0]  # the same dispatcher
-        writer.write(get("/static/cached-page", session))
+        writer.write(get("/static/cached-page.html", session))
         first = await asyncio.wait_for(read_reply(reader), 5)
-        writer.write(get("/static/cached-page", session))
+        writer.write(get("/static/cached-page.html", session))
         second = await asyncio.wait_for(read_reply(reader), 5)
         writer.close()
     assert head.status == 200
-    assert first.body == second.body == b"GET /static/cached-page 0"
+    assert first.body == second.body == b"GET /static/cached-page.html 0"
     assert second.headers["x-cache"] == "HIT"

@@ -95,7 +95,7 @@ def edge_topology(tmp_path: Path, publisher_ports: list[int], **lb: Any) -> Topo
             {"id": f"d{i}", "port": port, "publisher": f"p{i}"}
             for i, port in enumerate(dispatcher_ports, start=1)
         ],
-        dispatcher={"cache_ttl": 30, "timeout": 5},
+        dispatcher={"timeout": 5},
         lb={
             "health_check": {
                 "interval": "100ms",
