@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import base_parser, non_negative_int, positive_int, subcommand
+from core.durations import parse_duration
 from harness.designs import DESIGNS, Design, parse_designs
 from harness.errors import DesignError
 from harness.load.scenarios import SCENARIOS
@@ -125,7 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --virtual: the same designs at each size, e.g. 3,10,50 (default: the "
         "publishers of topology.yaml)",
     )
+    compare_cmd.add_argument(
+        "--refresh",
+        type=report_refresh,
+        metavar="DURATION",
+        help="with --virtual: how often each publisher fetches its report, e.g. 30m; 0: on "
+        "every page load (default: analytics.report_refresh of topology.yaml)",
+    )
     return parser
+
+
+def report_refresh(text: str) -> float:
+    """An argparse type: a duration (``30m``) or ``0`` (every page load)."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def designs(text: str) -> tuple[Design, ...]:

@@ -63,6 +63,8 @@ def demo_command(args: argparse.Namespace, topology: Topology) -> int:
 def compare_any(args: argparse.Namespace, topology: Topology) -> int:
     if args.virtual:
         return virtual_command(args, topology)
+    if args.refresh is not None:
+        fail(PROG, "--refresh: only with --virtual (real runs scale the cadence to --lifetime)")
     return asyncio.run(compare_command(args, topology))
 
 
@@ -155,7 +157,7 @@ def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
         )
     sizes: tuple[int, ...] = args.publishers or (len(topology.publishers),)
     for scenario in timelines:
-        settings = VirtualSettings(horizon=horizon, scenario=scenario)
+        settings = VirtualSettings(horizon=horizon, scenario=scenario, refresh=args.refresh)
         folder, runs = compare_virtual(topology, args.designs, settings, args.out, sizes=sizes)
         print()
         print(terminal([r.row for r in runs]))

@@ -5,8 +5,9 @@ one report with the answers at the top.
    design under the ``expiry-storm`` scenario with short tokens, and per-node once more with
    stickiness off.
 2. In virtual time with the real 24 h lifetime: a week of faults for every design; the
-   estate at 3, 10 and 50 publishers; AEM as a Cloud Service's autoscaling (and a short real
-   autoscale run).
+   estate at 3, 10 and 50 publishers with the report on Adobe's cadence and again on every
+   page load (the widget Adobe advises against); AEM as a Cloud Service's autoscaling (and a
+   short real autoscale run).
 
 Writes ``reports/demo-<time>/`` (``report.html``, ``report.md``, the data and every run's own
 folder) and prints the answers. ``--quick`` runs a smaller plan (for the tests).
@@ -52,6 +53,7 @@ class DemoPlan:
     sizes: tuple[int, ...] = (3, 10, 50)
     size_designs: str = "per-node,per-node+shared-report,shared"
     size_horizon: str = "2d"
+    page_load_horizon: str = "6h"  # the same sizes with a report on every page load
     autoscale_designs: str = "per-node,shared,replicated,per-node+shared-report"
 
     @classmethod
@@ -68,6 +70,7 @@ class DemoPlan:
             sizes=(3, 12),
             size_designs="per-node,per-node+shared-report",
             size_horizon="2h",
+            page_load_horizon="20m",
             autoscale_designs="per-node,shared",
         )
 
@@ -77,7 +80,7 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out / f"demo-{stamp}"
     folder.mkdir(parents=True)
-    steps = 5
+    steps = 6
     options = LoadOptions(
         design=Design.of(topology),  # each run takes one of the plan's designs
         users=plan.users,
@@ -114,7 +117,13 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
     size_settings = VirtualSettings(horizon=parse_duration(plan.size_horizon), scenario="steady")
     sizes = await _virtual(topology, plan.size_designs, size_settings, folder, plan.sizes)
 
-    _step(5, steps, "autoscaling: virtual week and real processes", started)
+    _step(5, steps, "virtual time: the same sizes, a report on every page load", started)
+    load_settings = VirtualSettings(
+        horizon=parse_duration(plan.page_load_horizon), scenario="steady", refresh=0.0
+    )
+    page_load = await _virtual(topology, "per-node", load_settings, folder, plan.sizes)
+
+    _step(6, steps, "autoscaling: virtual week and real processes", started)
     scale_settings = VirtualSettings(horizon=parse_duration(plan.week), scenario="autoscale")
     scaled = await _virtual(topology, plan.autoscale_designs, scale_settings, folder)
     scaled_real = await real_runs(
@@ -155,6 +164,16 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
             virtual_intro(size_settings, sizes, topology) + " The figures show the largest estate.",
             sizes,
             mechanism_of=[r for r in sizes if r.row.publishers == max(plan.sizes)],
+            scaling=True,
+        ),
+        build.section(
+            folder,
+            "page-load",
+            "The widget Adobe advises against: a report on every page load",
+            virtual_intro(load_settings, page_load, topology)
+            + " Adobe's Analytics FAQ asks for the opposite (docs/world.md); this shows why.",
+            page_load,
+            mechanism_of=[r for r in page_load if r.row.publishers == max(plan.sizes)],
             scaling=True,
         ),
         build.section(

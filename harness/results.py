@@ -52,6 +52,7 @@ class Row:
     analytics_calls_per_hour: float | None = None
     report_age_p50_s: float | None = None  # how old the report users were shown was
     report_age_p99_s: float | None = None
+    report_refresh_s: float | None = None  # the report's cadence (0: every page load)
     served_during_ims_outage: str | None = None  # e.g. "100% (33% fresh)"
     recovery_s: float | None = None
     token_calls_on_restart: float | None = None

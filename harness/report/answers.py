@@ -267,9 +267,12 @@ def _needs(row: Row) -> str:
 @dataclass(frozen=True, slots=True)
 class Growth:
     sizes: tuple[int, ...]
-    by_size: dict[int, Row]
+    by_size: dict[int, Row]  # per-node at the estate's cadence (Adobe's: 30 minutes)
+    cadence_s: float
     shared: Row | None  # the largest size with one report for the cluster
+    page_load: dict[int, Row]  # per-node with a report fetched on every page load
     link: str
+    page_load_link: str
     limit: RateLimitConfig
 
     @property
@@ -285,6 +288,10 @@ class Growth:
         return self.limit.requests * 60 / self.limit.per
 
     @property
+    def limit_per_hour(self) -> float:
+        return self.limit.requests * 3600 / self.limit.per
+
+    @property
     def errors_seen(self) -> bool:
         return any(self.by_size[n].user_errors for n in self.sizes)
 
@@ -292,27 +299,46 @@ class Growth:
     def throttled_from(self) -> int | None:
         return next((n for n in self.sizes if self.by_size[n].analytics_429s), None)
 
+    @property
+    def page_load_sizes(self) -> tuple[int, ...]:
+        return tuple(sorted(self.page_load))
+
+    @property
+    def page_load_throttled_from(self) -> int | None:
+        return next((n for n in self.page_load_sizes if self.page_load[n].analytics_429s), None)
+
 
 def _growth(f: _Finder) -> Growth | Missing:
-    by_scenario: dict[str, list[Row]] = {}
+    groups: dict[tuple[str, float | None], list[Row]] = {}
     for row in f.find(lambda r: _virtual(r) and r.design.name == "per-node" and _plain(r)):
-        by_scenario.setdefault(row.scenario, []).append(row)
-    own = max(by_scenario.values(), key=lambda rows: len({r.publishers for r in rows}), default=[])
+        groups.setdefault((row.scenario, row.report_refresh_s), []).append(row)
+    scheduled = {k: v for k, v in groups.items() if k[1] != 0.0}
+    key = max(scheduled, key=lambda k: len({r.publishers for r in scheduled[k]}), default=None)
+    own = scheduled[key] if key is not None else []
     sizes = tuple(sorted({r.publishers for r in own}))
-    if len(sizes) < 2:
+    if key is None or len(sizes) < 2:
         return Missing("runs at several sizes")
     by_size = {r.publishers: r for r in own}
-    scenario = own[0].scenario
+    scenario = key[0]
     shared = f.find(
         lambda r: (
-            _virtual(r) and not _plain(r) and r.publishers == sizes[-1] and r.scenario == scenario
+            _virtual(r)
+            and not _plain(r)
+            and r.publishers == sizes[-1]
+            and r.scenario == scenario
+            and r.report_refresh_s == key[1]
         )
     )
+    page_load = {r.publishers: r for r in groups.get((scenario, 0.0), [])}
+    top = max(page_load, default=None)
     return Growth(
         sizes,
         by_size,
+        key[1] or 0.0,
         shared[0] if shared else None,
+        page_load,
         f.link(by_size[sizes[-1]], "by size"),
+        "" if top is None else f.link(page_load[top], "a report per page load"),
         f.facts.rate_limit,
     )
 

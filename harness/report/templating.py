@@ -1,5 +1,6 @@
 """The Jinja2 environment of the report's templates (``templates/``), with the filters the
-prose uses to print numbers: ``thousands`` (``12,345``) and ``g`` (``1.5``, ``2``)."""
+prose uses to print numbers: ``thousands`` (``12,345``), ``thousands_int``, ``g`` (``1.5``,
+``2``) and ``duration`` (``30m``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import functools
 from pathlib import Path
 
 import jinja2
+
+from core.durations import format_duration
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -17,6 +20,10 @@ def thousands(value: float) -> str:
 
 def shortest(value: float) -> str:
     return f"{value:g}"
+
+
+def thousands_int(value: float) -> str:
+    return f"{round(value):,}"
 
 
 @functools.cache
@@ -32,4 +39,6 @@ def environment(*, html: bool = False) -> jinja2.Environment:
     )
     env.filters["thousands"] = thousands
     env.filters["g"] = shortest
+    env.filters["thousands_int"] = thousands_int
+    env.filters["duration"] = format_duration
     return env

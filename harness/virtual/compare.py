@@ -86,6 +86,7 @@ def row_of(result: VirtualResult, folder: Path) -> Row:
         analytics_calls_per_hour=result.analytics_calls_per_hour,
         report_age_p50_s=result.report_age_p50_s,
         report_age_p99_s=result.report_age_p99_s,
+        report_refresh_s=result.report_refresh,
         served_during_ims_outage=(
             None if served is None or fresh is None else f"{served:.0%} ({fresh:.0%} fresh)"
         ),

@@ -41,6 +41,7 @@ class VirtualResult:
     report_age_p50_s: float  # how old the report users were shown was
     report_age_p99_s: float
     analytics_calls_per_hour: float
+    report_refresh: float  # analytics.report_refresh in the run (seconds; 0: every page load)
     served_during_ims_outage: float | None  # fraction answered at all (fresh or stale)
     fresh_during_ims_outage: float | None  # fraction answered with a fresh report
     recovery_s: float | None
@@ -86,6 +87,7 @@ def result_of(sim: Simulation, wall_seconds: float) -> VirtualResult:
         report_age_p50_s=round(users.ages.percentile(0.50), 1),
         report_age_p99_s=round(users.ages.percentile(0.99), 1),
         analytics_calls_per_hour=round(analytics.calls / (sim.settings.horizon / 3600), 1),
+        report_refresh=sim.policy.refresh,
         served_during_ims_outage=users.outage_share("served"),
         fresh_during_ims_outage=users.outage_share("fresh"),
         recovery_s=users.recovery_s,

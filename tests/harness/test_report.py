@@ -94,14 +94,33 @@ def full_sections() -> list[Section]:
             "per-node",
             scenario="steady",
             publishers=n,
-            analytics_peak_per_minute=12 * n + 3,
-            analytics_429s=0 if n == 3 else 50 * n,
+            report_refresh_s=1800.0,
+            analytics_calls_per_hour=2.0 * n,
+            analytics_peak_per_minute=n,
+            analytics_429s=0,
+            report_age_p99_s=1790.0 + n,
         )
         for n in (3, 10, 50)
     ] + [
         row(
-            "per-node+shared-report", scenario="steady", publishers=50, analytics_peak_per_minute=12
+            "per-node+shared-report",
+            scenario="steady",
+            publishers=50,
+            report_refresh_s=1800.0,
+            analytics_calls_per_hour=2.0,
         )
+    ]
+    page_load = [
+        row(
+            "per-node",
+            scenario="steady",
+            publishers=n,
+            report_refresh_s=0.0,
+            analytics_peak_per_minute=12 * n + 3,
+            analytics_429s=0 if n == 3 else 50 * n,
+            user_errors=0 if n == 3 else 7 * n,
+        )
+        for n in (3, 10, 50)
     ]
     autoscale = [
         row("per-node", scenario="autoscale", token_calls_per_start=1.0),
@@ -111,6 +130,7 @@ def full_sections() -> list[Section]:
         section("real", real),
         section("week", week),
         section("sizes", sizes),
+        section("page-load", page_load),
         section("autoscale", autoscale),
     ]
 
@@ -125,8 +145,19 @@ def test_every_answer_carries_this_runs_numbers_and_links_to_them() -> None:
     assert "Not for the token" in found["sticky"].text
     assert "| scheduled@1.25 | 6 | 1 | 10,818 |" in found["designs"].text
     assert "a shared store, one key on every node" in found["designs"].text
-    assert "603/min at 50 publishers (2,500 429s)" in found["growth"].text
-    assert "kept 50 publishers at 12/min" in found["growth"].text
+    growth = found["growth"]
+    assert growth.verdict == (
+        "Nothing up to 50 publishers with a report every 30m; a report per page load hits "
+        "Analytics' rate limit from 10."
+    )
+    assert "Analytics got 6.0 at 3 publishers, 20.0 at 10, 100.0 at 50 calls an hour" in (
+        growth.text
+    )
+    assert "budget of 7,200 an hour" in growth.text
+    assert "brought 50 publishers to 2 calls an hour" in growth.text
+    assert "peaks of 39 at 3 publishers, 123 at 10, 603 at 50 calls a minute" in growth.text
+    assert "user errors: 0 at 3 publishers, 70 at 10, 350 at 50" in growth.text
+    assert "](#page-load)" in growth.text
     assert "per-node 1.00, shared 0.00" in found["cloud"].text
     assert "](#sizes)" in found["growth"].text
     assert "](#week)" in found["designs"].text
