@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from core.errors import PortInUseError
+from core.topology import ClientLimitsConfig, Topology
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,41 @@ class Lifecycle:
 
 
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+
+# What a hop adds to a request it forwards (X-Forwarded-For grows by one address, Via and the
+# like): the margin by which a hop behind the balancer accepts more than the balancer admits.
+HOP_MARGIN = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HeadLimits:
+    """The longest request line and header a service accepts (aiohttp's default: 8190 each).
+
+    A hop behind the balancer must take whatever the balancer admitted (ALB: 16 KB each),
+    or a request the first hop accepted fails at the second, in its logs: the first hop
+    refuses what the next cannot take."""
+
+    request_line: int
+    header: int
+
+    @classmethod
+    def behind_balancer(cls, topology: Topology, hops: int) -> HeadLimits:
+        """The limits of the ``hops``-th service behind the estate's balancer (its
+        ``lb.limits``; ALB's quotas where there is no ``lb`` section)."""
+        limits = topology.lb.limits if topology.lb is not None else ClientLimitsConfig()
+        margin = hops * HOP_MARGIN
+        return cls(int(limits.request_line) + margin, int(limits.header) + margin)
+
+
+HEAD_LIMITS = web.AppKey("head_limits", HeadLimits)
+
+
+def app_runner(app: web.Application, **kwargs: object) -> web.AppRunner:
+    """An ``AppRunner`` for ``app`` that accepts the heads ``app[HEAD_LIMITS]`` allows."""
+    limits = app.get(HEAD_LIMITS)
+    if limits is not None:
+        kwargs |= {"max_line_size": limits.request_line, "max_field_size": limits.header}
+    return web.AppRunner(app, access_log=None, **kwargs)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
@@ -60,7 +96,7 @@ async def serve(
     requests, while requests in flight complete; then the app's cleanup contexts run.
     """
     lifecycle = lifecycle_of(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = app_runner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=BACKLOG)
     try:

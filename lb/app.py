@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
+from core.control_plane import ControlPlaneGuard
 from core.topology import Topology
 from lb.cookies import StickyCookieCodec
 from lb.health import HealthChecker
@@ -43,7 +44,9 @@ def create_balancer(
 
 
 def create_admin_app(balancer: Balancer) -> web.Application:
-    app = web.Application()
+    guard = ControlPlaneGuard([balancer.config.admin.host])
+    guard.refused = balancer.counters.control_refused  # counted where /metrics reads them
+    app = web.Application(middlewares=[guard.middleware])
     app[BALANCER] = balancer
     app.cleanup_ctx.append(_health_checks)
     add_status_routes(app)

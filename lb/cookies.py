@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -66,8 +67,12 @@ class StickyCookieCodec:
         return opened[0]
 
     def _open(self, value: str) -> tuple[str, int] | None:
+        if not _CANONICAL.fullmatch(value):
+            return None  # only what encode() writes: the URL-safe alphabet, no padding
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != value:
+                return None  # unused low bits set: another spelling of the same bytes
             plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], self._aad)
             target_id, _, expires = plain.decode().rpartition("|")
             opened = (target_id, int(expires))
@@ -75,6 +80,10 @@ class StickyCookieCodec:
             return None
         _remember(self._opened, value, opened)
         return opened
+
+
+# Unpadded URL-safe base64, as encode() writes it; a length of 1 mod 4 is never valid.
+_CANONICAL = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?")
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:

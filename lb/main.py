@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import uvloop
 from aiohttp import web
-from tokensim_token.files import write_atomic
+from tokensim_token.files import make_private_folder, write_atomic
 
 from core.errors import PortInUseError
 from core.logs import configure_logging
@@ -78,7 +78,7 @@ def _exec_haproxy(topology: Topology) -> NoReturn:
     if binary is None:
         raise EngineError("lb.engine: haproxy is not installed (apt-get install haproxy)")
     folder = Path(topology.token.state_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_folder(folder)  # the state folder: keys and tokens go there too
     path = folder / "haproxy.cfg"
     write_atomic(path, emit_haproxy(topology).encode())
     checked = subprocess.run(  # noqa: S603 (our binary, our file)

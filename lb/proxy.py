@@ -84,8 +84,12 @@ class Proxy:
         """The session's target if its cookie is valid and the target usable; else a new one."""
         balancer = self.balancer
         pool = balancer.pool
-        if self.sticky and (value := cookie_value(request.headers, self._cookie_name)):
-            current = pool.get(balancer.codec.decode(value, now=balancer.clock()))
+        if self.sticky and (values := cookie_values(request.headers, self._cookie_name)):
+            now = balancer.clock()
+            named = {balancer.codec.decode(value, now=now) for value in values}
+            # Decide on every occurrence: one target named by all, else no session at all (a
+            # forged or stale copy beside a valid one must not choose the publisher).
+            current = pool.get(named.pop()) if len(named) == 1 else None
             if current is not None and pool.usable(current):
                 return current, False
             if current is not None:
@@ -219,16 +223,18 @@ def _pool_for(url: str, deadlines: Deadlines) -> BackendPool:
     return BackendPool(host, int(port), deadlines)
 
 
-def cookie_value(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
-    """The value of cookie ``name`` in the Cookie headers, without a full cookie parse."""
+def cookie_values(headers: list[tuple[bytes, bytes]], name: str) -> list[str]:
+    """Every value of cookie ``name`` in every Cookie header (a request may repeat both the
+    header and the cookie), without a full cookie parse."""
     wanted = name.encode()
+    found = []
     for header, value in headers:
         if len(header) == 6 and header.lower() == b"cookie" and wanted in value:
             for part in value.split(b";"):
-                key, _, found = part.strip().partition(b"=")
+                key, _, text = part.strip().partition(b"=")
                 if key == wanted:
-                    return found.strip(b'"').decode("latin-1")
-    return None
+                    found.append(text.strip(b'"').decode("latin-1"))
+    return found
 
 
 def _outgoing(request: IncomingRequest) -> bytes:

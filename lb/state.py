@@ -20,6 +20,8 @@ class Counters:
     sessions_moved: int = 0
     no_target: int = 0
     refused: collections.Counter[int] = field(default_factory=collections.Counter)  # by status
+    # the control plane's refusals (foreign Host, cross-site), by reason
+    control_refused: collections.Counter[str] = field(default_factory=collections.Counter)
     connections: Callable[[], int] = lambda: 0  # client connections open now
 
 

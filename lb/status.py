@@ -35,6 +35,7 @@ def snapshot(balancer: Balancer) -> dict[str, Any]:
         "no_target": balancer.counters.no_target,  # answered 503: every target deregistered
         "client_connections": balancer.counters.connections(),
         "refused": {str(k): v for k, v in sorted(balancer.counters.refused.items())},
+        "control_plane_refused": dict(sorted(balancer.counters.control_refused.items())),
         "fail_open": balancer.pool.fail_open,
         "targets": [
             {
@@ -112,12 +113,19 @@ class _Collector(Collector):
         )
         for status, count in data["refused"].items():
             refused.add_metric([status], count)
+        control = CounterMetricFamily(
+            "tokensim_lb_control_plane_refused",
+            "Requests to the control plane refused (foreign Host, cross-site), by reason",
+            labels=["reason"],
+        )
+        for reason, count in data["control_plane_refused"].items():
+            control.add_metric([reason], count)
         connections = GaugeMetricFamily(
             "tokensim_lb_client_connections",
             "Client connections open",
             value=data["client_connections"],
         )
-        return [requests, sessions, healthy, in_flight, retries, refused, connections]
+        return [requests, sessions, healthy, in_flight, retries, refused, control, connections]
 
 
 async def deregister(request: web.Request) -> web.Response:

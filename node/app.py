@@ -22,7 +22,8 @@ import aiohttp
 from aiohttp import web
 from tokensim_token import ClientCredentialsClient, TokenFetcher, TokenProvider, TokenState
 
-from core.service import lifecycle_of
+from core.control_plane import ControlPlaneGuard
+from core.service import HEAD_LIMITS, HeadLimits, lifecycle_of
 from core.topology import Topology
 from node import render, replication_http
 from node.analytics_client import AnalyticsClient, ReportQuery
@@ -58,12 +59,16 @@ TOKENS = web.AppKey("tokens", TokenProvider)
 REPORTS = web.AppKey("reports", TopPagesService)
 METRICS = web.AppKey("metrics", NodeMetrics)
 RENDERED = web.AppKey("rendered", render.RenderedReports)
+GUARD = web.AppKey("control_plane_guard", ControlPlaneGuard)
+CONTROL_PLANE = frozenset({"/status", "/metrics", *replication_http.PATHS})
 
 
 def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Application:
-    topology.publisher(node_id)  # fails early on an unknown id
+    publisher = topology.publisher(node_id)  # fails early on an unknown id
     app = web.Application()
+    app[HEAD_LIMITS] = HeadLimits.behind_balancer(topology, hops=2)  # balancer, dispatcher
     app[NODE_ID] = node_id
+    guard = app[GUARD] = ControlPlaneGuard([publisher.host])
     app[RENDERED] = render.RenderedReports(node_id, WIDGET)
     lifecycle_of(app)
     app.cleanup_ctx.append(_services(topology, node_id, deps))
@@ -88,7 +93,8 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
             ("PUT", replication_http.REPORT_PATH, receive_report),
         ]
     for method, path, handler in routes:
-        app.router.add_route(method, path, _served(handler, path))
+        checked = guard.guard(handler) if path in CONTROL_PLANE else handler
+        app.router.add_route(method, path, _served(checked, path))
     pages = r"/content/{page:[A-Za-z0-9/_.~-]+}.html"
     app.router.add_get(pages, _served(content, "/content/[page].html"))
     known = {"/", HOME, WIDGET, "/api/top-pages", *(path for _, path, _ in routes)}
@@ -105,7 +111,9 @@ def _services(
             connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
         ) as session:
             metrics = app[METRICS] = NodeMetrics(
-                lambda: app[TOKENS].status(), lambda: dict(app[REPORTS].outcomes)
+                lambda: app[TOKENS].status(),
+                lambda: dict(app[REPORTS].outcomes),
+                refused=app[GUARD].refused,
             )
             fetcher = (
                 deps.fetcher(session)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from tokensim_token import Keyring, KeyringError
+from tokensim_token.errors import UnsafePathError
+from tokensim_token.files import make_private_folder
 from tokensim_token.keyring import load_keyring_env, load_keyring_file
 
 from core.errors import MissingSecretError, PortInUseError
@@ -35,6 +38,7 @@ def run(topology: Topology, node_id: str, environ: Mapping[str, str], log_level:
             topology.ims.client_secret_env, environ, key_path="ims.client_secret_env"
         )
         configure_logging(node_id, log_level, secrets)
+        make_private_folder(Path(topology.token.state_dir))  # the node's own, or refused
         keyring = load_keyring(topology, environ)
         store = topology.token.store
         store_password = (
@@ -42,7 +46,7 @@ def run(topology: Topology, node_id: str, environ: Mapping[str, str], log_level:
             if store.password_env
             else None
         )
-    except (TopologyError, MissingSecretError, KeyringError) as exc:
+    except (TopologyError, MissingSecretError, KeyringError, UnsafePathError) as exc:
         raise NodeStartupError(str(exc)) from None
     deps = NodeDeps(secrets=secrets, keyring=keyring, store_password=store_password)
     app = create_app(topology, node_id, deps)

@@ -25,7 +25,11 @@ from node.reports import TopPagesSource
 
 class NodeMetrics:
     def __init__(
-        self, status: Callable[[], ProviderStatus], outcomes: Callable[[], dict[str, int]]
+        self,
+        status: Callable[[], ProviderStatus],
+        outcomes: Callable[[], dict[str, int]],
+        *,
+        refused: collections.Counter[str] | None = None,
     ):
         # Not described at registration: the token provider it reports on is made after it.
         self.registry = CollectorRegistry(auto_describe=False)
@@ -34,7 +38,10 @@ class NodeMetrics:
         self.requests: collections.Counter[tuple[str, int]] = collections.Counter()
         self.durations: dict[str, Histogram] = {}
         self.upstream: dict[str, Histogram] = {}
-        self.registry.register(_RequestCollector(self.requests, self.durations, self.upstream))
+        self.refused = refused if refused is not None else collections.Counter()
+        self.registry.register(
+            _RequestCollector(self.requests, self.durations, self.upstream, self.refused)
+        )
         self.registry.register(_TokenCollector(status, outcomes))
 
     def count(self, route: str, status: int, seconds: float | None = None) -> None:
@@ -65,10 +72,12 @@ class _RequestCollector(Collector):
         requests: collections.Counter[tuple[str, int]],
         durations: dict[str, Histogram],
         upstream: dict[str, Histogram],
+        refused: collections.Counter[str],
     ) -> None:
         self._requests = requests
         self._durations = durations
         self._upstream = upstream
+        self._refused = refused
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
@@ -79,6 +88,14 @@ class _RequestCollector(Collector):
         for (route, status), count in sorted(self._requests.items()):
             family.add_metric([route, str(status)], count)
         yield family
+        refused = CounterMetricFamily(
+            "tokensim_node_control_plane_refused",
+            "Requests to the control plane refused (foreign Host, cross-site), by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self._refused.items()):
+            refused.add_metric([reason], count)
+        yield refused
         yield histogram_family(
             "tokensim_node_request_duration_seconds",
             "Time to answer a request, by route",

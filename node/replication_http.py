@@ -20,6 +20,7 @@ from node.token.replication import ReplicaFollower, ReplicationLeader
 
 PATH = "/internal/replication/token"
 REPORT_PATH = "/internal/replication/report"  # the leader's report (report_sharing: shared)
+PATHS = (PATH, REPORT_PATH)
 MAX_BLOB = 64 * 1024
 
 LEADER = web.AppKey("replication_leader", ReplicationLeader)

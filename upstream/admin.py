@@ -11,12 +11,17 @@ from typing import Any
 from aiohttp import web
 from tokensim_token.jsonsafe import parse_json_object
 
+from core.control_plane import ControlPlaneGuard
 from upstream.faults import FaultInjector
 
 
 def add_admin_routes(
     app: web.Application, faults: FaultInjector, stats: Callable[[], dict[str, Any]]
-) -> None:
+) -> ControlPlaneGuard:
+    """Add the admin routes, guarded as a control plane (:mod:`core.control_plane`); return
+    the guard, for the service's own admin routes."""
+    guard = ControlPlaneGuard()
+
     async def get_faults(request: web.Request) -> web.Response:
         return web.json_response(faults.config.model_dump())
 
@@ -34,11 +39,12 @@ def add_admin_routes(
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "serving"})
 
-    app.router.add_get("/admin/faults", get_faults)
-    app.router.add_put("/admin/faults", put_faults)
-    app.router.add_patch("/admin/faults", put_faults)
-    app.router.add_get("/admin/stats", get_stats)
+    app.router.add_get("/admin/faults", guard.guard(get_faults))
+    app.router.add_put("/admin/faults", guard.guard(put_faults))
+    app.router.add_patch("/admin/faults", guard.guard(put_faults))
+    app.router.add_get("/admin/stats", guard.guard(get_stats))
     app.router.add_get("/health", health)
+    return guard
 
 
 def caller_of(request: web.Request) -> str:

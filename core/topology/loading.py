@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tokensim_token.files import make_private_folder
 
 from core.errors import TopologyError
 from core.topology.model import Topology
@@ -78,7 +79,7 @@ def json_schema() -> str:
 def write_topology(topology: Topology, path: Path) -> Path:
     """Write ``topology`` as YAML at ``path`` (for the child processes of a derived estate:
     written once, read by each child with :func:`load_topology`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folder(path.parent)  # the state folder: keys and tokens go there too
     text = "# Derived by tokensim from another topology; every value written out.\n"
     path.write_text(text + yaml.safe_dump(topology.model_dump(mode="json"), sort_keys=False))
     return path

@@ -23,8 +23,9 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
+from core.control_plane import ControlPlaneGuard
 from core.forwarding import DISPATCHER_ERROR_HEADER, forwardable, with_forwarded_for
-from core.service import lifecycle_of
+from core.service import HEAD_LIMITS, HeadLimits, lifecycle_of
 from core.topology import DispatcherSettings, Topology
 from lb.dispatcher.cache import ReplyCache
 from lb.dispatcher.filters import PathFilter
@@ -36,6 +37,7 @@ SETTINGS = web.AppKey("dispatcher_settings", DispatcherSettings)
 CACHE = web.AppKey("reply_cache", ReplyCache)
 FILTER = web.AppKey("path_filter", PathFilter)
 SESSION = web.AppKey("upstream_session", aiohttp.ClientSession)
+FLUSH_GUARD = web.AppKey("flush_guard", ControlPlaneGuard)
 WallClock = Callable[[], float]
 WALL_CLOCK: web.AppKey[WallClock] = web.AppKey("wall_clock")
 
@@ -50,6 +52,7 @@ def create_app(
     dispatcher = topology.dispatcher_of(dispatcher_id)
     settings = topology.dispatcher
     app = web.Application()
+    app[HEAD_LIMITS] = HeadLimits.behind_balancer(topology, hops=1)
     app[DISPATCHER_ID] = dispatcher_id
     app[PUBLISHER_URL] = topology.publisher(dispatcher.publisher).url
     app[SETTINGS] = settings
@@ -60,6 +63,7 @@ def create_app(
     app.cleanup_ctx.append(_upstream_session)
     app.on_response_prepare.append(_tag)
     app.router.add_get("/health", health)
+    app[FLUSH_GUARD] = ControlPlaneGuard()
     app.router.add_post("/dispatcher/invalidate.cache", invalidate)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
@@ -67,7 +71,13 @@ def create_app(
 
 async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+    limits = app[HEAD_LIMITS]  # a publisher's reply heads: as long as what we accept
+    async with aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        max_line_size=limits.request_line,
+        max_field_size=limits.header,
+    ) as session:
         app[SESSION] = session
         yield
 
@@ -159,11 +169,15 @@ async def health(request: web.Request) -> web.Response:
 PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "Via")
 
 
-async def invalidate(request: web.Request) -> web.Response:
+async def invalidate(request: web.Request) -> web.StreamResponse:
     """The flush agent's call: from an allowed client, directly, never through a proxy."""
     proxied = any(name in request.headers for name in PROXY_HEADERS)
     if proxied or request.remote not in request.app[SETTINGS].flush_clients:
         return _not_found()
+    return await request.app[FLUSH_GUARD].guard(_flush)(request)
+
+
+async def _flush(request: web.Request) -> web.Response:
     handle = request.headers.get("CQ-Handle")
     dropped = request.app[CACHE].flush(handle or None)
     return web.json_response({"invalidated": dropped, "handle": handle})

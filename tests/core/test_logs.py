@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
 from collections.abc import Iterator
 
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokensim_token.redaction import MASK, redact
 from tokensim_token.secrets import Secret
 
 from core.logs import RedactingFormatter, configure_logging
+from core.service import app_runner
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJjbGllbnRfaWQiOiJ4In0.c2lnbmF0dXJlLXZhbHVl"
 OPAQUE = "0a1b2c3d4e5f-opaque-credential"
@@ -166,3 +169,80 @@ def test_the_service_log_masks_its_configured_secrets_in_every_logger(
     assert len([line for line in lines if line.endswith(f"value {MASK}")]) == 4
     assert all(" p1 " in line for line in lines)  # every line names the service
     assert plain not in stream.getvalue()
+
+
+def test_a_peers_newline_cannot_forge_a_log_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    forged = "p9\n2026-12-02 00:00:00,000 CRITICAL p1 node.app: token leaked\x1b[2J\u2028"
+    with service_log(monkeypatch) as stream:
+        configure_logging("p1")
+        logging.getLogger("node.replication").warning("push from %s refused", forged)
+        try:
+            raise ValueError(f"peer said {forged}")
+        except ValueError:
+            logging.getLogger("node.app").exception("call failed")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2  # one record, one line: the traceback too
+    assert "push from p9\\n2026-12-02 00:00:00,000 CRITICAL" in lines[0]
+    assert "\\x1b[2J\\u2028 refused" in lines[0]
+    assert "Traceback (most recent call last):\\n" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        (f"token={OPAQUE};path=/ more words", ";path=/ more words"),
+        (f"the token: {OPAQUE}) and then", ") and then"),
+        (f"access_token={OPAQUE}</td><td>next", "</td><td>next"),
+        (f"Authorization: Bearer {OPAQUE}, retried", ", retried"),
+    ],
+)
+def test_redaction_keeps_the_words_around_a_credential(line: str, kept: str) -> None:
+    out = redact(line)
+    assert OPAQUE not in out
+    assert out.endswith(MASK + kept)
+
+
+@pytest.mark.parametrize(
+    "line", ["token: fingerprint 1a2b3c4d for p1", "sent a bearer token to p2", "token=missing"]
+)
+def test_a_word_after_a_credential_label_is_not_a_credential(line: str) -> None:
+    assert redact(line) == line
+
+
+async def test_a_malformed_request_is_logged_as_one_line_without_its_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiohttp quotes the offending header at ERROR with a traceback: credentials included."""
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", ok)
+    runner = app_runner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with service_log(monkeypatch) as stream:
+            configure_logging("d1")
+            for head in (
+                b"X-Secret: Bearer sekrit-value-1\x01tail",
+                b"X-Secret: Bearer sekrit-value-2" + b"a" * 9000,
+            ):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n\r\n")
+                await writer.drain()
+                await asyncio.wait_for(reader.read(), 30)
+                writer.close()
+    finally:
+        await runner.cleanup()
+    lines = [line for line in stream.getvalue().splitlines() if "aiohttp.server" in line]
+    assert len(lines) == 2
+    assert "sekrit" not in stream.getvalue()
+    assert (
+        "WARNING d1 aiohttp.server: Error handling request from 127.0.0.1: BadHttpMessage (400)"
+        in lines[0]
+    )
+    assert "LineTooLong (400)" in lines[1]

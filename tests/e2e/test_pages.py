@@ -78,8 +78,8 @@ async def browser() -> AsyncIterator[object]:
 @pytest.mark.timeout(420)
 def test_the_demo_prints_its_progress_and_every_answer(demo: tuple[Path, str]) -> None:
     _, stdout = demo
-    for step in range(1, 6):
-        assert f"[{step}/5] " in stdout
+    for step in range(1, 7):
+        assert f"[{step}/6] " in stdout
     answers = stdout.split("\nAnswers (", 1)[1]
     for question in (
         "Where do we keep the token?",

@@ -91,3 +91,29 @@ def test_cookies_of_many_targets_open_in_another_process() -> None:
     opener = StickyCookieCodec(KEY, cookie_name="AWSALB")
     for target, value in values.items():
         assert opener.decode(value, now=NOW) == target
+
+
+def _respellings(value: str) -> list[str]:
+    """Other spellings a lenient base64 decoder maps to the same bytes."""
+    spelled = [value + "=" * (-len(value) % 4) or "====", value + "==", value + "\n", " " + value]
+    spelled.append(value.replace("-", "+").replace("_", "/"))
+    spelled.append(value[:10] + "!" + value[10:])  # a stray character, skipped when lenient
+    last = value[-1]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # the last character carries unused low bits: set them and the bytes stay the same
+    spare = {2: 4, 3: 2}.get(len(value) % 4, 0)
+    if spare:
+        spelled.append(value[:-1] + alphabet[alphabet.index(last) | ((1 << spare) - 1)])
+    return [s for s in spelled if s != value]
+
+
+@pytest.mark.parametrize("target", ["d1", "dispatcher-with-a-long-name", "p"])
+def test_only_the_canonical_spelling_of_a_cookie_names_a_session(target: str) -> None:
+    codec = StickyCookieCodec(KEY, cookie_name="AWSALB")
+    value = codec.encode(target, expires_at=NOW + 600)
+    fresh = StickyCookieCodec(KEY, cookie_name="AWSALB")
+    assert fresh.decode(value, now=NOW) == target
+    others = _respellings(value)
+    assert len(others) >= 5
+    for other in others:
+        assert fresh.decode(other, now=NOW) is None, other

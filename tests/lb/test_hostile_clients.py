@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from lb.frontend import TICK
 from tests.support.edge import edge_estate, exchange, read_reply
@@ -185,6 +187,22 @@ async def test_heads_over_alb_limits_are_refused_and_the_connection_closed(
     assert refused[414] == 1
     assert refused[431] == 2
     assert [path for _, path, _, _ in seen] == ["/static/x"]  # the refused never reached it
+
+
+async def test_what_the_balancer_admits_every_hop_behind_it_takes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ALB admits a 16 KB request line and 16 KB headers; the dispatcher and the publisher
+    behind it (aiohttp: 8 KB by default) must take them too, not fail and log them."""
+    caplog.set_level(logging.WARNING)
+    near = 16 * 1024 - 64
+    async with edge_estate(tmp_path) as estate:
+        line = await exchange(estate.url, get("/static/" + "a" * (near - 30)))
+        header = await exchange(estate.url, get("/static/x", "X-Big: " + "b" * (near - 10)))
+        seen = estate.seen
+    assert (line[0].status, header[0].status) == (200, 200)
+    assert len(seen) == 2  # both reached the publisher
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_a_body_over_the_limit_is_refused_before_it_is_sent(tmp_path: Path) -> None:

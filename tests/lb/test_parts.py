@@ -11,7 +11,7 @@ import pytest
 from core.topology import HealthCheckConfig
 from lb.cookies import StickyCookieCodec, load_cookie_key
 from lb.errors import CookieKeyError
-from lb.proxy import cookie_value
+from lb.proxy import cookie_values
 from lb.targets import Health, Target, TargetPool
 
 NOW = 1_790_000_000.0
@@ -57,11 +57,12 @@ def test_cookie_header_parsing() -> None:
     def cookies(*values: str) -> list[tuple[bytes, bytes]]:
         return [(b"Accept", b"*/*"), *((b"Cookie", v.encode()) for v in values)]
 
-    assert cookie_value(cookies("a=1; AWSALB=xyz; b=2"), "AWSALB") == "xyz"
-    assert cookie_value(cookies('AWSALB="quoted"'), "AWSALB") == "quoted"
-    assert cookie_value(cookies("AWSALBCORS=nope"), "AWSALB") is None
-    assert cookie_value(cookies("a=1", "AWSALB=second"), "AWSALB") == "second"
-    assert cookie_value(cookies(), "AWSALB") is None
+    assert cookie_values(cookies("a=1; AWSALB=xyz; b=2"), "AWSALB") == ["xyz"]
+    assert cookie_values(cookies('AWSALB="quoted"'), "AWSALB") == ["quoted"]
+    assert cookie_values(cookies("AWSALBCORS=nope"), "AWSALB") == []
+    assert cookie_values(cookies("a=1", "AWSALB=second"), "AWSALB") == ["second"]
+    assert cookie_values(cookies("AWSALB=1; AWSALB=2", "AWSALB=3"), "AWSALB") == ["1", "2", "3"]
+    assert cookie_values(cookies(), "AWSALB") == []
 
 
 def test_cookie_key_from_file_is_generated_once_0600(tmp_path: Path) -> None:

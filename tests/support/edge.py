@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from core.service import HEAD_LIMITS, HOP_MARGIN, HeadLimits
 from core.topology import Topology
 from harness.estate.processes import free_ports
 from lb.app import create_balancer
@@ -44,6 +45,8 @@ class EchoPublisher:
 
     def app(self) -> web.Application:
         app = web.Application()
+        # a publisher's limits: two hops behind a balancer with ALB's quotas (node/app.py)
+        app[HEAD_LIMITS] = HeadLimits(16 * 1024 + 2 * HOP_MARGIN, 16 * 1024 + 2 * HOP_MARGIN)
         app.router.add_get("/health", self._health)
         app.router.add_route("*", "/{tail:.*}", self._echo)
         return app

@@ -21,6 +21,7 @@ from tokensim_token.clock import Clock
 from tokensim_token.model import TokenGrant
 from tokensim_token.secrets import Secret
 
+from core.service import app_runner
 from core.topology import LatencyConfig, RateLimitConfig, Topology
 from node.app import TOKENS, NodeDeps, create_app
 from node.token.strategies import TokenDeps, build_provider
@@ -70,7 +71,7 @@ def topology_dict(state: Path, ims_url: str, analytics_url: str, **sections: Any
 
 
 async def serve(stack: contextlib.AsyncExitStack, app: web.Application, port: int = 0) -> str:
-    runner = web.AppRunner(app, access_log=None)
+    runner = app_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=2048)
     await site.start()

@@ -54,8 +54,9 @@ async def test_a_node_upgraded_in_place_uses_the_token_file_the_last_release_wro
         topology_dict(tmp_path, "http://127.0.0.1:1", "http://127.0.0.1:2")
     )
     nodes = Path(topology.token.state_dir) / "nodes"  # where the node keeps its sealed token
-    nodes.mkdir(parents=True)
+    nodes.mkdir(parents=True, mode=0o700)
     shutil.copyfile(FORMATS / "nodes" / "p1.token", nodes / "p1.token")
+    (nodes / "p1.token").chmod(0o600)  # as the last release wrote it
     clock = Clock.of_loop(asyncio.get_running_loop(), wall_offset=WALL_EPOCH)
     endpoint = ScriptedTokenEndpoint()
     provider = await start_provider(topology, endpoint, keyring=keyring, clock=clock)
@@ -75,6 +76,9 @@ def test_the_shared_store_reads_the_last_releases_token_and_honours_its_lease(
     keyring = load_keyring_file(golden_keyring(tmp_path), create=False)
     folder = tmp_path / "shared"
     shutil.copytree(FORMATS / "shared", folder)
+    folder.chmod(0o700)  # as the last release made them
+    for file in folder.iterdir():
+        file.chmod(0o600)
     store = FileStore(folder, wall_clock=lambda: WALL_EPOCH)
 
     blob = asyncio.run(store.get())
@@ -87,9 +91,11 @@ def test_the_shared_store_reads_the_last_releases_token_and_honours_its_lease(
         LIFETIME,
         "k1",
     )
-    # p2, a node of the last release, holds the lease for another hour: nobody else gets it.
-    assert not asyncio.run(store.try_lease("p1", 60))
-    assert asyncio.run(store.try_lease("p2", 60))  # its holder renews it
+    # p2, a node of the last release with a lease time of an hour, holds the lease for another
+    # hour: nobody else gets it. (With a lease time under half an hour the record would expire
+    # further ahead than any lease can, and be treated as absent: test_store_values.py.)
+    assert not asyncio.run(store.try_lease("p1", 3600))
+    assert asyncio.run(store.try_lease("p2", 3600))  # its holder renews it
 
 
 def test_the_shared_store_waits_for_the_lock_another_process_holds(tmp_path: Path) -> None:

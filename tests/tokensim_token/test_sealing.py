@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from tokensim_token import EncryptedTokenFile, Keyring, KeyringError, SavedToken, SealedDataError
+from tokensim_token.files import write_atomic
 from tokensim_token.keyring import load_keyring_file, rotate_keyring_file
 from tokensim_token.sealing import open_sealed, seal
 from tokensim_token.secrets import Secret
@@ -109,7 +110,7 @@ def test_another_nodes_file_is_rejected(tmp_path: Path, caplog: pytest.LogCaptur
     keyring = Keyring.generate()
     p2 = EncryptedTokenFile(tmp_path / "p2.token", keyring, owner="p2")
     p2.save(saved())
-    (tmp_path / "p1.token").write_bytes(p2.path.read_bytes())
+    write_atomic(tmp_path / "p1.token", p2.path.read_bytes())
     p1 = EncryptedTokenFile(tmp_path / "p1.token", keyring, owner="p1")
     with caplog.at_level(logging.WARNING):
         assert p1.load() is None

@@ -144,9 +144,9 @@ def create_app(config: SimulatedImsConfig, deps: ImsDeps) -> web.Application:
     app.router.add_get("/ims/keys", keys)
     app.router.add_get("/ims/.well-known/openid-configuration", openid_configuration)
     app.router.add_post("/ims/revoke", revoke_one)
-    app.router.add_post("/admin/revoke", revoke_all)
-    app.router.add_post("/admin/rotate-keys", rotate_keys)
-    add_admin_routes(app, faults, stats.as_dict)
+    guard = add_admin_routes(app, faults, stats.as_dict)
+    app.router.add_post("/admin/revoke", guard.guard(revoke_all))
+    app.router.add_post("/admin/rotate-keys", guard.guard(rotate_keys))
     return app
 
 

@@ -243,7 +243,9 @@ async def test_a_node_that_failed_and_lost_the_lease_waits_before_looking_again(
     # (it did: its own back-off had run out, and the lease held by the other was ignored).
     world = await start_world(stack, tmp_path, expires_in=DAY)
     world.ims_faults(outage=True)
-    topology = three_publishers(world, "shared", peer_poll=5, retry={"base": 1, "cap": 2})
+    topology = three_publishers(
+        world, "shared", peer_poll=5, retry={"base": 1, "cap": 2}, lease_ttl=3600
+    )
     store = CountingStore(Path(topology.token.state_dir) / "shared", wall_clock=world.clock.wall)
     deps = TokenDeps(
         secrets=(Secret(GOOD_SECRET),),
@@ -467,7 +469,7 @@ class OneSharedNode:
 async def one_shared_node(stack: contextlib.AsyncExitStack, tmp_path: Path) -> OneSharedNode:
     world = await start_world(stack, tmp_path)
     files = FileStore(tmp_path / "shared", wall_clock=world.clock.wall)
-    peer = SharedToken(files, world.keyring, owner="p2", lease_ttl=60)
+    peer = SharedToken(files, world.keyring, owner="p2", lease_ttl=15)  # as configured
     return OneSharedNode(world, StoreFailingOnCue(files), peer, ScriptedTokenEndpoint())
 
 
@@ -477,7 +479,7 @@ async def test_a_waiting_request_gets_the_peers_token_within_the_fast_poll(
     """While another node holds the lease, a node looks every peer_poll (1 s); once requests
     wait for a token, every 0.1 s, so they get the other node's token soon after it lands."""
     cluster = one_shared_node
-    assert await cluster.store.try_lease("p2", 60)  # the peer is refreshing
+    assert await cluster.store.try_lease("p2", 15)  # the peer is refreshing
     provider = await cluster.start()
     started = cluster.world.clock.monotonic()
     waiting = asyncio.ensure_future(provider.get())
@@ -561,7 +563,7 @@ async def test_a_refused_token_gives_way_at_once_to_a_newer_one_while_its_peer_h
     ours = await provider.get()
     await asyncio.sleep(10)
     await cluster.peer_publishes("peer-token")
-    assert await cluster.store.try_lease("p2", 60)
+    assert await cluster.store.try_lease("p2", 15)
     assert provider.invalidate(ours)
     asked = cluster.world.clock.monotonic()
     token = await provider.get()

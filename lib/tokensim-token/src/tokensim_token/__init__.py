@@ -27,6 +27,7 @@ from tokensim_token.errors import (
     SettingsError,
     TokenError,
     TokenUnavailable,
+    UnsafePathError,
 )
 from tokensim_token.keyring import Keyring
 from tokensim_token.middleware import BearerAuth
@@ -75,4 +76,5 @@ __all__ = [
     "TokenSettings",
     "TokenState",
     "TokenUnavailable",
+    "UnsafePathError",
 ]

@@ -12,6 +12,7 @@
     ├── SealedDataError         sealed data cannot be trusted (tampered, foreign, not sealed)
     ├── KeyringError            the keyring cannot be read or is not valid (at start)
     ├── KeyFileError            a key file is missing, unreadable, open to others, or too large
+    ├── UnsafePathError         (also an OSError) a secrets folder or file is not the node's own
     ├── ReplicationError        a push or pull between nodes did not get through
     └── StoreUnavailable        (also an OSError) the shared store did not answer
 
@@ -95,6 +96,12 @@ class KeyringError(TokenError):
 
 class KeyFileError(TokenError):
     """A key file is missing, unreadable, too open or too large; the message names the path."""
+
+
+class UnsafePathError(TokenError, OSError):
+    """A folder or file for secrets was not made by this service: another user owns it, others
+    may write it, or it is a symbolic link, a pipe or a device where a regular file belongs.
+    The message names the path, its owner and its mode, as OpenSSH's StrictModes does."""
 
 
 class ReplicationError(TokenError):

@@ -2,7 +2,9 @@
 
 Needs no server: enough for nodes on one machine (or a shared volume). The lease is a small
 JSON file ``{"owner", "expires"}`` changed only under ``flock``; an expired lease is free, so a
-crashed holder blocks the others for at most the lease's lifetime.
+crashed holder blocks the others for at most the lease's lifetime. A lease record that is too
+large, not a lease, or expires further ahead than a lease can (twice its lease time, room for the
+nodes' clocks to differ) is treated as absent (said once).
 """
 
 from __future__ import annotations
@@ -10,13 +12,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
+import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tokensim_token.files import make_private_folder, write_atomic
+from tokensim_token.files import make_private_folder, open_own_file, read_own_file, write_atomic
 from tokensim_token.jsonsafe import parse_json_object
 from tokensim_token.sealing import MAX_SEALED
+
+logger = logging.getLogger(__name__)
+
+MAX_LEASE = 4096  # bytes: a lease record is a few dozen
 
 
 class FileStore:
@@ -26,10 +34,11 @@ class FileStore:
         self._lease = folder / "shared-lease.json"
         self._lock = folder / "shared.lock"
         self._wall_clock = wall_clock
+        self._said_bad_lease = False
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        fd = os.open(self._lock, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = open_own_file(self._lock, create=True)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -38,11 +47,7 @@ class FileStore:
             os.close(fd)
 
     async def get(self) -> bytes | None:
-        try:
-            with self._token.open("rb") as handle:
-                return handle.read(MAX_SEALED + 1)  # enough to tell: never a huge read
-        except FileNotFoundError:
-            return None
+        return read_own_file(self._token, MAX_SEALED)  # enough to tell: never a huge read
 
     async def put(self, blob: bytes) -> None:
         write_atomic(self._token, blob, mode=0o600)
@@ -56,6 +61,11 @@ class FileStore:
         with self._locked():
             holder = self._holder()
             now = self._wall_clock()
+            if holder is not None and holder[1] > now + 2 * ttl:  # room for clock skew
+                self._say_bad_lease(
+                    f"expiring {holder[1] - now:.0f} s ahead (a lease: {ttl:.0f} s)"
+                )
+                holder = None
             if holder is not None and holder[0] != owner and now < holder[1]:
                 return False
             write_atomic(self._lease, json.dumps({"owner": owner, "expires": now + ttl}).encode())
@@ -72,7 +82,19 @@ class FileStore:
 
     def _holder(self) -> tuple[str, float] | None:
         try:
-            document = parse_json_object(self._lease.read_bytes(), max_bytes=4096)
-            return str(document["owner"]), float(document["expires"])
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            data = read_own_file(self._lease, MAX_LEASE)
+            if data is None:
+                return None
+            document = parse_json_object(data, max_bytes=MAX_LEASE)
+            owner, expires = document["owner"], float(document["expires"])
+            if not isinstance(owner, str) or not math.isfinite(expires):
+                raise TypeError("not a lease")
+            return owner, expires
+        except (ValueError, KeyError, TypeError):
+            self._say_bad_lease("too large or not a lease")
             return None
+
+    def _say_bad_lease(self, why: str) -> None:
+        if not self._said_bad_lease:
+            self._said_bad_lease = True
+            logger.warning("the shared store's lease record is %s: treated as absent", why)

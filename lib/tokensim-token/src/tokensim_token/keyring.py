@@ -24,7 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from tokensim_token.errors import KeyFileError, KeyringError
-from tokensim_token.files import make_private_folder, write_atomic
+from tokensim_token.files import make_private_folder, open_own_file, write_atomic
 from tokensim_token.jsonsafe import parse_json_object
 from tokensim_token.keyfiles import read_key_file
 
@@ -120,7 +120,7 @@ def rotate_keyring_file(path: Path, *, create: bool) -> Keyring:
     an exclusive lock: two rotations at once would otherwise both read the old ring and the
     second write would drop the first one's key."""
     make_private_folder(path.parent)
-    lock = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    lock = open_own_file(path.with_name(f".{path.name}.lock"), create=True)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         rotated = load_keyring_file(path, create=create).with_new_primary()

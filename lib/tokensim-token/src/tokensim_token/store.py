@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokensim_token.errors import SealedDataError
-from tokensim_token.files import write_atomic
+from tokensim_token.errors import SealedDataError, UnsafePathError
+from tokensim_token.files import make_private_folder, read_own_file, write_atomic
 from tokensim_token.jsonsafe import parse_json_object
 from tokensim_token.keyring import Keyring
 from tokensim_token.sealing import MAX_SEALED, open_sealed, seal
@@ -35,6 +35,7 @@ class EncryptedTokenFile:
     """One node's token file, e.g. ``.state/nodes/p1.token``."""
 
     def __init__(self, path: Path, keyring: Keyring, *, owner: str) -> None:
+        make_private_folder(path.parent)  # UnsafePathError: a folder that is not ours
         self.path = path
         self._keyring = keyring
         self._context = {"node": owner, "purpose": "access-token"}
@@ -46,12 +47,14 @@ class EncryptedTokenFile:
     def load(self) -> SavedToken | None:
         """The saved token, or None when there is none or it cannot be trusted."""
         try:
-            with self.path.open("rb") as handle:
-                data = handle.read(MAX_SEALED + 1)  # enough to tell: never a huge read
-        except FileNotFoundError:
+            data = read_own_file(self.path, MAX_SEALED)  # enough to tell: never a huge read
+        except UnsafePathError as exc:
+            self._discard(str(exc).removeprefix(f"{self.path}: "))
             return None
         except OSError as exc:
             self._discard(f"cannot be read ({exc.strerror})")
+            return None
+        if data is None:
             return None
         try:
             plaintext, kid = open_sealed(self._keyring, data, self._context)
