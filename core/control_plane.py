@@ -14,13 +14,16 @@ Jupyter do:
   carries an ``Origin`` other than the control plane's own.
 
 Plain requests from local tools (curl, the harness, a peer node) carry neither and pass.
-Refusals are 403 with a one-line reason, counted in ``refused`` by reason.
+Refusals are 403 with a one-line reason, counted in ``refused`` by reason (each service's
+``/metrics``) and logged, once a minute per reason at most.
 """
 
 from __future__ import annotations
 
 import collections
 import ipaddress
+import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -28,6 +31,9 @@ from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+logger = logging.getLogger(__name__)
+
+LOG_EVERY = 60.0  # seconds: one log line per reason at most this often
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -38,6 +44,7 @@ class ControlPlaneGuard:
     def __init__(self, names: Iterable[str] = ()) -> None:
         self._names = LOCAL_NAMES | {n.lower() for n in names}
         self.refused: collections.Counter[str] = collections.Counter()  # by reason
+        self._logged: dict[str, float] = {}  # reason -> when it was last logged
 
     def refusal(self, request: web.Request) -> str | None:
         """Why ``request`` is refused, or None when it may proceed."""
@@ -62,7 +69,7 @@ class ControlPlaneGuard:
         async def guarded(request: web.Request) -> web.StreamResponse:
             reason = self.refusal(request)
             if reason is not None:
-                self.refused[reason] += 1
+                self._refuse(request, reason)
                 return web.json_response(
                     {"error": "forbidden", "reason": reason},
                     status=403,
@@ -71,6 +78,21 @@ class ControlPlaneGuard:
             return await handler(request)
 
         return guarded
+
+    def _refuse(self, request: web.Request, reason: str) -> None:
+        """Count it; log it, at most once a minute per reason (an attack must not flood)."""
+        self.refused[reason] += 1
+        now = time.monotonic()
+        if now - self._logged.get(reason, -LOG_EVERY) >= LOG_EVERY:
+            self._logged[reason] = now
+            logger.warning(
+                "control plane refused %s %s from %s: %s (%d so far)",
+                request.method,
+                request.path,
+                request.remote,
+                reason,
+                self.refused[reason],
+            )
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

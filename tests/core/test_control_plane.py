@@ -5,6 +5,7 @@ local tools pass. Real servers: a node, the balancer's control plane and the sim
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 import aiohttp
@@ -28,8 +29,12 @@ async def _status(
 
 @pytest.mark.looptime
 async def test_a_nodes_status_and_metrics_refuse_a_foreign_host(
-    stack: contextlib.AsyncExitStack, tmp_path: Path, http: aiohttp.ClientSession
+    stack: contextlib.AsyncExitStack,
+    tmp_path: Path,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="core.control_plane")
     world = await start_world(stack, tmp_path)
     node = await world.start_node(world.topology())
     for path in ("/status", "/metrics"):

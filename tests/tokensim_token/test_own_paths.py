@@ -5,6 +5,7 @@ is bounded. What an attacker with a local account could plant, planted."""
 from __future__ import annotations
 
 import os
+import pwd
 import threading
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tokensim_token.secrets import Secret
 from tokensim_token.store import EncryptedTokenFile, SavedToken
 
 ROOT = os.geteuid() == 0
-OTHER_UID = 4242  # a user that is not this service's
+OTHER_UID = pwd.getpwnam("nobody").pw_uid  # a real second user, not this service's
 
 
 def _saved() -> SavedToken:
@@ -43,7 +44,7 @@ def test_a_folder_others_can_write_is_refused_with_its_path_and_mode(tmp_path: P
     assert "write" in str(caught.value)
 
 
-@pytest.mark.skipif(not ROOT, reason="chown needs root")
+@pytest.mark.skipif(not ROOT, reason="giving a file to another user (nobody) needs root")
 def test_a_folder_another_user_owns_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "shared"
     folder.mkdir(mode=0o700)
@@ -52,7 +53,7 @@ def test_a_folder_another_user_owns_is_refused(tmp_path: Path) -> None:
         FileStore(folder, wall_clock=lambda: 0.0)
 
 
-@pytest.mark.skipif(not ROOT, reason="chown needs root")
+@pytest.mark.skipif(not ROOT, reason="giving a file to another user (nobody) needs root")
 def test_a_key_file_another_user_owns_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cluster.key"
     write_atomic(path, Keyring.generate().to_json())
