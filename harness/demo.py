@@ -41,7 +41,7 @@ from harness.virtual.settings import VirtualSettings
 
 @dataclass(frozen=True, slots=True)
 class DemoPlan:
-    designs: str = "per-node,shared,replicated,scheduled@1.25,naive"
+    designs: str = "per-node,shared,replicated,scheduled@1.25,aem-ims,hourly,naive"
     scenario: str = "expiry-storm"
     lifetime: int = 5  # seconds, on real processes
     users: int = 20
@@ -49,12 +49,14 @@ class DemoPlan:
     real_autoscale: str = "per-node"  # shared: 0 calls per start, in the virtual week
     autoscale_lifetime: int = 4
     week: str = "7d"
-    week_designs: str = "per-node,shared,replicated,scheduled,scheduled@1.25,naive"
+    week_designs: str = (
+        "per-node,shared,replicated,scheduled,scheduled@1.25,aem-ims,aem-ims@0,hourly,naive"
+    )
     sizes: tuple[int, ...] = (3, 10, 50)
     size_designs: str = "per-node,per-node+shared-report,shared"
     size_horizon: str = "2d"
     page_load_horizon: str = "6h"  # the same sizes with a report on every page load
-    autoscale_designs: str = "per-node,shared,replicated,per-node+shared-report"
+    autoscale_designs: str = "per-node,shared,replicated,aem-ims,hourly,per-node+shared-report"
 
     @classmethod
     def quick(cls) -> DemoPlan:

@@ -160,6 +160,16 @@ def _replicated(topology: Topology, lifetime: float, loss: float) -> Topology:
     return topology.with_token(replication=replication)
 
 
+def _aem_ims(topology: Topology, lifetime: float, single_flight: float) -> Topology:
+    """AEM's provider as documented; where the documentation is silent on concurrent callers,
+    ``@0`` is the reading where each caller makes its own call (the naive strategy)."""
+    return topology if single_flight else topology.with_token(strategy="naive")
+
+
+def _hourly(topology: Topology, lifetime: float, _: float) -> Topology:
+    return topology.with_token(schedule_interval=lifetime / 24)  # 1 h of a 24 h token
+
+
 def _late(row: Row) -> bool:
     """A scheduler whose interval is longer than the lifetime: its 401s show it."""
     return row.analytics_401s > 0 and (row.design.parameter or 0.0) > 1.0
@@ -207,6 +217,33 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "{{ row.stale_responses | thousands }} stale replies."
                 ),
                 shows=_late,
+            ),
+            DesignSpec(
+                "aem-ims",
+                "on-expiry",
+                "AEM's own IMS integration: each publisher's token in memory, fetched again "
+                "once expired, one call at a time (aem-ims@0: each caller its own call)",
+                Parameter("single flight, 1 or 0", 1.0, lambda value: value in (0.0, 1.0)),
+                _aem_ims,
+                finding=(
+                    "AEM's own IMS integration ({{ row.design.label }}) fetches "
+                    "{{ row.token_calls }} tokens and answers "
+                    "{{ row.analytics_401s | thousands }} Analytics 401s and "
+                    "{{ row.user_errors | thousands }} user errors: it keeps no token across a "
+                    "restart and uses each to its last second."
+                ),
+            ),
+            DesignSpec(
+                "hourly",
+                "node-scheduler",
+                "a scheduler on every publisher fetches a new token every hour, in memory",
+                apply=_hourly,
+                finding=(
+                    "A scheduler on every publisher refreshing hourly makes "
+                    "{{ row.token_calls | thousands }} token calls, "
+                    "{{ '%.0f' | format(row.token_calls / [1, size] | max) }} a publisher "
+                    "where per-node makes a handful, for no fewer errors."
+                ),
             ),
             DesignSpec(
                 "naive",

@@ -326,11 +326,17 @@ async def stylesheet(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """200 while serving; 503 while starting (no token and no report yet) or draining."""
+    """200 while serving; 503 while starting (no token yet, none ever obtained, and no report
+    yet) or draining. A token that has expired since (AEM's provider lets it) is not a start."""
     app = request.app
+    tokens = app[TOKENS]
     if lifecycle_of(app).draining:
         state = "draining"
-    elif app[TOKENS].state() is TokenState.INVALID and not app[REPORTS].has_report:
+    elif (
+        not app[REPORTS].has_report
+        and tokens.state() is TokenState.INVALID
+        and tokens.status().refresh_count == 0
+    ):
         state = "starting"
     else:
         state = "serving"

@@ -78,18 +78,24 @@ class ReplicationConfig(Model):
 
 
 class TokenConfig(Model):
-    strategy: Literal["per-node", "shared", "replicated", "scheduled", "naive"] = Field(
+    strategy: Literal[
+        "per-node", "shared", "replicated", "scheduled", "naive", "on-expiry", "node-scheduler"
+    ] = Field(
         default="per-node",
         description="per-node: each node its own token; shared: one token for the cluster in a "
         "store, refreshed by the lease holder; replicated: the leader refreshes and pushes to the "
         "followers over HTTP; scheduled: the leader refreshes every schedule_interval whatever "
         "the lifetime, every node uses what it published; naive: the baseline (no proactive "
-        "refresh, no single-flight, no persistence).",
+        "refresh, no single-flight, no persistence); on-expiry: AEM's own IMS integration (a "
+        "token in memory, fetched again once expired, one call at a time); node-scheduler: a "
+        "scheduler on every node fetches a new token every schedule_interval, kept in memory.",
     )
     store: StoreConfig = StoreConfig()
     replication: ReplicationConfig = ReplicationConfig()
     schedule_interval: Duration = Field(
-        default=43200.0, description="scheduled: refresh every this long (e.g. 12h)."
+        default=43200.0,
+        description="scheduled (the leader) and node-scheduler (every node): refresh every this "
+        "long (e.g. 12h).",
     )
     leader: ServiceId | None = Field(
         default=None,

@@ -111,7 +111,7 @@ class Simulation:
         self.nodes: dict[str, SimNode] = {}
         self.policy = ReportPolicy(topology.analytics.report_refresh)
         self.jitter = topology.analytics.report_jitter
-        self.tries = 1 if strategy(design.strategy).single_flight else settings.burst
+        self.tries = 1 if strategy(topology.token.strategy).single_flight else settings.burst
         self.cluster: ClusterReport | None = (
             ClusterReport(self._refresher(settings.seed)) if design.shared_report else None
         )

@@ -12,7 +12,13 @@ shared     the holder of the store's lease              yes    yes         no
 replicated the leader; followers only as a fallback     no     yes         yes
 scheduled  the leader, every schedule_interval          yes    yes         no
 naive      every request that finds none (the baseline) no     no          no
+on-expiry  each node, once its token has expired        no     no          no
+node-sch.. each node, every schedule_interval           no     no          no
 ========== ============================================ ====== =========== ===========
+
+``on-expiry`` is AEM's own Adobe IMS integration as documented (a token per instance in
+memory, reused until it expires); ``node-scheduler`` the community pattern of a scheduler on
+every publisher (hourly: 24 token calls a day per publisher). Neither keeps the token on disk.
 """
 
 from __future__ import annotations
@@ -27,10 +33,16 @@ from types import MappingProxyType
 
 from tokensim_token.backoff import Backoff
 from tokensim_token.clock import Clock
-from tokensim_token.coordination import Coordinator, OwnFile, SharedStore, SharedToken
+from tokensim_token.coordination import (
+    Coordinator,
+    InMemory,
+    OwnFile,
+    SharedStore,
+    SharedToken,
+)
 from tokensim_token.file_store import FileStore
 from tokensim_token.keyring import Keyring
-from tokensim_token.policy import RefreshPolicy
+from tokensim_token.policy import FixedInterval, RefreshPolicy
 from tokensim_token.provider import TokenFetcher, TokenProvider
 from tokensim_token.redis_store import RedisStore
 from tokensim_token.refreshing import ProviderSettings, RefreshingTokenProvider
@@ -39,6 +51,7 @@ from tokensim_token.store import EncryptedTokenFile
 
 from core.topology import Topology
 from node.token.naive import NaiveTokenProvider
+from node.token.on_expiry import OnExpiryTokenProvider
 from node.token.replication import (
     ReplicaFollower,
     ReplicationLeader,
@@ -122,13 +135,23 @@ def _scheduled(w: Wiring) -> Built:
     return Built(provider)
 
 
+def _on_expiry(w: Wiring) -> Built:
+    return Built(
+        OnExpiryTokenProvider(fetcher=w.fetcher, secrets=w.deps.secrets, clock=w.deps.clock)
+    )
+
+
 def _build_refreshing(
     coordinate: Callable[[Wiring, RefreshPolicy], Coordinator], w: Wiring
 ) -> Built:
     """The refreshing provider with the coordinator ``coordinate`` makes. The registry below
     binds ``coordinate`` at import; everything else happens here, at call time."""
     token = w.topology.token
-    policy = RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
+    policy = (
+        FixedInterval(expiry_margin=token.expiry_margin, interval=token.schedule_interval)
+        if token.strategy == "node-scheduler"
+        else RefreshPolicy(token.refresh_at, token.refresh_jitter, token.expiry_margin)
+    )
     settings = ProviderSettings(
         policy=policy,
         backoff=Backoff(token.retry.base, token.retry.cap),
@@ -155,6 +178,10 @@ def _build_refreshing(
 def _own_file(w: Wiring, policy: RefreshPolicy | None = None) -> OwnFile:
     path = Path(w.topology.token.state_dir) / "nodes" / f"{w.node_id}.token"
     return OwnFile(EncryptedTokenFile(path, w.deps.keyring, owner=w.node_id))
+
+
+def _in_memory(w: Wiring, policy: RefreshPolicy | None = None) -> InMemory:
+    return InMemory(w.topology.token.strategy)
 
 
 def _shared_token(w: Wiring, policy: RefreshPolicy | None = None) -> SharedToken:
@@ -256,6 +283,16 @@ STRATEGIES: Mapping[str, Strategy] = MappingProxyType(
                 "the baseline: no proactive refresh, no single-flight, no persistence",
                 _naive,
                 single_flight=False,
+            ),
+            Strategy(
+                "on-expiry",
+                "AEM's IMS integration: a token in memory, fetched again once expired",
+                _on_expiry,
+            ),
+            Strategy(
+                "node-scheduler",
+                "a scheduler on every node fetches a token every schedule_interval, in memory",
+                functools.partial(_build_refreshing, _in_memory),
             ),
         )
     }

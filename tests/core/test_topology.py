@@ -119,8 +119,8 @@ def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
         (
             "publishers:",
             "token: {strategy: sticky}\npublishers:",
-            "token.strategy: Input should be 'per-node', 'shared', 'replicated', 'scheduled' or "
-            "'naive'",
+            "token.strategy: Input should be 'per-node', 'shared', 'replicated', 'scheduled', "
+            "'naive', 'on-expiry' or 'node-scheduler'",
         ),
         (
             "publishers:",

@@ -232,3 +232,28 @@ async def test_a_service_that_dies_unasked_fails_the_verdict(tmp_path: Path) -> 
     assert not passed
     assert measured.startswith("d3 exited (killed by SIGKILL); its last line: ")
     assert "d3 exited (killed by SIGKILL)" in (verdict.folder / "estate.log").read_text()
+
+
+@pytest.mark.timeout(240)
+async def test_what_aem_teams_run_today_on_real_processes(tmp_path: Path) -> None:
+    """AEM's own IMS integration (aem-ims) and a scheduler on every publisher (hourly), each
+    on a fresh estate: the first holds every check with a token call per lifetime or so per
+    node; the second calls 24 times a lifetime per node, and the check on token calls says so."""
+    options = load_options(users=10, lifetime=4, out=tmp_path, free_ports=True)
+    _, runs = await compare(
+        shipped(),
+        designs=parse_designs("aem-ims,hourly"),
+        sticky_modes=[True],
+        scenarios=["expiry-storm"],
+        options=options,
+    )
+    rows = {r.row.design.label: r.row for r in runs}
+    aem, hourly = rows["aem-ims"], rows["hourly"]
+    assert aem.user_errors == hourly.user_errors == 0
+    assert aem.all_held, [c for c in aem.checks if not c.held]
+    assert aem.peak_concurrent_token_calls <= 3  # one at a time per node
+    lifetimes = (hourly.horizon_s or 0) / 4
+    assert hourly.token_calls >= 3 * 24 * lifetimes * 0.7  # 24 a lifetime per node
+    assert hourly.token_calls > 5 * aem.token_calls
+    failed = {c.name for c in hourly.checks if not c.held}
+    assert failed == {"token calls near the minimum"}

@@ -77,6 +77,35 @@ class OwnFile:
         return None  # nobody else writes a node's own file
 
 
+class InMemory:
+    """Nothing kept outside the process: a restarted node starts without a token. The node may
+    always call the token endpoint."""
+
+    def __init__(self, strategy: str = "in-memory") -> None:
+        self.strategy = strategy
+
+    async def load(self) -> SavedToken | None:
+        return None
+
+    async def claim(self) -> bool:
+        return True
+
+    async def publish(self, token: SavedToken) -> None:
+        return None
+
+    async def release(self) -> None:
+        return None
+
+    async def discard(self, token: SavedToken) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        return None
+
+
 class SharedStore(Protocol):
     """Where a cluster keeps its one token: a sealed blob, and a lease with an expiry so that a
     crashed holder cannot block the others for longer than the lease."""

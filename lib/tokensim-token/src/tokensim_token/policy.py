@@ -30,3 +30,14 @@ class RefreshPolicy:
         """Seconds after a token was obtained at which to refresh it, never inside the margin."""
         proactive = lifetime * (self.refresh_at + rng.uniform(0.0, self.jitter))
         return min(proactive, lifetime - self.margin(lifetime))
+
+
+@dataclass(frozen=True, slots=True)
+class FixedInterval(RefreshPolicy):
+    """Refresh every ``interval`` seconds whatever the lifetime (a scheduler's job), never
+    inside the margin: 24 calls a day for an hourly job and Adobe's 24 h tokens."""
+
+    interval: float = 3600.0
+
+    def refresh_delay(self, lifetime: float, rng: random.Random) -> float:
+        return min(self.interval, lifetime - self.margin(lifetime))
