@@ -1,4 +1,4 @@
-"""``python -m harness up|demo|lifecycle|load|compare``: parse the command line, load
+"""``python -m harness up|demo|lifecycle|load|compare|map``: parse the command line, load
 topology.yaml, set up logging, and dispatch to :mod:`harness.commands`. Start-up failures are
 one line and exit 1; a broken topology.yaml is one line and exit 2."""
 
@@ -12,6 +12,7 @@ from harness.commands import (
     demo_command,
     lifecycle_command,
     load_any,
+    map_command,
     up_command,
 )
 from harness.errors import HostsUnavailable, NotOurEstate, StartupError
@@ -22,6 +23,7 @@ COMMANDS = {
     "lifecycle": lifecycle_command,
     "load": load_any,
     "compare": compare_any,
+    "map": map_command,
 }
 
 

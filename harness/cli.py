@@ -13,6 +13,11 @@ from core.durations import parse_duration
 from harness.designs import DESIGNS, Design, parse_designs
 from harness.errors import DesignError
 from harness.load.scenarios import SCENARIOS
+from harness.map.cells import parse_cadences
+
+DEFAULT_MAP_DESIGNS = (
+    "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,naive"
+)
 
 PROG = "python -m harness"
 
@@ -91,6 +96,52 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the estate already running (python -m harness up) instead of a fresh one",
     )
+    map_cmd = subcommand(
+        commands, "map", "every design x publishers x report cadence: where each answer flips"
+    )
+    map_cmd.add_argument(
+        "--designs",
+        type=designs,
+        default=parse_designs(DEFAULT_MAP_DESIGNS),
+        metavar="D[,D...]",
+        help=f"the designs (default {DEFAULT_MAP_DESIGNS})",
+    )
+    map_cmd.add_argument(
+        "--publishers",
+        type=publisher_counts,
+        default=(3, 10, 50),
+        metavar="N[,N...]",
+        help="estate sizes (default 3,10,50)",
+    )
+    map_cmd.add_argument(
+        "--refresh",
+        type=cadences,
+        default=(0.0, 60.0, 1800.0),
+        metavar="C[,C...]",
+        help="report cadences: durations, or page (0) for a report on every page load "
+        "(default page,1m,30m)",
+    )
+    map_cmd.add_argument(
+        "--max-age",
+        type=report_refresh,
+        default=7200.0,
+        metavar="DURATION",
+        help="a report older than this at the 99th percentile is stale (default 2h)",
+    )
+    map_cmd.add_argument(
+        "--horizon",
+        type=report_refresh,
+        default=86_400.0,
+        metavar="DURATION",
+        help="how long each cell runs, with the standard faults (default 1d; at least 1d)",
+    )
+    map_cmd.add_argument(
+        "--max-seconds",
+        type=positive_int,
+        metavar="N",
+        help="start no cell after N seconds; the rest are reported as not run",
+    )
+    map_cmd.add_argument("--out", type=Path, default=Path("reports"))
     compare_cmd = subcommand(commands, "compare", "the same scenarios for each strategy")
     add_designs_option(compare_cmd, "--strategies", default=parse_designs(",".join(DESIGNS)))
     compare_cmd.add_argument(
@@ -134,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
         "every page load (default: analytics.report_refresh of topology.yaml)",
     )
     return parser
+
+
+def cadences(text: str) -> tuple[float, ...]:
+    """An argparse type: ``page,1m,30m``."""
+    try:
+        return parse_cadences(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def report_refresh(text: str) -> float:

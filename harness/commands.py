@@ -18,6 +18,8 @@ from harness.load.compare import compare
 from harness.load.options import LoadOptions
 from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS
+from harness.map.cells import MapPlan
+from harness.map.command import measure, terminal_text, write_map_report
 from harness.report.tables import terminal
 from harness.virtual.compare import compare_virtual
 from harness.virtual.settings import VirtualSettings
@@ -162,4 +164,29 @@ def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
         print()
         print(terminal([r.row for r in runs]))
         print(f"report: {folder / 'report.html'}")
+    return 0
+
+
+def map_command(args: argparse.Namespace, topology: Topology) -> int:
+    plan = MapPlan(
+        designs=tuple(args.designs),
+        sizes=tuple(sorted(set(args.publishers))),
+        cadences=tuple(sorted(set(args.refresh))),
+        horizon=args.horizon,
+        max_seconds=args.max_seconds,
+    )
+    if args.horizon < 86_400:
+        fail(
+            PROG, f"--horizon: at least 1d (the standard faults span a day), got {args.horizon:g} s"
+        )
+    print(
+        f"map: {len(plan.cells)} cells ({len(plan.designs)} designs x {len(plan.sizes)} sizes x "
+        f"{len(plan.cadences)} cadences), two at a time",
+        flush=True,
+    )
+    found = measure(topology, plan, args.max_age)
+    page = write_map_report(found, args.out)
+    print()
+    print(terminal_text(found))
+    print(f"report: {page}")
     return 0

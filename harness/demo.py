@@ -7,7 +7,7 @@ one report with the answers at the top.
 2. In virtual time with the real 24 h lifetime: a week of faults for every design; the
    estate at 3, 10 and 50 publishers with the report on Adobe's cadence and again on every
    page load (the widget Adobe advises against); AEM as a Cloud Service's autoscaling (and a
-   short real autoscale run).
+   short real autoscale run); the map: every design at every size and report cadence.
 
 Writes ``reports/demo-<time>/`` (``report.html``, ``report.md``, the data and every run's own
 folder) and prints the answers. ``--quick`` runs a smaller plan (for the tests).
@@ -26,9 +26,14 @@ from pathlib import Path
 from core.durations import format_duration, parse_duration
 from core.topology import Topology
 from harness.designs import Design, parse_designs
+from harness.fixed_iv import demonstrate
 from harness.load.compare import compare, real_intro
 from harness.load.options import LoadOptions
 from harness.load.scenarios import SCENARIOS
+from harness.map.cells import MapPlan
+from harness.map.command import answer as map_answer
+from harness.map.command import measure
+from harness.map.command import section as map_section
 from harness.report import build
 from harness.report.answers import answers
 from harness.report.model import Answer, Report, Section
@@ -57,6 +62,10 @@ class DemoPlan:
     size_horizon: str = "2d"
     page_load_horizon: str = "6h"  # the same sizes with a report on every page load
     autoscale_designs: str = "per-node,shared,replicated,aem-ims,hourly,per-node+shared-report"
+    map_designs: str = (
+        "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,naive"
+    )
+    map_cadences: tuple[float, ...] = (0.0, 60.0, 1800.0)  # every page load, 1 min, 30 min
 
     @classmethod
     def quick(cls) -> DemoPlan:
@@ -74,6 +83,8 @@ class DemoPlan:
             size_horizon="2h",
             page_load_horizon="20m",
             autoscale_designs="per-node,shared",
+            map_designs="per-node,per-node+shared-report",
+            map_cadences=(0.0, 1800.0),
         )
 
 
@@ -82,7 +93,7 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out / f"demo-{stamp}"
     folder.mkdir(parents=True)
-    steps = 6
+    steps = 7
     options = LoadOptions(
         design=Design.of(topology),  # each run takes one of the plan's designs
         users=plan.users,
@@ -131,6 +142,10 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
     scaled_real = await real_runs(
         plan.real_autoscale, "autoscale", replace(options, lifetime=plan.autoscale_lifetime), True
     )
+
+    _step(7, steps, "the map: designs x publishers x report cadence", started)
+    map_plan = MapPlan(parse_designs(plan.map_designs), plan.sizes, plan.map_cadences)
+    mapped = await asyncio.to_thread(measure, topology, map_plan)
 
     print(f"writing the report ({_elapsed(started)})", flush=True)
     per_node_on = [r for r in real if r.row.design in {u.row.design for u in unsticky}]
@@ -189,12 +204,13 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
             [*scaled, *scaled_real],
         ),
     )
-    found = answers(sections)
+    with_map = (*sections, map_section(mapped, folder))
+    found = (*answers(with_map, fixed_iv=demonstrate()), map_answer(mapped))
     report = Report(
         "What to do with the Adobe IMS token: measured",
-        _summary(plan, sections, time.monotonic() - started),
+        _summary(plan, with_map, time.monotonic() - started),
         found,
-        sections,
+        with_map,
         glossary(),
     )
     page = write_report(folder, report)

@@ -18,6 +18,7 @@ from typing import Any
 
 from core.topology import RateLimitConfig
 from harness.designs import DESIGNS
+from harness.fixed_iv import FixedIvFinding
 from harness.report.model import Answer, Section
 from harness.report.templating import environment
 from harness.results import Row, World
@@ -36,10 +37,17 @@ class Facts:
     restart_window_s: float = RESTART_WINDOW
 
 
-def answers(sections: Sequence[Section], facts: Facts | None = None) -> tuple[Answer, ...]:
+def answers(
+    sections: Sequence[Section],
+    facts: Facts | None = None,
+    *,
+    fixed_iv: FixedIvFinding | None = None,
+) -> tuple[Answer, ...]:
+    """The answers from ``sections``; ``fixed_iv``: what sealing with the thread's fixed IV
+    cost when this run tried it (:mod:`harness.fixed_iv`)."""
     found = _Finder(sections, facts or Facts())
     return (
-        found.answer("where", "Where do we keep the token?", _where(found)),
+        found.answer("where", "Where do we keep the token?", _where(found, fixed_iv)),
         found.answer("refresh", "Is there a refresh token?", _refresh(found)),
         found.answer("sticky", "Do we need sticky sessions?", _sticky(found)),
         found.answer(
@@ -111,9 +119,10 @@ class Where:
     memory_only: Row | None  # naive's, for contrast
     restart_link: str
     restart_window: str
+    fixed_iv: FixedIvFinding | None = None
 
 
-def _where(f: _Finder) -> Where | Missing:
+def _where(f: _Finder, fixed_iv: FixedIvFinding | None = None) -> Where | Missing:
     checked = f.find(lambda r: r.token_leaks is not None)
     restarts = f.find(lambda r: r.token_calls_on_restart is not None and _plain(r))
     if not checked and not restarts:
@@ -128,6 +137,7 @@ def _where(f: _Finder) -> Where | Missing:
         memory_only=by_design.get("naive"),
         restart_link=f.link(own, "the week") if own else "",
         restart_window=_minutes(f.facts.restart_window_s),
+        fixed_iv=fixed_iv,
     )
 
 

@@ -42,7 +42,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 WIDTH, DPI = 11.0, 100  # inches, dots per inch: 1100 px
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,7 +61,7 @@ def _time_unit(horizon: float) -> tuple[float, str]:
 
 
 def mechanism(trace: Trace, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     scale, unit = _time_unit(trace.horizon)
     left_scale, left_unit = (3600.0, "h") if trace.lifetime >= 6 * 3600 else (1.0, "s")
     fig, (tokens, calls, refused) = plt.subplots(
@@ -149,7 +149,7 @@ def mechanism(trace: Trace, path: Path) -> Path:
         ax.grid(alpha=0.25)
         _shade_faults(ax, trace, scale, label=ax is tokens)
     fig.tight_layout()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def _span(seconds: float) -> str:
@@ -187,7 +187,7 @@ def _shade_faults(ax: Axes, trace: Trace, scale: float, *, label: bool) -> None:
 
 
 def latency(traces: Sequence[Trace], path: Path, *, title: str) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(WIDTH, 3.8))
     floor = 1.0
     for i, trace in enumerate(traces):
@@ -218,13 +218,13 @@ def latency(traces: Sequence[Trace], path: Path, *, title: str) -> Path:
     ax.grid(alpha=0.25, which="both")
     ax.legend(fontsize=8, ncols=min(4, len(traces)))
     fig.tight_layout()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def scaling(rows: Sequence[Row], limit_per_minute: float | None, path: Path) -> Path:
     """Token calls, Analytics calls per minute (peak and mean, against the limit) and 429s
     against the number of publishers, one line per design."""
-    plt = _pyplot()
+    plt = pyplot()
     designs = list(dict.fromkeys(r.design for r in rows))
     fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 3.8))
     for i, design in enumerate(designs):
@@ -258,10 +258,10 @@ def scaling(rows: Sequence[Row], limit_per_minute: float | None, path: Path) -> 
     axes[2].set_yscale("symlog", linthresh=1)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
-def _save(plt: Any, fig: Any, path: Path) -> Path:
+def save_figure(plt: Any, fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path

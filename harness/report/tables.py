@@ -195,6 +195,8 @@ def write_data(folder: Path, runs: Sequence[Run]) -> None:
             indent=1,
         )
     )
+    if not rows:
+        return  # nothing to tabulate (a report of the map alone has its own data file)
     with (folder / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(_flat(rows[0])))
         writer.writeheader()
