@@ -16,7 +16,7 @@ from harness.load.scenarios import SCENARIOS
 from harness.map.cells import parse_cadences
 
 DEFAULT_MAP_DESIGNS = (
-    "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,naive"
+    "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,author-report,naive"
 )
 
 PROG = "python -m harness"

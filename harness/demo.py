@@ -46,7 +46,7 @@ from harness.virtual.settings import VirtualSettings
 
 @dataclass(frozen=True, slots=True)
 class DemoPlan:
-    designs: str = "per-node,shared,replicated,scheduled@1.25,aem-ims,hourly,naive"
+    designs: str = "per-node,shared,replicated,scheduled@1.25,aem-ims,hourly,author-report,naive"
     scenario: str = "expiry-storm"
     lifetime: int = 5  # seconds, on real processes
     users: int = 20
@@ -55,15 +55,19 @@ class DemoPlan:
     autoscale_lifetime: int = 4
     week: str = "7d"
     week_designs: str = (
-        "per-node,shared,replicated,scheduled,scheduled@1.25,aem-ims,aem-ims@0,hourly,naive"
+        "per-node,shared,replicated,scheduled,scheduled@1.25,aem-ims,aem-ims@0,hourly,"
+        "author-report,naive"
     )
     sizes: tuple[int, ...] = (3, 10, 50)
-    size_designs: str = "per-node,per-node+shared-report,shared"
+    size_designs: str = "per-node,per-node+shared-report,shared,author-report"
     size_horizon: str = "2d"
     page_load_horizon: str = "6h"  # the same sizes with a report on every page load
-    autoscale_designs: str = "per-node,shared,replicated,aem-ims,hourly,per-node+shared-report"
+    autoscale_designs: str = (
+        "per-node,shared,replicated,aem-ims,hourly,author-report,per-node+shared-report"
+    )
     map_designs: str = (
-        "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,naive"
+        "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,"
+        "author-report,naive"
     )
     map_cadences: tuple[float, ...] = (0.0, 60.0, 1800.0)  # every page load, 1 min, 30 min
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from core.topology import ReplicationConfig, Topology
+from core.topology import AuthorConfig, ReplicationConfig, Topology
 from harness.errors import DesignError
 from node.token.strategies import Strategy, strategy
 
@@ -133,6 +133,8 @@ class Design:
     @classmethod
     def of(cls, topology: Topology) -> Design:
         """The design topology.yaml runs: its token strategy, its report sharing."""
+        if topology.analytics.report_source == "published":
+            return cls(DESIGNS["author-report"])
         spec = next((s for s in DESIGNS.values() if s.strategy == topology.token.strategy), None)
         if spec is None:  # every strategy has a design of its name
             raise DesignError(f"no design runs strategy {topology.token.strategy!r}")
@@ -168,6 +170,18 @@ def _aem_ims(topology: Topology, lifetime: float, single_flight: float) -> Topol
 
 def _hourly(topology: Topology, lifetime: float, _: float) -> Topology:
     return topology.with_token(schedule_interval=lifetime / 24)  # 1 h of a 24 h token
+
+
+AUTHOR_PORT = 4502  # AEM author's port; a run on free ports moves it like every other
+
+
+def _author_report(topology: Topology, lifetime: float, _: float) -> Topology:
+    """The author fetches the report and publishes it; publishers hold no secret, no token."""
+    author = topology.author or AuthorConfig(port=AUTHOR_PORT)
+    return topology.evolve(
+        author=author,
+        analytics=topology.analytics.evolve(report_source="published", report_sharing="per-node"),
+    )
 
 
 def _late(row: Row) -> bool:
@@ -243,6 +257,18 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "{{ row.token_calls | thousands }} token calls, "
                     "{{ '%.0f' | format(row.token_calls / [1, size] | max) }} a publisher "
                     "where per-node makes a handful, for no fewer errors."
+                ),
+            ),
+            DesignSpec(
+                "author-report",
+                "per-node",  # the author's own token; publishers have none
+                "the author fetches the report and publishes it to every publisher as content; "
+                "publishers hold no secret and no token",
+                apply=_author_report,
+                finding=(
+                    "Publishing the report from the author (author-report) takes the token off "
+                    "the publish tier: {{ row.token_calls | thousands }} token calls in all, "
+                    "by the author alone, and {{ row.user_errors | thousands }} user errors."
                 ),
             ),
             DesignSpec(

@@ -11,10 +11,12 @@ created and closed by one cleanup context.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -29,6 +31,7 @@ from node import render, replication_http
 from node.analytics_client import AnalyticsClient, ReportQuery
 from node.errors import ReportUnavailable
 from node.metrics import NodeMetrics, TimedFetcher, TimedSource
+from node.published import NoTokens, PublishedReports
 from node.replication_http import (
     FOLLOWER,
     LEADER,
@@ -39,7 +42,7 @@ from node.replication_http import (
     receive_token,
 )
 from node.report_sharing import PushedReport, StoreSharedReport
-from node.reports import TopPages, TopPagesService, TopPagesSource
+from node.reports import Reports, TopPages, TopPagesService, TopPagesSource
 from node.token.strategies import TokenDeps, build_provider, shared_store, strategy
 
 
@@ -56,7 +59,7 @@ WIDGET = "/content/site/en/top-pages.json"  # its "most visited pages" component
 
 NODE_ID = web.AppKey("node_id", str)
 TOKENS = web.AppKey("tokens", TokenProvider)
-REPORTS = web.AppKey("reports", TopPagesService)
+REPORTS = web.AppKey("reports", Reports)
 METRICS = web.AppKey("metrics", NodeMetrics)
 RENDERED = web.AppKey("rendered", render.RenderedReports)
 GUARD = web.AppKey("control_plane_guard", ControlPlaneGuard)
@@ -86,7 +89,9 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
         ("GET", "/status", status),
         ("GET", "/metrics", metrics),
     ]
-    if strategy(topology.token.strategy).needs_replication:
+    if published(topology):
+        routes += [("PUT", replication_http.REPORT_PATH, receive_report)]
+    elif strategy(topology.token.strategy).needs_replication:
         routes += [
             ("PUT", replication_http.PATH, receive_token),
             ("GET", replication_http.PATH, current_token),
@@ -115,6 +120,10 @@ def _services(
                 lambda: dict(app[REPORTS].outcomes),
                 refused=app[GUARD].refused,
             )
+            if published(topology):
+                async with _published(app, topology, node_id, deps, session):
+                    yield
+                return
             fetcher = (
                 deps.fetcher(session)
                 if deps.fetcher
@@ -178,6 +187,36 @@ def _services(
                     await app[PUSHED_REPORT].close()
 
     return services
+
+
+def published(topology: Topology) -> bool:
+    """The author-report design: the author publishes the report; no token on this node."""
+    return topology.analytics.report_source == "published"
+
+
+@contextlib.asynccontextmanager
+async def _published(
+    app: web.Application,
+    topology: Topology,
+    node_id: str,
+    deps: NodeDeps,
+    session: aiohttp.ClientSession,
+) -> AsyncIterator[None]:
+    assert topology.author is not None  # checked when topology.yaml was parsed
+    reports = PublishedReports(
+        deps.keyring,
+        Path(topology.token.state_dir) / "content" / f"{node_id}-top-pages.sealed",
+        author_url=topology.author.url,
+        session=session,
+        wall_clock=deps.clock.wall,
+    )
+    app[TOKENS] = NoTokens()
+    app[REPORTS] = app[PUSHED_REPORT] = reports
+    await reports.start()
+    try:
+        yield
+    finally:
+        await reports.close()
 
 
 def _report_source(
@@ -293,12 +332,12 @@ async def top_pages(request: web.Request) -> web.Response:
     return _answered(request, route, pages, started)
 
 
-def _cache_headers(
-    reports: TopPagesService, report: TopPages, *, widget: bool
-) -> Mapping[str, str]:
+def _cache_headers(reports: Reports, report: TopPages, *, widget: bool) -> Mapping[str, str]:
     """What a publisher tells the caches in front of it (the dispatcher honours ``max-age``
     with ``/enableTTL``): the widget's data lives until the report's next refresh. A stale
     report, a report fetched on every page load, and the uncached API are not to be kept."""
+    if isinstance(reports, PublishedReports):
+        return _CONTENT  # published content: the dispatcher keeps it until the author's flush
     seconds = int(reports.seconds_valid()) if widget and not report.stale else 0
     if seconds > 0:
         return {"Cache-Control": f"max-age={seconds}"}
@@ -306,6 +345,7 @@ def _cache_headers(
 
 
 _NOT_KEPT = MappingProxyType({"Cache-Control": "no-store", "Dispatcher": "no-cache"})
+_CONTENT: Mapping[str, str] = MappingProxyType({})  # as AEM sends a page: no Cache-Control
 
 
 async def content(request: web.Request) -> web.Response:

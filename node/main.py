@@ -34,8 +34,13 @@ def run(topology: Topology, node_id: str, environ: Mapping[str, str], log_level:
     """Serve node ``node_id`` until SIGTERM. Raises NodeStartupError for bad set-up."""
     try:
         publisher = topology.publisher(node_id)
-        secrets = secrets_from_env(
-            topology.ims.client_secret_env, environ, key_path="ims.client_secret_env"
+        # author-report: the author holds the only client secret; a publisher holds none
+        secrets = (
+            ()
+            if topology.analytics.report_source == "published"
+            else secrets_from_env(
+                topology.ims.client_secret_env, environ, key_path="ims.client_secret_env"
+            )
         )
         configure_logging(node_id, log_level, secrets)
         make_private_folder(Path(topology.token.state_dir))  # the node's own, or refused

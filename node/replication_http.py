@@ -10,12 +10,12 @@ the dispatcher's allow-list: they are reachable between publishers, never from o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 from tokensim_token.errors import ReplicationError
 
-from node.report_sharing import PushedReport
 from node.token.replication import ReplicaFollower, ReplicationLeader
 
 PATH = "/internal/replication/token"
@@ -25,7 +25,18 @@ MAX_BLOB = 64 * 1024
 
 LEADER = web.AppKey("replication_leader", ReplicationLeader)
 FOLLOWER = web.AppKey("replication_follower", ReplicaFollower)
-PUSHED_REPORT = web.AppKey("pushed_report", PushedReport)
+
+
+class ReportReceiver(Protocol):
+    """Takes a pushed report: the replicated design's follower, or a publisher of the
+    author-report design."""
+
+    def receive(self, blob: bytes) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+PUSHED_REPORT = web.AppKey("pushed_report", ReportReceiver)
 
 
 class HttpReplication:

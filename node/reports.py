@@ -26,6 +26,7 @@ import contextlib
 import logging
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -57,6 +58,26 @@ class TopPagesSource(Protocol):
     async def top_pages(self, token: AccessToken) -> tuple[PageVisits, ...]: ...
 
 
+class Reports(Protocol):
+    """What the node's handlers use of its reports: :class:`TopPagesService`, or the
+    published report of the author-report design (:mod:`node.published`)."""
+
+    outcomes: Counter[str]
+
+    @property
+    def has_report(self) -> bool: ...
+
+    def fresh(self) -> TopPages | None: ...
+
+    def seconds_valid(self) -> float: ...
+
+    async def get(self) -> TopPages: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class TopPagesService:
     def __init__(
         self,
@@ -68,7 +89,9 @@ class TopPagesService:
         jitter: float = 0.0,
         single_flight: bool = True,
         rng: random.Random | None = None,
+        on_report: Callable[[TopPages], None] | None = None,
     ) -> None:
+        self._on_report = on_report  # told of each new report (the author publishes it)
         self._single_flight = single_flight
         self._rng = rng or random.Random()
         self._throttled = 0  # consecutive 429s: the episode in progress
@@ -189,6 +212,8 @@ class TopPagesService:
         self._failures = 0
         self._last = self._shown = TopPages(pages=pages, fetched_at=self._clock.wall())
         self.outcomes["ok"] += 1
+        if self._on_report is not None:
+            self._on_report(self._last)
         return self._last
 
     async def _fetch(self) -> tuple[PageVisits, ...]:

@@ -12,6 +12,7 @@ from core.errors import TopologyError
 from core.topology.endpoints import AnalyticsConfig, ImsConfig
 from core.topology.estate import (
     AdminListenerConfig,
+    AuthorConfig,
     CacheRule,
     ClientLimitsConfig,
     DispatcherCacheConfig,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_PATH",
     "AdminListenerConfig",
     "AnalyticsConfig",
+    "AuthorConfig",
     "CacheRule",
     "ClientLimitsConfig",
     "DispatcherCacheConfig",

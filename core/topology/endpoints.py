@@ -53,6 +53,13 @@ class AnalyticsConfig(Model):
         "the cluster's report under a lease in token.store, the others adopt it (replicated: "
         "the leader pushes it with the token).",
     )
+    report_source: Literal["analytics", "published"] = Field(
+        default="analytics",
+        description="analytics: publishers ask Analytics themselves (with a token each); "
+        "published: the author fetches the report and publishes it to every publisher as "
+        "content (the author-report design: needs an author section; publishers hold no "
+        "client secret and make no IMS or Analytics call).",
+    )
     timeout: Duration = Field(
         default=15.0,
         description="Longest a report call may take: above the latency model's 99.9th "

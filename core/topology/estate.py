@@ -32,6 +32,45 @@ class PublisherConfig(Model):
         return f"http://{self.host}:{self.port}"
 
 
+def control_plane_address(host: str) -> str:
+    """``host`` if it is a loopback or private IP address; ValueError otherwise."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError("an IP address (loopback or private), not a name") from None
+    if address.is_unspecified or not (address.is_loopback or address.is_private):
+        raise ValueError("the control plane listens only on a loopback or private address")
+    return host
+
+
+class AuthorConfig(Model):
+    """The AEM author of the author-report design: it holds the only client secret, fetches
+    the report on Adobe's cadence and replicates it to every publisher, then flushes their
+    dispatchers. Its port is a control plane (loopback or private address only)."""
+
+    id: ServiceId = "author"
+    host: str = "127.0.0.1"
+    port: Port
+    retry: Duration = Field(
+        default=1.0, description="A failed push is retried after this, doubling up to retry_cap."
+    )
+    retry_cap: Duration = Field(default=60.0, description="The longest wait between retries.")
+    flush: bool = Field(
+        default=True,
+        description="After a publisher acknowledges a report, invalidate its dispatcher's cached "
+        "copy (a flush agent's POST /dispatcher/invalidate.cache).",
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _not_public(cls, host: str) -> str:
+        return control_plane_address(host)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 class DispatcherConfig(Model):
     id: ServiceId
     host: str = "127.0.0.1"
@@ -151,15 +190,7 @@ class AdminListenerConfig(Model):
     @field_validator("host")
     @classmethod
     def _not_public(cls, host: str) -> str:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError("an IP address (loopback or private), not a name") from None
-        if address.is_unspecified or not (address.is_loopback or address.is_private):
-            raise ValueError(
-                "the control plane listens only on a loopback or private address"
-            ) from None
-        return host
+        return control_plane_address(host)
 
     @property
     def url(self) -> str:

@@ -14,7 +14,13 @@ from pydantic import Field, ValidationError, model_validator
 from core.errors import TopologyError
 from core.topology.endpoints import AnalyticsConfig, ImsConfig
 from core.topology.errors import describe
-from core.topology.estate import DispatcherConfig, DispatcherSettings, LbConfig, PublisherConfig
+from core.topology.estate import (
+    AuthorConfig,
+    DispatcherConfig,
+    DispatcherSettings,
+    LbConfig,
+    PublisherConfig,
+)
 from core.topology.fields import KeyPathError, Model
 from core.topology.simulation import SimulationConfig
 from core.topology.token import TokenConfig
@@ -31,6 +37,7 @@ class Topology(Model):
     dispatchers: tuple[DispatcherConfig, ...] = ()
     dispatcher: DispatcherSettings = DispatcherSettings()
     lb: LbConfig | None = None
+    author: AuthorConfig | None = None
     simulation: SimulationConfig = Field(default_factory=dict, validate_default=True)
 
     @model_validator(mode="after")
@@ -66,7 +73,8 @@ class Topology(Model):
     def listeners(self) -> int:
         """How many ports the estate listens on (what :meth:`on_ports` takes)."""
         lb = 2 if self.lb is not None else 0  # its public port and its control plane
-        return 2 + len(self.publishers) + len(self.dispatchers) + lb
+        author = 1 if self.author is not None else 0
+        return 2 + len(self.publishers) + len(self.dispatchers) + lb + author
 
     def on_ports(self, ports: Iterable[int]) -> Topology:
         """The same estate with every listener on the next of ``ports`` (simulated IMS and
@@ -77,7 +85,9 @@ class Topology(Model):
         lb = self.lb
         if lb is not None:
             lb = lb.evolve(port=next(free), admin=lb.admin.evolve(port=next(free)))
+        author = self.author.evolve(port=next(free)) if self.author is not None else None
         return self.evolve(
+            author=author,
             simulation=sim.evolve(
                 ims=sim.ims.evolve(port=next(free)),
                 analytics=sim.analytics.evolve(port=next(free)),
@@ -126,6 +136,8 @@ def _check_unique_ids(topo: Topology) -> None:
 
 
 def _ids(topo: Topology) -> Iterator[tuple[str, str]]:
+    if topo.author is not None:
+        yield "author.id", topo.author.id
     for i, p in enumerate(topo.publishers):
         yield f"publishers[{i}].id", p.id
     for i, d in enumerate(topo.dispatchers):
@@ -150,12 +162,20 @@ def _listeners(topo: Topology) -> Iterator[tuple[str, str, int]]:
         yield f"publishers[{i}].port", p.host, p.port
     for i, d in enumerate(topo.dispatchers):
         yield f"dispatchers[{i}].port", d.host, d.port
+    if topo.author is not None:
+        yield "author.port", topo.author.host, topo.author.port
     if topo.lb is not None:
         yield "lb.port", topo.lb.host, topo.lb.port
         yield "lb.admin.port", topo.lb.admin.host, topo.lb.admin.port
 
 
 def _check_references(topo: Topology) -> None:
+    if topo.analytics.report_source == "published" and topo.author is None:
+        raise KeyPathError(
+            "author",
+            "required when analytics.report_source is published (the author-report design): "
+            "e.g. author: {port: 4502}",
+        )
     known = [p.id for p in topo.publishers]
     if topo.token.leader is not None and topo.token.leader not in known:
         raise KeyPathError(

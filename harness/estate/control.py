@@ -154,10 +154,17 @@ class EstateControl:
         stats = await self.get_json(f"{self.url('ims')}/admin/stats")
         return int(stats["issued_by_caller"].get(node_id, 0))
 
+    @property
+    def token_holders(self) -> list[str]:
+        """The services that hold a token: the publishers up now, or the author alone (the
+        author-report design: its publishers hold none)."""
+        authors = [s.id for s in self.specs.values() if s.module == "author"]
+        return authors or self.running_publishers
+
     async def wait_until_all_refreshed(self, since_counts: dict[str, int], limit: float) -> float:
-        """Seconds until every node has made a new successful token call."""
+        """Seconds until every token holder has made a new successful token call."""
         started = time.monotonic()
-        pending = set(self.running_publishers)
+        pending = set(self.token_holders)
         while pending and time.monotonic() - started < limit:
             for node in list(pending):
                 status = await self.get_json(f"{self.url(node)}/status")
@@ -168,7 +175,7 @@ class EstateControl:
 
     async def refresh_counts(self) -> dict[str, int]:
         counts = {}
-        for node in self.running_publishers:
+        for node in self.token_holders:
             status = await self.get_json(f"{self.url(node)}/status")
             counts[node] = int(status["token"]["refresh_count"])
         return counts

@@ -33,6 +33,7 @@ class ServiceSpec:
     health_path: str = "/health"
     prefix: tuple[str, ...] = ()  # runs it elsewhere, e.g. ("ip", "netns", "exec", "ns")
     admin_url: str | None = None  # its control plane, when not on its own port (the balancer)
+    without_env: tuple[str, ...] = ()  # not in its environment (publishers of author-report)
 
     @property
     def url(self) -> str:
@@ -52,9 +53,9 @@ def services_of(
     hosts: NetworkHosts | None = None,
     log_level: str = "INFO",
 ) -> list[ServiceSpec]:
-    """The services topology.yaml describes, in start order: upstream, publishers,
-    dispatchers, load balancer (each waits on what it fronts being there), each given
-    ``log_level``."""
+    """The services topology.yaml describes, in start order: upstream, the author (when the
+    publishers take a published report), publishers, dispatchers, load balancer (each waits
+    on what it fronts being there), each given ``log_level``."""
     common = ("--topology", str(topology_path), "--log-level", log_level)
     sim = topology.simulation
     specs = [
@@ -67,8 +68,20 @@ def services_of(
     def on(host: str) -> tuple[str, ...]:
         return hosts.prefix(host) if hosts is not None else ()
 
+    author = topology.author
+    published = topology.analytics.report_source == "published"
+    if author is not None and published:  # the author holds the only client secret
+        specs.append(ServiceSpec(author.id, "author", common, author.host, author.port))
     specs += [
-        ServiceSpec(p.id, "node", (*common, "--id", p.id), p.host, p.port, prefix=on(p.id))
+        ServiceSpec(
+            p.id,
+            "node",
+            (*common, "--id", p.id),
+            p.host,
+            p.port,
+            prefix=on(p.id),
+            without_env=tuple(topology.ims.client_secret_env) if published else (),
+        )
         for p in topology.publishers
     ]
     specs += [
@@ -129,7 +142,7 @@ def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
                 raise
 
 
-TIERS = ("upstream", "node", "lb.dispatcher", "lb")
+TIERS = ("upstream", "author", "node", "lb.dispatcher", "lb")
 
 
 def tiers(specs: Sequence[ServiceSpec]) -> list[list[ServiceSpec]]:

@@ -112,7 +112,7 @@ class Supervisor:
             *spec.args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env=self._env,
+            env={k: v for k, v in self._env.items() if k not in spec.without_env},
             cwd=self._cwd,
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,

@@ -35,7 +35,7 @@ def run_of(design: Design, sticky: bool, verdict: Verdict) -> Run:
 def row_of(design: Design, sticky: bool, verdict: Verdict) -> Row:
     d = verdict.data
     leaks = sum(n for r, n in d.locust.failures_by_reason.items() if "token leaked" in r)
-    per_node = {n: d.tokens_issued(n) for n in d.publishers}
+    per_node = {n: d.tokens_issued(n) for n in d.holders}
     recovery = d.measured.recovery_s
     restart = d.measured.restart_of("p2")
     per_start = d.measured.token_calls_per_start

@@ -298,6 +298,11 @@ async def _load(
         started_wall=started,
         collected_wall=collected,
         trace=trace,
+        token_holders=(
+            [topology.author.id]
+            if topology.author is not None and topology.analytics.report_source == "published"
+            else None
+        ),
         exits=_exits(control.exits, tuple(e.describe() for e in result.worker_exits)),
     )
 

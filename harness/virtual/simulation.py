@@ -55,8 +55,9 @@ from harness.virtual.world import (
     VirtualAnalytics,
     VirtualIms,
 )
+from node.published import NoTokens
 from node.report_policy import ReportPolicy
-from node.token.strategies import TokenDeps, build_provider, strategy
+from node.token.strategies import Built, TokenDeps, build_provider, strategy
 
 CLUSTER = ""  # the report key of the cluster's one report
 SYNC = 120.0  # seconds the token layer may run behind the event handled
@@ -112,8 +113,13 @@ class Simulation:
         self.policy = ReportPolicy(topology.analytics.report_refresh)
         self.jitter = topology.analytics.report_jitter
         self.tries = 1 if strategy(topology.token.strategy).single_flight else settings.burst
+        # author-report: the author alone holds a token and refreshes the cluster's one report.
+        self.published = topology.analytics.report_source == "published"
+        self.author: SimNode | None = None
         self.cluster: ClusterReport | None = (
-            ClusterReport(self._refresher(settings.seed)) if design.shared_report else None
+            ClusterReport(self._refresher(settings.seed))
+            if design.shared_report or self.published
+            else None
         )
         # What users saw, the site's traffic, and the timeline.
         self.users = Users()
@@ -149,6 +155,8 @@ class Simulation:
         return asyncio.get_running_loop().time() - self.start
 
     async def run(self) -> None:
+        if self.published:
+            await self._start_author()
         for seed, node_id in enumerate(self.publishers, start=1):
             await self.start_node(node_id, empty_disk=True, seed=seed)
         for index, (at, _kind, _nodes, _begins) in enumerate(_actions(self.events)):
@@ -195,6 +203,8 @@ class Simulation:
             self._sample(horizon)
         for node_id in list(self.nodes):
             await self.stop_node(node_id)
+        if self.author is not None:
+            await self.author.provider.close()
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -209,12 +219,16 @@ class Simulation:
             rng=random.Random(seed),
             store=self.store,
         )
-        built = build_provider(
-            self._as_seen_by(node_id),
-            node_id,
-            deps,
-            self.ims.fetcher(node_id),
-            transport=self.replication,
+        built = (
+            Built(NoTokens())  # author-report: a publisher holds no token
+            if self.published
+            else build_provider(
+                self._as_seen_by(node_id),
+                node_id,
+                deps,
+                self.ims.fetcher(node_id),
+                transport=self.replication,
+            )
         )
         if built.leader is not None:
             self.replication.leaders[node_id] = built.leader
@@ -231,6 +245,28 @@ class Simulation:
             self._push(now, CALL, node_id, self._generations)  # its visitors want a report
         elif self.cluster.state.shown == NONE and CLUSTER not in self._in_flight:
             self._push(now, CALL, CLUSTER)
+
+    async def _start_author(self) -> None:
+        """The author of author-report: its own token (per-node), never in the site's traffic."""
+        author = self.topology.author
+        assert author is not None  # the design adds it
+        deps = TokenDeps(
+            secrets=(Secret("virtual-client-secret"),),
+            keyring=self.keyring,
+            clock=self.clock,
+            rng=random.Random(self.settings.seed + 7),
+        )
+        own = self.topology.with_token(strategy="per-node")
+        built = build_provider(own, author.id, deps, self.ims.fetcher(author.id))
+        report = NodeReport(self._refresher(self.settings.seed), ReportState())
+        self.author = SimNode(author.id, built.provider, report, 0)
+        await built.provider.start()
+
+    def _node(self, node_id: str) -> SimNode | None:
+        """A publisher up now, or the author."""
+        if self.author is not None and node_id == self.author.node_id:
+            return self.author
+        return self.nodes.get(node_id)
 
     async def stop_node(self, node_id: str) -> None:
         node = self.nodes.get(node_id)
@@ -290,7 +326,9 @@ class Simulation:
         state, refresher = found
         state.account(self.users, at, self._in_outage(state.accounted_until))
         caller: str | None = key
-        if key == CLUSTER:
+        if key == CLUSTER and self.author is not None:
+            caller = self.author.node_id if self.nodes else None  # nobody to publish to: wait
+        elif key == CLUSTER:
             caller = self.cluster.caller(sorted(self.nodes)) if self.cluster else None
         if caller is None:
             self._push(at + 60.0, CALL, key, generation)  # no node up: look again later
@@ -301,7 +339,7 @@ class Simulation:
         self._try(key, generation, flight, at)
 
     def _try(self, key: str, generation: int, flight: InFlight, at: float) -> None:
-        node = self.nodes.get(flight.caller)
+        node = self._node(flight.caller)
         if node is None:
             self._complete(key, generation, at, UNAVAILABLE, 0.0)
             return
@@ -327,7 +365,7 @@ class Simulation:
     async def _with_token(self, key: str, generation: int, flight: InFlight) -> None:
         """The caller had no usable token: wait for its provider as a real node does, then
         call at that instant (or fail, when none came within the wait)."""
-        node = self.nodes.get(flight.caller)
+        node = self._node(flight.caller)
         if node is None:
             return
         found = self._report(key)
@@ -372,6 +410,8 @@ class Simulation:
     def _sample(self, at: float) -> None:
         self._flush(at)
         providers = {n: node.provider for n, node in self.nodes.items()}
+        if self.author is not None:
+            providers[self.author.node_id] = self.author.provider
         self.recorder.sample(at, providers, self.analytics, self.users)
         if at < self.settings.horizon:
             self._push(min(self.settings.horizon, at + self.recorder.every), SAMPLE)

@@ -236,13 +236,15 @@ async def test_a_service_that_dies_unasked_fails_the_verdict(tmp_path: Path) -> 
 
 @pytest.mark.timeout(240)
 async def test_what_aem_teams_run_today_on_real_processes(tmp_path: Path) -> None:
-    """AEM's own IMS integration (aem-ims) and a scheduler on every publisher (hourly), each
-    on a fresh estate: the first holds every check with a token call per lifetime or so per
-    node; the second calls 24 times a lifetime per node, and the check on token calls says so."""
+    """AEM's own IMS integration (aem-ims), a scheduler on every publisher (hourly) and the
+    report published from the author (author-report), each on a fresh estate: the first holds
+    every check with a token call per lifetime or so per node; the second calls 24 times a
+    lifetime per node, and the check on token calls says so; the third holds every check
+    with the author's calls alone."""
     options = load_options(users=10, lifetime=4, out=tmp_path, free_ports=True)
     _, runs = await compare(
         shipped(),
-        designs=parse_designs("aem-ims,hourly"),
+        designs=parse_designs("aem-ims,hourly,author-report"),
         sticky_modes=[True],
         scenarios=["expiry-storm"],
         options=options,
@@ -257,3 +259,8 @@ async def test_what_aem_teams_run_today_on_real_processes(tmp_path: Path) -> Non
     assert hourly.token_calls > 5 * aem.token_calls
     failed = {c.name for c in hourly.checks if not c.held}
     assert failed == {"token calls near the minimum"}
+    # The report published from the author: publishers make no token call at all.
+    author = rows["author-report"]
+    assert author.all_held, [c for c in author.checks if not c.held]
+    assert author.token_calls_per_node.startswith("author:")
+    assert author.user_errors == 0
