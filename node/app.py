@@ -12,7 +12,6 @@ created and closed by one cleanup context.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,15 +21,17 @@ from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
-from tokensim_token import ClientCredentialsClient, TokenFetcher, TokenProvider, TokenState
+from tokensim_token import ClientCredentialsClient, TokenFetcher
 
 from core.control_plane import ControlPlaneGuard
 from core.service import HEAD_LIMITS, HeadLimits, lifecycle_of
 from core.topology import Topology
 from node import render, replication_http
 from node.analytics_client import AnalyticsClient, ReportQuery
+from node.appkeys import GUARD, METRICS, NODE_ID, RENDERED, REPORTS, TOKENS
 from node.errors import ReportUnavailable
 from node.metrics import NodeMetrics, TimedFetcher, TimedSource
+from node.operations import health, metrics, status
 from node.published import NoTokens, PublishedReports
 from node.replication_http import (
     FOLLOWER,
@@ -57,12 +58,6 @@ class NodeDeps(TokenDeps):
 HOME = "/content/site/en.html"  # the site's home page, as AEM would name it
 WIDGET = "/content/site/en/top-pages.json"  # its "most visited pages" component's data
 
-NODE_ID = web.AppKey("node_id", str)
-TOKENS = web.AppKey("tokens", TokenProvider)
-REPORTS = web.AppKey("reports", Reports)
-METRICS = web.AppKey("metrics", NodeMetrics)
-RENDERED = web.AppKey("rendered", render.RenderedReports)
-GUARD = web.AppKey("control_plane_guard", ControlPlaneGuard)
 CONTROL_PLANE = frozenset({"/status", "/metrics", *replication_http.PATHS})
 
 
@@ -362,44 +357,4 @@ async def stylesheet(request: web.Request) -> web.Response:
         text=render.STYLESHEET,
         content_type="text/css",
         headers={"Cache-Control": "public, max-age=3600"},
-    )
-
-
-async def health(request: web.Request) -> web.Response:
-    """200 while serving; 503 while starting (no token yet, none ever obtained, and no report
-    yet) or draining. A token that has expired since (AEM's provider lets it) is not a start."""
-    app = request.app
-    tokens = app[TOKENS]
-    if lifecycle_of(app).draining:
-        state = "draining"
-    elif (
-        not app[REPORTS].has_report
-        and tokens.state() is TokenState.INVALID
-        and tokens.status().refresh_count == 0
-    ):
-        state = "starting"
-    else:
-        state = "serving"
-    return web.json_response(
-        {"node": app[NODE_ID], "status": state},
-        status=200 if state == "serving" else 503,
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-async def status(request: web.Request) -> web.Response:
-    """The token's state for operators: fingerprint, seconds left, counts, errors. No token."""
-    app = request.app
-    snapshot = dataclasses.asdict(app[TOKENS].status())
-    snapshot["state"] = snapshot["state"].value
-    return web.json_response(
-        {"node": app[NODE_ID], "token": snapshot, "reports": dict(app[REPORTS].outcomes)},
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-async def metrics(request: web.Request) -> web.Response:
-    return web.Response(
-        body=request.app[METRICS].render(),
-        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
     )

@@ -25,16 +25,17 @@ import asyncio
 import contextlib
 import heapq
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
-from tokensim_token import Keyring, TokenProvider
+from tokensim_token import Keyring
 from tokensim_token.clock import Clock
 from tokensim_token.refreshing import DUE_TOLERANCE
 from tokensim_token.secrets import Secret
 
 from core.topology import Topology
 from harness.designs import Design
+from harness.virtual.happenings import actions_of, apply_event
+from harness.virtual.nodes import InFlight, SimNode, port_for, start_author
 from harness.virtual.reports import (
     FRESH,
     NONE,
@@ -62,23 +63,6 @@ from node.token.strategies import Built, TokenDeps, build_provider, strategy
 CLUSTER = ""  # the report key of the cluster's one report
 SYNC = 120.0  # seconds the token layer may run behind the event handled
 CALL, ACTION, SAMPLE = 0, 2, 3
-
-
-@dataclass
-class SimNode:
-    node_id: str
-    provider: TokenProvider
-    report: NodeReport
-    generation: int  # events of an earlier life of this node are ignored
-
-
-@dataclass
-class InFlight:
-    """A report's call that is out, or waiting for a token first."""
-
-    caller: str
-    started: float  # when it was due
-    tries: int = 0  # calls made (a 401 makes a second one, with a new token)
 
 
 class Simulation:
@@ -151,7 +135,7 @@ class Simulation:
         heapq.heappush(self._heap, (at, self._seq, kind, key, generation, note))
         self._wake.set()
 
-    def _now(self) -> float:
+    def now(self) -> float:
         return asyncio.get_running_loop().time() - self.start
 
     async def run(self) -> None:
@@ -159,17 +143,17 @@ class Simulation:
             await self._start_author()
         for seed, node_id in enumerate(self.publishers, start=1):
             await self.start_node(node_id, empty_disk=True, seed=seed)
-        for index, (at, _kind, _nodes, _begins) in enumerate(_actions(self.events)):
+        for index, (at, _kind, _nodes, _begins) in enumerate(actions_of(self.events)):
             self._push(at, ACTION, note=str(index))
         if self.settings.trace:
             self._push(self.recorder.every, SAMPLE)
         horizon = self.settings.horizon
-        actions = _actions(self.events)
+        actions = actions_of(self.events)
         while self._heap or self._waiting:
             at = self._heap[0][0] if self._heap else horizon
             if at >= horizon and not self._waiting:
                 break
-            now = self._now()
+            now = self.now()
             # The token layer may run up to SYNC behind the event handled (as a node's state
             # changes only at its timers); while a node waits for its provider it runs exactly.
             ahead = DUE_TOLERANCE if self._waiting else SYNC
@@ -181,13 +165,13 @@ class Simulation:
                         await asyncio.wait_for(self._wake.wait(), until)
                 else:
                     await asyncio.sleep(until)
-                if self._now() >= horizon - DUE_TOLERANCE and (at >= horizon or not self._heap):
+                if self.now() >= horizon - DUE_TOLERANCE and (at >= horizon or not self._heap):
                     break
                 continue
             at, _, kind, key, generation, note = heapq.heappop(self._heap)
             if kind == ACTION:
                 _, action, nodes, begins = actions[int(note)]
-                await self._apply(action, nodes, begins)
+                await apply_event(self, action, nodes, begins)
             elif kind == SAMPLE:
                 self._sample(at)
             else:
@@ -196,9 +180,9 @@ class Simulation:
                 self._note_recovery(at)
         for task in self._waiting:
             task.cancel()
-        if self._now() < horizon:
-            await asyncio.sleep(horizon - self._now())
-        self._flush(horizon)
+        if self.now() < horizon:
+            await asyncio.sleep(horizon - self.now())
+        self.flush(horizon)
         if self.settings.trace:
             self._sample(horizon)
         for node_id in list(self.nodes):
@@ -235,7 +219,7 @@ class Simulation:
         if built.follower is not None:
             self.replication.followers[node_id] = built.follower
         self.replication.stopped.discard(node_id)
-        now = self._now()
+        now = self.now()
         self._generations += 1
         report = NodeReport(self._refresher(seed), ReportState(accounted_until=now))
         self.nodes[node_id] = SimNode(node_id, built.provider, report, self._generations)
@@ -247,20 +231,9 @@ class Simulation:
             self._push(now, CALL, CLUSTER)
 
     async def _start_author(self) -> None:
-        """The author of author-report: its own token (per-node), never in the site's traffic."""
-        author = self.topology.author
-        assert author is not None  # the design adds it
-        deps = TokenDeps(
-            secrets=(Secret("virtual-client-secret"),),
-            keyring=self.keyring,
-            clock=self.clock,
-            rng=random.Random(self.settings.seed + 7),
-        )
-        own = self.topology.with_token(strategy="per-node")
-        built = build_provider(own, author.id, deps, self.ims.fetcher(author.id))
+        """The author of author-report: its own token, never in the site's traffic."""
         report = NodeReport(self._refresher(self.settings.seed), ReportState())
-        self.author = SimNode(author.id, built.provider, report, 0)
-        await built.provider.start()
+        self.author = await start_author(self, report)
 
     def _node(self, node_id: str) -> SimNode | None:
         """A publisher up now, or the author."""
@@ -272,8 +245,8 @@ class Simulation:
         node = self.nodes.get(node_id)
         if node is None:
             return
-        now = self._now()
-        self._flush(now)
+        now = self.now()
+        self.flush(now)
         del self.nodes[node_id]
         self._in_flight.pop(node_id, None)
         self._rebalance(now)
@@ -284,17 +257,17 @@ class Simulation:
         """The topology as ``node_id`` sees it: a node the tier scaled out with is in it."""
         if node_id in self.publishers:
             return self.topology
-        extra = self.topology.publishers[0].evolve(id=node_id, port=_port_for(node_id))
+        extra = self.topology.publishers[0].evolve(id=node_id, port=port_for(node_id))
         return self.topology.evolve(publishers=(*self.topology.publishers, extra))
 
-    def _flush(self, now: float) -> None:
+    def flush(self, now: float) -> None:
         """Count every report's requests up to ``now``."""
         for state in self._states():
             state.account(self.users, now, self._in_outage(state.accounted_until))
 
     def _rebalance(self, now: float) -> None:
         """The site's traffic spread over the nodes up now (it does not grow with them)."""
-        self._flush(now)
+        self.flush(now)
         up = len(self.nodes)
         for node in self.nodes.values():
             node.report.state.rate = 0.0 if self.cluster else self.site_rate / max(1, up)
@@ -378,7 +351,7 @@ class Simulation:
         if self._in_flight.get(key) is not flight or not self._alive(key, generation):
             return
         # Not before the call was due: the driver may handle events ahead of the loop's clock.
-        at = max(self._now(), flight.started)
+        at = max(self.now(), flight.started)
         if got:
             self._try(key, generation, flight, at)
         else:
@@ -408,7 +381,7 @@ class Simulation:
             users.recovery_s = round(max(0.0, at - back), 1)
 
     def _sample(self, at: float) -> None:
-        self._flush(at)
+        self.flush(at)
         providers = {n: node.provider for n, node in self.nodes.items()}
         if self.author is not None:
             providers[self.author.node_id] = self.author.provider
@@ -418,54 +391,9 @@ class Simulation:
 
     # --- the timeline ---------------------------------------------------------------------
 
-    async def _apply(self, kind: EventKind, nodes: tuple[str, ...], begins: bool) -> None:
-        now = self._now()
-        ims = self.ims
-        if kind is EventKind.IMS_OUTAGE:
-            self._flush(now)
-            ims.faults.outage = begins
-            if not begins:
-                self.ims_back_at = now
-        elif kind is EventKind.IMS_FLAKY:
-            ims.faults.error_rate = 0.5 if begins else 0.0
-        elif kind is EventKind.REVOCATION:
-            ims.revoke_all()
-        elif kind is EventKind.ANALYTICS_OUTAGE:
-            self.analytics.outage = begins
-        elif kind is EventKind.RESTART:  # a process restart: the node keeps its disk
-            for node_id in nodes:
-                if begins:
-                    await self.stop_node(node_id)
-                else:
-                    await self._start_later(node_id, empty_disk=False)
-        elif kind is EventKind.SCALE_OUT:
-            for node_id in nodes:
-                await self._start_later(node_id, empty_disk=True)
-        elif kind is EventKind.SCALE_IN:
-            for node_id in nodes:
-                await self.stop_node(node_id)
-        elif kind is EventKind.RECYCLE:  # AEM as a Cloud Service: a new instance, an empty disk
-            for node_id in nodes:
-                await self.stop_node(node_id)
-                await self._start_later(node_id, empty_disk=True)
-
-    async def _start_later(self, node_id: str, *, empty_disk: bool) -> None:
-        self.starts.append((node_id, self._now()))
+    async def start_later(self, node_id: str, *, empty_disk: bool) -> None:
+        self.starts.append((node_id, self.now()))
         await self.start_node(node_id, empty_disk=empty_disk, seed=self.rng.randrange(1 << 30))
 
     def _in_outage(self, at: float) -> bool:
         return any(start <= at < end for start, end in self._outages)
-
-
-def _actions(events: tuple[Event, ...]) -> list[tuple[float, EventKind, tuple[str, ...], bool]]:
-    """Each event as its begin (and, for a window, its end) instant, in time order."""
-    out = []
-    for e in events:
-        out.append((e.at, e.kind, e.nodes, True))
-        if e.duration:
-            out.append((e.end, e.kind, e.nodes, False))
-    return sorted(out, key=lambda a: a[0])
-
-
-def _port_for(node_id: str) -> int:
-    return 40_000 + sum(map(ord, node_id)) % 20_000  # never listened on: a name in the config

@@ -23,7 +23,8 @@ from tokensim_token.secrets import Secret
 
 from core.service import app_runner
 from core.topology import LatencyConfig, RateLimitConfig, Topology
-from node.app import TOKENS, NodeDeps, create_app
+from node.app import NodeDeps, create_app
+from node.appkeys import TOKENS
 from node.token.strategies import TokenDeps, build_provider
 from upstream.analytics.app import STATS as ANALYTICS_STATS
 from upstream.analytics.app import AnalyticsDeps

@@ -1,0 +1,54 @@
+"""The nodes of a virtual estate: a publisher (its real token provider and a report model),
+a report's call in flight, and the author of the author-report design."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tokensim_token import TokenProvider
+from tokensim_token.secrets import Secret
+
+from harness.virtual.reports import NodeReport
+from node.token.strategies import TokenDeps, build_provider
+
+if TYPE_CHECKING:
+    from harness.virtual.simulation import Simulation
+
+
+@dataclass
+class SimNode:
+    node_id: str
+    provider: TokenProvider
+    report: NodeReport
+    generation: int  # events of an earlier life of this node are ignored
+
+
+@dataclass
+class InFlight:
+    """A report's call that is out, or waiting for a token first."""
+
+    caller: str
+    started: float  # when it was due
+    tries: int = 0  # calls made (a 401 makes a second one, with a new token)
+
+
+async def start_author(sim: Simulation, report: NodeReport) -> SimNode:
+    """The author of author-report, started: its own per-node token, its own IMS caller."""
+    author = sim.topology.author
+    assert author is not None  # the design adds it
+    deps = TokenDeps(
+        secrets=(Secret("virtual-client-secret"),),
+        keyring=sim.keyring,
+        clock=sim.clock,
+        rng=random.Random(sim.settings.seed + 7),
+    )
+    own = sim.topology.with_token(strategy="per-node")
+    built = build_provider(own, author.id, deps, sim.ims.fetcher(author.id))
+    await built.provider.start()
+    return SimNode(author.id, built.provider, report, 0)
+
+
+def port_for(node_id: str) -> int:
+    return 40_000 + sum(map(ord, node_id)) % 20_000  # never listened on: a name in the config
