@@ -16,7 +16,8 @@ from harness.load.scenarios import SCENARIOS
 from harness.map.cells import parse_cadences
 
 DEFAULT_MAP_DESIGNS = (
-    "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,author-report,naive"
+    "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,author-report,"
+    "edge-cached,naive"
 )
 
 PROG = "python -m harness"

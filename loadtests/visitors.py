@@ -77,14 +77,19 @@ class Browsing:
         with self._get(WIDGET, WIDGET) as response:
             text = response.text or ""
             problem = top_pages_problem(response.status_code, response.headers, text)
-            if self._judge(response, problem):
+            # Through a CDN the widget's data is one public copy (its cookies dropped): which
+            # publisher made it says nothing about the visitor's session.
+            shared = "X-CDN" in response.headers
+            if self._judge(response, problem, shared=shared):
                 self.links = [f"{page}.html" for page in pages_of(text)]
 
-    def _judge(self, response: Judged, problem: str | None) -> bool:
+    def _judge(self, response: Judged, problem: str | None, *, shared: bool = False) -> bool:
         if problem is not None:
             response.failure(problem)
             return False
         response.success()
+        if shared:
+            return True  # one copy for every visitor, made by some publisher: not a session
         publisher = response.headers.get("X-Publisher")
         if publisher and self.publisher is not None and publisher != self.publisher:
             self._moved(self.publisher, publisher)

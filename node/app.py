@@ -25,10 +25,10 @@ from tokensim_token import ClientCredentialsClient, TokenFetcher
 
 from core.control_plane import ControlPlaneGuard
 from core.service import HEAD_LIMITS, HeadLimits, lifecycle_of
-from core.topology import Topology
+from core.topology import Topology, WidgetCacheConfig
 from node import render, replication_http
 from node.analytics_client import AnalyticsClient, ReportQuery
-from node.appkeys import GUARD, METRICS, NODE_ID, RENDERED, REPORTS, TOKENS
+from node.appkeys import GUARD, METRICS, NODE_ID, RENDERED, REPORTS, TOKENS, TOPOLOGY
 from node.errors import ReportUnavailable
 from node.metrics import NodeMetrics, TimedFetcher, TimedSource
 from node.operations import health, metrics, status
@@ -66,6 +66,7 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
     app = web.Application()
     app[HEAD_LIMITS] = HeadLimits.behind_balancer(topology, hops=2)  # balancer, dispatcher
     app[NODE_ID] = node_id
+    app[TOPOLOGY] = topology
     guard = app[GUARD] = ControlPlaneGuard([publisher.host])
     app[RENDERED] = render.RenderedReports(node_id, WIDGET)
     lifecycle_of(app)
@@ -322,17 +323,26 @@ async def top_pages(request: web.Request) -> web.Response:
     pages = web.Response(
         body=app[RENDERED].top_pages_json(report),
         content_type="application/json",
-        headers=_cache_headers(reports, report, widget=route == WIDGET),
+        headers=_cache_headers(
+            reports, report, widget=route == WIDGET, edge=app[TOPOLOGY].analytics.widget_cache
+        ),
     )
     return _answered(request, route, pages, started)
 
 
-def _cache_headers(reports: Reports, report: TopPages, *, widget: bool) -> Mapping[str, str]:
+def _cache_headers(
+    reports: Reports, report: TopPages, *, widget: bool, edge: WidgetCacheConfig | None
+) -> Mapping[str, str]:
     """What a publisher tells the caches in front of it (the dispatcher honours ``max-age``
     with ``/enableTTL``): the widget's data lives until the report's next refresh. A stale
     report, a report fetched on every page load, and the uncached API are not to be kept."""
     if isinstance(reports, PublishedReports):
         return _CONTENT  # published content: the dispatcher keeps it until the author's flush
+    if edge is not None and widget and not report.stale:  # edge-cached: the caches decide
+        return {
+            "Cache-Control": edge.cache_control(),
+            "Surrogate-Control": f"max-age={round(edge.max_age)}",
+        }
     seconds = int(reports.seconds_valid()) if widget and not report.stale else 0
     if seconds > 0:
         return {"Cache-Control": f"max-age={seconds}"}

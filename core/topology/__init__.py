@@ -9,11 +9,12 @@ Secrets are never in this file: it names the environment variables or key files 
 """
 
 from core.errors import TopologyError
-from core.topology.endpoints import AnalyticsConfig, ImsConfig
+from core.topology.endpoints import AnalyticsConfig, ImsConfig, WidgetCacheConfig
 from core.topology.estate import (
     AdminListenerConfig,
     AuthorConfig,
     CacheRule,
+    CdnConfig,
     ClientLimitsConfig,
     DispatcherCacheConfig,
     DispatcherConfig,
@@ -42,6 +43,7 @@ __all__ = [
     "AnalyticsConfig",
     "AuthorConfig",
     "CacheRule",
+    "CdnConfig",
     "ClientLimitsConfig",
     "DispatcherCacheConfig",
     "DispatcherConfig",
@@ -65,6 +67,7 @@ __all__ = [
     "TokenConfig",
     "Topology",
     "TopologyError",
+    "WidgetCacheConfig",
     "json_schema",
     "load_topology",
     "write_topology",

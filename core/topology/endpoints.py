@@ -29,6 +29,27 @@ class ImsConfig(Model):
     timeout: Duration = 10.0
 
 
+class WidgetCacheConfig(Model):
+    """How long the caches in front of the publisher may keep the widget's data (the
+    edge-cached design): sent as ``Cache-Control: public, max-age, stale-while-revalidate,
+    stale-if-error`` and ``Surrogate-Control: max-age`` on the widget's ``.json``."""
+
+    max_age: Duration = Field(default=1800.0, description="Fresh for this long (Adobe: 30 min).")
+    stale_while_revalidate: Duration = Field(
+        default=1800.0, description="Then served stale this long while one request refreshes it."
+    )
+    stale_if_error: Duration = Field(
+        default=86400.0, description="Served stale this long while the origin fails."
+    )
+
+    def cache_control(self) -> str:
+        return (
+            f"public, max-age={round(self.max_age)}, "
+            f"stale-while-revalidate={round(self.stale_while_revalidate)}, "
+            f"stale-if-error={round(self.stale_if_error)}"
+        )
+
+
 class AnalyticsConfig(Model):
     """The Analytics 2.0 Reports API the node reads "most visited pages" from."""
 
@@ -59,6 +80,12 @@ class AnalyticsConfig(Model):
         "published: the author fetches the report and publishes it to every publisher as "
         "content (the author-report design: needs an author section; publishers hold no "
         "client secret and make no IMS or Analytics call).",
+    )
+    widget_cache: WidgetCacheConfig | None = Field(
+        default=None,
+        description="edge-cached: the widget's data is fetched when a cache asks for it and "
+        "marked cacheable for this long (the CDN and the dispatcher keep it); none: the "
+        "publisher's own refresh schedule decides.",
     )
     timeout: Duration = Field(
         default=15.0,

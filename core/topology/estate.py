@@ -43,6 +43,29 @@ def control_plane_address(host: str) -> str:
     return host
 
 
+class CdnConfig(Model):
+    """The CDN of AEM as a Cloud Service in front of the balancer (the edge-cached design),
+    run by a real caching proxy: Debian's Varnish, configured from this section
+    (:mod:`lb.cdn`). Visitors' requests go to it; it keeps what the publisher marks
+    cacheable (``Cache-Control``/``Surrogate-Control``) and serves it stale within
+    ``stale-while-revalidate`` while refreshing, and within ``stale-if-error`` while the
+    origin fails."""
+
+    engine: Literal["varnish"] = "varnish"
+    host: str = "127.0.0.1"
+    port: Port = 8090
+    probe_interval: Duration = Field(
+        default=5.0, description="How often the CDN asks the balancer whether it is healthy."
+    )
+    storage: Annotated[int, Field(ge=8, le=4096)] = Field(
+        default=64, description="Megabytes of cache (varnishd -s malloc)."
+    )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 class AuthorConfig(Model):
     """The AEM author of the author-report design: it holds the only client secret, fetches
     the report on Adobe's cadence and replicates it to every publisher, then flushes their

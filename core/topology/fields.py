@@ -32,6 +32,9 @@ class KeyPathError(ValueError):
         super().__init__(message)
         self.path = path
 
+    def __reduce__(self) -> tuple[type[KeyPathError], tuple[str, str]]:
+        return (KeyPathError, (self.path, str(self)))  # it crosses to worker processes
+
 
 Duration = Annotated[
     float,

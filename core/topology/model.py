@@ -16,6 +16,7 @@ from core.topology.endpoints import AnalyticsConfig, ImsConfig
 from core.topology.errors import describe
 from core.topology.estate import (
     AuthorConfig,
+    CdnConfig,
     DispatcherConfig,
     DispatcherSettings,
     LbConfig,
@@ -38,6 +39,7 @@ class Topology(Model):
     dispatcher: DispatcherSettings = DispatcherSettings()
     lb: LbConfig | None = None
     author: AuthorConfig | None = None
+    cdn: CdnConfig | None = None
     simulation: SimulationConfig = Field(default_factory=dict, validate_default=True)
 
     @model_validator(mode="after")
@@ -74,7 +76,8 @@ class Topology(Model):
         """How many ports the estate listens on (what :meth:`on_ports` takes)."""
         lb = 2 if self.lb is not None else 0  # its public port and its control plane
         author = 1 if self.author is not None else 0
-        return 2 + len(self.publishers) + len(self.dispatchers) + lb + author
+        cdn = 1 if self.cdn is not None else 0
+        return 2 + len(self.publishers) + len(self.dispatchers) + lb + author + cdn
 
     def on_ports(self, ports: Iterable[int]) -> Topology:
         """The same estate with every listener on the next of ``ports`` (simulated IMS and
@@ -86,8 +89,10 @@ class Topology(Model):
         if lb is not None:
             lb = lb.evolve(port=next(free), admin=lb.admin.evolve(port=next(free)))
         author = self.author.evolve(port=next(free)) if self.author is not None else None
+        cdn = self.cdn.evolve(port=next(free)) if self.cdn is not None else None
         return self.evolve(
             author=author,
+            cdn=cdn,
             simulation=sim.evolve(
                 ims=sim.ims.evolve(port=next(free)),
                 analytics=sim.analytics.evolve(port=next(free)),
@@ -164,12 +169,16 @@ def _listeners(topo: Topology) -> Iterator[tuple[str, str, int]]:
         yield f"dispatchers[{i}].port", d.host, d.port
     if topo.author is not None:
         yield "author.port", topo.author.host, topo.author.port
+    if topo.cdn is not None:
+        yield "cdn.port", topo.cdn.host, topo.cdn.port
     if topo.lb is not None:
         yield "lb.port", topo.lb.host, topo.lb.port
         yield "lb.admin.port", topo.lb.admin.host, topo.lb.admin.port
 
 
 def _check_references(topo: Topology) -> None:
+    if topo.cdn is not None and topo.lb is None:
+        raise KeyPathError("cdn", "the CDN sits in front of the balancer: add an lb section")
     if topo.analytics.report_source == "published" and topo.author is None:
         raise KeyPathError(
             "author",

@@ -55,7 +55,7 @@ def services_of(
 ) -> list[ServiceSpec]:
     """The services topology.yaml describes, in start order: upstream, the author (when the
     publishers take a published report), publishers, dispatchers, load balancer (each waits
-    on what it fronts being there), each given ``log_level``."""
+    on what it fronts being there), the CDN (edge-cached), each given ``log_level``."""
     common = ("--topology", str(topology_path), "--log-level", log_level)
     sim = topology.simulation
     specs = [
@@ -103,6 +103,12 @@ def services_of(
                 admin_url=topology.lb.admin.url,
             )
         )
+    if topology.cdn is not None:  # in front of the balancer (edge-cached)
+        specs.append(
+            ServiceSpec(
+                "cdn", "lb.cdn", common, topology.cdn.host, topology.cdn.port, "/cdn/health"
+            )
+        )
     if only is not None:
         unknown = only - {s.id for s in specs}
         if unknown:
@@ -142,7 +148,7 @@ def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
                 raise
 
 
-TIERS = ("upstream", "author", "node", "lb.dispatcher", "lb")
+TIERS = ("upstream", "author", "node", "lb.dispatcher", "lb", "lb.cdn")
 
 
 def tiers(specs: Sequence[ServiceSpec]) -> list[list[ServiceSpec]]:

@@ -239,7 +239,8 @@ async def _load(
     duration: float,
     workers: Workers,
 ) -> RunData:
-    lb = control.url("lb")
+    # Visitors reach the site through the CDN when there is one (edge-cached), else the balancer.
+    lb = control.url("cdn") if "cdn" in control.specs else control.url("lb")
     started = time.time()
     locust = asyncio.create_task(
         run_locust(

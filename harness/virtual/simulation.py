@@ -94,7 +94,10 @@ class Simulation:
         # The estate and how its nodes refresh their reports.
         self.publishers: tuple[str, ...] = tuple(p.id for p in topology.publishers)
         self.nodes: dict[str, SimNode] = {}
-        self.policy = ReportPolicy(topology.analytics.report_refresh)
+        # edge-cached: the CDN's one copy for the site, fetched again every max-age by
+        # whichever publisher the request lands on (the edge's policy, not Varnish itself).
+        edge = topology.analytics.widget_cache
+        self.policy = ReportPolicy(edge.max_age if edge else topology.analytics.report_refresh)
         self.jitter = topology.analytics.report_jitter
         self.tries = 1 if strategy(topology.token.strategy).single_flight else settings.burst
         # author-report: the author alone holds a token and refreshes the cluster's one report.
@@ -102,7 +105,7 @@ class Simulation:
         self.author: SimNode | None = None
         self.cluster: ClusterReport | None = (
             ClusterReport(self._refresher(settings.seed))
-            if design.shared_report or self.published
+            if design.shared_report or self.published or edge is not None
             else None
         )
         # What users saw, the site's traffic, and the timeline.

@@ -21,6 +21,7 @@ from harness.load.derive import derive_topology
 from harness.load.facts import StepKind
 from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS, WATCHED, Scenario, Step
+from lb.cdn.main import find_varnishd
 from lb.main import find_haproxy
 from tests.support.topologies import load_options, shipped
 
@@ -264,3 +265,27 @@ async def test_what_aem_teams_run_today_on_real_processes(tmp_path: Path) -> Non
     assert author.all_held, [c for c in author.checks if not c.held]
     assert author.token_calls_per_node.startswith("author:")
     assert author.user_errors == 0
+
+
+@pytest.mark.timeout(240)
+async def test_the_widget_cached_at_the_edge_keeps_analytics_flat(tmp_path: Path) -> None:
+    """edge-cached: Varnish in front of the balancer keeps the widget's data for its max-age,
+    so Analytics sees about one call per max-age for the whole site, where every per-node
+    publisher makes its own; visitors' sessions are untouched (the shared copy is no move)."""
+    if find_varnishd() is None:
+        if os.environ.get("TOKENSIM_REQUIRE_VARNISH"):
+            pytest.fail("varnishd is not installed (apt-get install varnish)")
+        pytest.skip("varnishd is not installed")
+    options = load_options(users=20, lifetime=4, out=tmp_path, free_ports=True)
+    _, runs = await compare(
+        shipped(),
+        designs=parse_designs("edge-cached,per-node"),
+        sticky_modes=[True],
+        scenarios=["steady"],
+        options=options,
+    )
+    rows = {r.row.design.label: r.row for r in runs}
+    edge, own = rows["edge-cached"], rows["per-node"]
+    assert edge.all_held, [c for c in edge.checks if not c.held]
+    assert edge.user_errors == 0
+    assert (edge.analytics_calls or 0) * 2 <= (own.analytics_calls or 0)
