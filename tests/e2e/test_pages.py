@@ -78,8 +78,8 @@ async def browser() -> AsyncIterator[object]:
 @pytest.mark.timeout(420)
 def test_the_demo_prints_its_progress_and_every_answer(demo: tuple[Path, str]) -> None:
     _, stdout = demo
-    for step in range(1, 7):
-        assert f"[{step}/6] " in stdout
+    for step in range(1, 8):
+        assert f"[{step}/7] " in stdout
     answers = stdout.split("\nAnswers (", 1)[1]
     for question in (
         "Where do we keep the token?",
@@ -88,6 +88,7 @@ def test_the_demo_prints_its_progress_and_every_answer(demo: tuple[Path, str]) -
         "One token per publisher",
         "What breaks first as the estate grows?",
         "And on AEM as a Cloud Service?",
+        "Where does each answer flip?",
     ):
         assert f"* {question}" in answers
     assert "Not measured" not in answers  # the quick plan runs every step
@@ -103,7 +104,7 @@ async def test_the_report_reads_at_1280_pixels(demo: tuple[Path, str], browser: 
     assert await page.evaluate(NO_OVERFLOW), "the report scrolls sideways at 1280 px"
     assert await page.locator("#answers").is_visible()
     answers = page.locator(".answers > section")
-    assert await answers.count() == 6
+    assert await answers.count() == 7
     assert await page.locator(".answers > section.missing").count() == 0
     first = await answers.first.bounding_box()
     assert first is not None
