@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from tokensim_token import TokenProvider
 from tokensim_token.secrets import Secret
 
+from core.topology import Topology
 from harness.virtual.reports import NodeReport
 from node.token.strategies import TokenDeps, build_provider
 
@@ -48,6 +49,22 @@ async def start_author(sim: Simulation, report: NodeReport) -> SimNode:
     built = build_provider(own, author.id, deps, sim.ims.fetcher(author.id))
     await built.provider.start()
     return SimNode(author.id, built.provider, report, 0)
+
+
+def publishes_report(topology: Topology) -> bool:
+    """author-report: the author publishes the report; publishers hold no token."""
+    return topology.analytics.report_source == "published"
+
+
+def report_cadence(topology: Topology) -> float:
+    """How often the report is fetched (0: on every page load). edge-cached: the CDN's one copy
+    for the site, fetched again every max-age by whichever publisher the request lands on (the
+    edge's policy, not Varnish itself). author-report: the author's schedule, never per view."""
+    edge = topology.analytics.widget_cache
+    if edge is not None:
+        return edge.max_age
+    cadence = topology.analytics.report_refresh
+    return (cadence or 1800.0) if publishes_report(topology) else cadence
 
 
 def port_for(node_id: str) -> int:

@@ -15,8 +15,7 @@ Each design runs on its own event loop whose clock is virtual (:mod:`harness.vir
 
 The driver takes the next event off one heap (report calls and answers, the timeline's
 actions, the trace's samples), lets virtual time run to it (the providers' timers fire
-meanwhile) and handles it: the cost is per event, not per minute of simulated time, so a
-report every 30 minutes costs next to nothing and a day of a quiet estate a few events.
+meanwhile) and handles it: the cost is per event, not per minute of simulated time.
 """
 
 from __future__ import annotations
@@ -34,8 +33,9 @@ from tokensim_token.secrets import Secret
 
 from core.topology import Topology
 from harness.designs import Design
+from harness.virtual import nodes as estate
 from harness.virtual.happenings import actions_of, apply_event
-from harness.virtual.nodes import InFlight, SimNode, port_for, start_author
+from harness.virtual.nodes import InFlight, SimNode
 from harness.virtual.reports import (
     FRESH,
     NONE,
@@ -94,14 +94,12 @@ class Simulation:
         # The estate and how its nodes refresh their reports.
         self.publishers: tuple[str, ...] = tuple(p.id for p in topology.publishers)
         self.nodes: dict[str, SimNode] = {}
-        # edge-cached: the CDN's one copy for the site, fetched again every max-age by
-        # whichever publisher the request lands on (the edge's policy, not Varnish itself).
+        self.policy = ReportPolicy(estate.report_cadence(topology))
         edge = topology.analytics.widget_cache
-        self.policy = ReportPolicy(edge.max_age if edge else topology.analytics.report_refresh)
         self.jitter = topology.analytics.report_jitter
         self.tries = 1 if strategy(topology.token.strategy).single_flight else settings.burst
         # author-report: the author alone holds a token and refreshes the cluster's one report.
-        self.published = topology.analytics.report_source == "published"
+        self.published = estate.publishes_report(topology)
         self.author: SimNode | None = None
         self.cluster: ClusterReport | None = (
             ClusterReport(self._refresher(settings.seed))
@@ -236,7 +234,7 @@ class Simulation:
     async def _start_author(self) -> None:
         """The author of author-report: its own token, never in the site's traffic."""
         report = NodeReport(self._refresher(self.settings.seed), ReportState())
-        self.author = await start_author(self, report)
+        self.author = await estate.start_author(self, report)
 
     def _node(self, node_id: str) -> SimNode | None:
         """A publisher up now, or the author."""
@@ -260,7 +258,7 @@ class Simulation:
         """The topology as ``node_id`` sees it: a node the tier scaled out with is in it."""
         if node_id in self.publishers:
             return self.topology
-        extra = self.topology.publishers[0].evolve(id=node_id, port=port_for(node_id))
+        extra = self.topology.publishers[0].evolve(id=node_id, port=estate.port_for(node_id))
         return self.topology.evolve(publishers=(*self.topology.publishers, extra))
 
     def flush(self, now: float) -> None:
