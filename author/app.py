@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
-from tokensim_token import ClientCredentialsClient, TokenProvider
+from tokensim_token import TokenProvider
 
 from author.agent import ReplicationAgent, Target
 from core.control_plane import ControlPlaneGuard
 from core.service import lifecycle_of
 from core.topology import Topology
-from node.analytics_client import AnalyticsClient, ReportQuery
+from node.clients import analytics_client, ims_client
 from node.published import AUTHOR_REPORT_PATH
 from node.report_sharing import SharedPages, seal_report
 from node.reports import TopPages, TopPagesService
@@ -65,30 +65,13 @@ def _services(
         state = app[AUTHOR]
         user_agent = f"tokensim-author/{author.id}"
         async with aiohttp.ClientSession() as session:
-            fetcher = ClientCredentialsClient(
-                session,
-                token_url=topology.ims.token_url,
-                client_id=topology.ims.client_id,
-                scope=topology.ims.scope,
-                timeout=topology.ims.timeout,
-                user_agent=user_agent,
-                wall_clock=deps.clock.wall,
+            fetcher = ims_client(
+                session, topology, user_agent=user_agent, wall_clock=deps.clock.wall
             )
             own = topology.with_token(strategy="per-node")  # the author's own sealed token
             provider = build_provider(own, author.id, deps, fetcher).provider
-            analytics = AnalyticsClient(
-                session,
-                base_url=topology.analytics.base_url,
-                api_key=topology.ims.client_id,
-                query=ReportQuery(
-                    company_id=topology.analytics.company_id,
-                    rsid=topology.analytics.rsid,
-                    top=topology.analytics.top,
-                    date_range_days=topology.analytics.date_range_days,
-                ),
-                timeout=topology.analytics.timeout,
-                user_agent=user_agent,
-                wall_clock=deps.clock.wall,
+            analytics = analytics_client(
+                session, topology, user_agent=user_agent, wall_clock=deps.clock.wall
             )
             by_publisher: dict[str, list[str]] = {}
             for d in topology.dispatchers:

@@ -21,14 +21,14 @@ from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
-from tokensim_token import ClientCredentialsClient, TokenFetcher
+from tokensim_token import TokenFetcher
 
 from core.control_plane import ControlPlaneGuard
 from core.service import HEAD_LIMITS, HeadLimits, lifecycle_of
 from core.topology import Topology, WidgetCacheConfig
 from node import render, replication_http
-from node.analytics_client import AnalyticsClient, ReportQuery
 from node.appkeys import GUARD, METRICS, NODE_ID, RENDERED, REPORTS, TOKENS, TOPOLOGY
+from node.clients import analytics_client, ims_client
 from node.errors import ReportUnavailable
 from node.metrics import NodeMetrics, TimedFetcher, TimedSource
 from node.operations import health, metrics, status
@@ -123,14 +123,8 @@ def _services(
             fetcher = (
                 deps.fetcher(session)
                 if deps.fetcher
-                else ClientCredentialsClient(
-                    session,
-                    token_url=topology.ims.token_url,
-                    client_id=topology.ims.client_id,
-                    scope=topology.ims.scope,
-                    timeout=topology.ims.timeout,
-                    user_agent=user_agent,
-                    wall_clock=deps.clock.wall,
+                else ims_client(
+                    session, topology, user_agent=user_agent, wall_clock=deps.clock.wall
                 )
             )
             transport = HttpReplication(
@@ -145,19 +139,8 @@ def _services(
                 app[LEADER] = built.leader
             if built.follower is not None:
                 app[FOLLOWER] = built.follower
-            analytics = AnalyticsClient(
-                session,
-                base_url=topology.analytics.base_url,
-                api_key=topology.ims.client_id,
-                query=ReportQuery(
-                    company_id=topology.analytics.company_id,
-                    rsid=topology.analytics.rsid,
-                    top=topology.analytics.top,
-                    date_range_days=topology.analytics.date_range_days,
-                ),
-                timeout=topology.analytics.timeout,
-                user_agent=user_agent,
-                wall_clock=deps.clock.wall,
+            analytics = analytics_client(
+                session, topology, user_agent=user_agent, wall_clock=deps.clock.wall
             )
             source = _report_source(
                 app, topology, node_id, deps, TimedSource(analytics, metrics), transport

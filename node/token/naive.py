@@ -42,9 +42,12 @@ class NaiveTokenProvider:
         return None
 
     async def get(self) -> AccessToken:
-        token = self._token
-        if token is not None and self._clock.monotonic() < token.expires_at:
+        token = self.current()
+        if token is not None:
             return token
+        return await self._fetch()  # every caller that found none makes its own call
+
+    async def _fetch(self) -> AccessToken:
         sent_at = self._clock.monotonic()
         self._stats.called()
         try:

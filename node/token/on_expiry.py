@@ -13,38 +13,25 @@ caller on its own). The comparison runs both and ``docs/strategies.md`` says so.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 
 from tokensim_token.clock import Clock
-from tokensim_token.errors import RefreshError, TokenUnavailable
-from tokensim_token.model import AccessToken, ProviderStatus, TokenState, valid_or_invalid
+from tokensim_token.model import AccessToken
 from tokensim_token.provider import TokenFetcher
 from tokensim_token.secrets import Secret
-from tokensim_token.stats import ProviderStats
 
-logger = logging.getLogger(__name__)
+from node.token.naive import NaiveTokenProvider
 
 
-class OnExpiryTokenProvider:
-    """A token in memory, fetched when there is none or it has expired, one call at a time."""
+class OnExpiryTokenProvider(NaiveTokenProvider):
+    """A token in memory, fetched when there is none or it has expired, one call at a time:
+    the naive provider with single-flight."""
 
     strategy = "on-expiry"
 
     def __init__(self, *, fetcher: TokenFetcher, secrets: Sequence[Secret], clock: Clock) -> None:
-        self._fetcher = fetcher
-        self._secret = secrets[0]
-        self._clock = clock
-        self._token: AccessToken | None = None
+        super().__init__(fetcher=fetcher, secrets=secrets, clock=clock)
         self._call: asyncio.Future[AccessToken] | None = None  # the call in flight, shared
-        self._stats = ProviderStats()
-
-    async def start(self) -> None:
-        """AEM asks on first use; a node here asks at start, so its first page does not wait."""
-        try:
-            await self.get()
-        except TokenUnavailable as exc:
-            logger.warning("no token at start: %s", exc)
 
     async def close(self) -> None:
         call = self._call
@@ -58,31 +45,3 @@ class OnExpiryTokenProvider:
         if self._call is None or self._call.done():
             self._call = asyncio.ensure_future(self._fetch())
         return await asyncio.shield(self._call)
-
-    async def _fetch(self) -> AccessToken:
-        sent_at = self._clock.monotonic()
-        self._stats.called()
-        try:
-            grant = await self._fetcher.fetch(self._secret)
-        except RefreshError as exc:
-            self._stats.failed(exc)
-            raise TokenUnavailable(f"token call failed: {exc}", cause=exc) from exc
-        self._stats.succeeded()
-        self._token = AccessToken(grant.access_token, sent_at, sent_at + grant.expires_in)
-        return self._token
-
-    def current(self) -> AccessToken | None:
-        token = self._token
-        return token if token is not None and self._clock.monotonic() < token.expires_at else None
-
-    def invalidate(self, token: AccessToken) -> bool:
-        if self._token is not None and self._token.value == token.value:
-            self._token = None
-            return True
-        return False
-
-    def state(self) -> TokenState:
-        return valid_or_invalid(self._token, self._clock.monotonic())
-
-    def status(self) -> ProviderStatus:
-        return self._stats.status(self.strategy, self.state(), self._token, self._clock.monotonic())
