@@ -41,9 +41,14 @@ LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 class ControlPlaneGuard:
     """Checks a request against the rules above; one per service, shared by its handlers."""
 
-    def __init__(self, names: Iterable[str] = ()) -> None:
+    def __init__(
+        self, names: Iterable[str] = (), *, refused: collections.Counter[str] | None = None
+    ) -> None:
         self._names = LOCAL_NAMES | {n.lower() for n in names}
-        self.refused: collections.Counter[str] = collections.Counter()  # by reason
+        # by reason; ``refused``: counted where the service's /metrics already reads them
+        self.refused: collections.Counter[str] = (
+            refused if refused is not None else collections.Counter()
+        )
         self._logged: dict[str, float] = {}  # reason -> when it was last logged
 
     def refusal(self, request: web.Request) -> str | None:

@@ -44,8 +44,9 @@ def create_balancer(
 
 
 def create_admin_app(balancer: Balancer) -> web.Application:
-    guard = ControlPlaneGuard([balancer.config.admin.host])
-    guard.refused = balancer.counters.control_refused  # counted where /metrics reads them
+    guard = ControlPlaneGuard(
+        [balancer.config.admin.host], refused=balancer.counters.control_refused
+    )
     app = web.Application(middlewares=[guard.middleware])
     app[BALANCER] = balancer
     app.cleanup_ctx.append(_health_checks)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from core.topology.fields import (
     Duration,
@@ -66,13 +66,17 @@ class CdnConfig(Model):
         return f"http://{self.host}:{self.port}"
 
 
+# A control plane's address: loopback or private, never a name that could point elsewhere.
+ControlPlaneHost = Annotated[str, AfterValidator(control_plane_address)]
+
+
 class AuthorConfig(Model):
     """The AEM author of the author-report design: it holds the only client secret, fetches
     the report on Adobe's cadence and replicates it to every publisher, then flushes their
     dispatchers. Its port is a control plane (loopback or private address only)."""
 
     id: ServiceId = "author"
-    host: str = "127.0.0.1"
+    host: ControlPlaneHost = "127.0.0.1"
     port: Port
     retry: Duration = Field(
         default=1.0, description="A failed push is retried after this, doubling up to retry_cap."
@@ -83,11 +87,6 @@ class AuthorConfig(Model):
         description="After a publisher acknowledges a report, invalidate its dispatcher's cached "
         "copy (a flush agent's POST /dispatcher/invalidate.cache).",
     )
-
-    @field_validator("host")
-    @classmethod
-    def _not_public(cls, host: str) -> str:
-        return control_plane_address(host)
 
     @property
     def url(self) -> str:
@@ -207,13 +206,8 @@ class AdminListenerConfig(Model):
     own. An ALB has no such thing on its listener: it is never on the public port, and only on
     a loopback or private address."""
 
-    host: str = "127.0.0.1"
+    host: ControlPlaneHost = "127.0.0.1"
     port: Port = 8081
-
-    @field_validator("host")
-    @classmethod
-    def _not_public(cls, host: str) -> str:
-        return control_plane_address(host)
 
     @property
     def url(self) -> str:

@@ -42,7 +42,7 @@ import aiohttp
 
 from tokensim_token.client import ClientCredentialsClient
 from tokensim_token.clock import Clock
-from tokensim_token.coordination import Coordinator, OwnFile
+from tokensim_token.coordination import Coordinator, InMemory, OwnFile
 from tokensim_token.errors import SettingsError, TokenError
 from tokensim_token.keyring import Keyring, load_keyring_env, load_keyring_file
 from tokensim_token.middleware import BearerAuth
@@ -50,7 +50,7 @@ from tokensim_token.model import AccessToken, ProviderStatus, TokenState
 from tokensim_token.refreshing import RefreshingTokenProvider
 from tokensim_token.secrets import Secret
 from tokensim_token.settings import TokenSettings
-from tokensim_token.store import EncryptedTokenFile, SavedToken
+from tokensim_token.store import EncryptedTokenFile
 
 USER_AGENT = "tokensim-token/0.2"
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s#]*)?$")
@@ -261,32 +261,5 @@ def _keyring(
     return load_keyring_file(cache_path.parent / "keyring.json", create=True)
 
 
-class _Memory:
-    """No persistence: a restart costs a token call (``cache_path=None``)."""
-
-    strategy = "memory"
-
-    async def load(self) -> SavedToken | None:
-        return None
-
-    async def claim(self) -> bool:
-        return True
-
-    async def publish(self, token: SavedToken) -> None:
-        return None
-
-    async def release(self) -> None:
-        return None
-
-    async def discard(self, token: SavedToken) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    def on_change(self, listener: object) -> None:
-        return None
-
-
 def _coordinator(token_file: EncryptedTokenFile | None) -> Coordinator:
-    return OwnFile(token_file) if token_file is not None else _Memory()
+    return OwnFile(token_file) if token_file is not None else InMemory("memory")
