@@ -92,12 +92,16 @@ def for_run(base: Topology, options: LoadOptions, state: Path) -> Topology:
     lb = base.lb.evolve(
         sticky=base.lb.sticky.evolve(enabled=options.sticky),
         engine=options.lb_engine or base.lb.engine,
+        # Checks scaled down with the lifetime, but not into a race with a busy machine: a
+        # check may take most of an interval, and three must fail in a row (a stopped
+        # publisher is still out within 1.5 s at a 4 s lifetime; a slow answer under Locust's
+        # load is not mistaken for a dead publisher, which would move its sessions).
         health_check=HealthCheckConfig(
             path="/health",
             interval=interval,
-            timeout=interval / 2,
+            timeout=interval * 0.9,
             healthy_threshold=2,
-            unhealthy_threshold=2,
+            unhealthy_threshold=3,
         ),
     )
     topology = base.evolve(

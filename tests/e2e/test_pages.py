@@ -160,6 +160,11 @@ async def test_the_balancer_status_page_and_the_home_page(
     assert reply.status == 200
     assert await page.evaluate(NO_OVERFLOW)
     assert "most visited" in (await page.locator("body").inner_text()).lower()
+    # The component fills its table after the page loaded (it fetches the widget's data):
+    # wait for its footer, written on success and on failure, before reading the links.
+    await page.wait_for_function(
+        "document.querySelector('#top-pages footer').textContent !== ''", timeout=60_000
+    )
     links = await page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
     local = [link for link in links if link.startswith(home)]
     assert local, "the home page links to the site's pages"
