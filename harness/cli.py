@@ -185,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --virtual: how often each publisher fetches its report, e.g. 30m; 0: on "
         "every page load (default: analytics.report_refresh of topology.yaml)",
     )
+    compare_cmd.add_argument(
+        "--no-latency",
+        dest="latency",
+        action="store_false",
+        help="with --virtual: Analytics answers at once (default: the latency model of "
+        "simulation.analytics.latency), to read what the model adds",
+    )
     return parser
 
 

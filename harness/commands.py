@@ -67,6 +67,8 @@ def compare_any(args: argparse.Namespace, topology: Topology) -> int:
         return virtual_command(args, topology)
     if args.refresh is not None:
         fail(PROG, "--refresh: only with --virtual (real runs scale the cadence to --lifetime)")
+    if not args.latency:
+        fail(PROG, "--no-latency: only with --virtual (real runs use simulation.analytics.latency)")
     return asyncio.run(compare_command(args, topology))
 
 
@@ -159,7 +161,9 @@ def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
         )
     sizes: tuple[int, ...] = args.publishers or (len(topology.publishers),)
     for scenario in timelines:
-        settings = VirtualSettings(horizon=horizon, scenario=scenario, refresh=args.refresh)
+        settings = VirtualSettings(
+            horizon=horizon, scenario=scenario, refresh=args.refresh, latency=args.latency
+        )
         folder, runs = compare_virtual(topology, args.designs, settings, args.out, sizes=sizes)
         print()
         print(terminal([r.row for r in runs]))

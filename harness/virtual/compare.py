@@ -134,7 +134,7 @@ def compare_virtual(
             result = future.result()
             results.append(result)
             print(
-                f"  [{i}/{len(plan)}] {result.design}, {result.publishers} publishers, "
+                f"  [{i}/{len(plan)}] {result.design.label}, {result.publishers} publishers, "
                 f"{format_duration(settings.horizon)} {settings.scenario}: simulated in "
                 f"{result.wall_seconds:.1f} s",
                 flush=True,

@@ -50,6 +50,11 @@ async def apply_event(
     elif kind is EventKind.SCALE_IN:
         for node_id in nodes:
             await sim.stop_node(node_id)
+    elif kind is EventKind.AUTHOR_OUTAGE:  # its repository (and sealed token) survives
+        if begins:
+            await sim.stop_author()
+        else:
+            await sim.start_author()
     elif kind is EventKind.RECYCLE:  # AEM as a Cloud Service: a new instance, an empty disk
         for node_id in nodes:
             await sim.stop_node(node_id)

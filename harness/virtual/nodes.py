@@ -67,5 +67,13 @@ def report_cadence(topology: Topology) -> float:
     return (cadence or 1800.0) if publishes_report(topology) else cadence
 
 
+def as_seen_by(topology: Topology, node_id: str) -> Topology:
+    """The topology as ``node_id`` sees it: a node the tier scaled out with is in it."""
+    if any(p.id == node_id for p in topology.publishers):
+        return topology
+    extra = topology.publishers[0].evolve(id=node_id, port=port_for(node_id))
+    return topology.evolve(publishers=(*topology.publishers, extra))
+
+
 def port_for(node_id: str) -> int:
     return 40_000 + sum(map(ord, node_id)) % 20_000  # never listened on: a name in the config

@@ -36,14 +36,7 @@ from harness.designs import Design
 from harness.virtual import nodes as estate
 from harness.virtual.happenings import actions_of, apply_event
 from harness.virtual.nodes import InFlight, SimNode
-from harness.virtual.reports import (
-    FRESH,
-    NONE,
-    ClusterReport,
-    NodeReport,
-    Refresher,
-    ReportState,
-)
+from harness.virtual.reports import FRESH, NONE, ClusterReport, NodeReport, Refresher, ReportState
 from harness.virtual.settings import WALL_START, VirtualSettings
 from harness.virtual.timeline import LIFETIME, TIMELINES, Event, EventKind
 from harness.virtual.tracing import TraceRecorder
@@ -141,7 +134,7 @@ class Simulation:
 
     async def run(self) -> None:
         if self.published:
-            await self._start_author()
+            await self.start_author()
         for seed, node_id in enumerate(self.publishers, start=1):
             await self.start_node(node_id, empty_disk=True, seed=seed)
         for index, (at, _kind, _nodes, _begins) in enumerate(actions_of(self.events)):
@@ -188,8 +181,7 @@ class Simulation:
             self._sample(horizon)
         for node_id in list(self.nodes):
             await self.stop_node(node_id)
-        if self.author is not None:
-            await self.author.provider.close()
+        await self.stop_author()
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -208,7 +200,7 @@ class Simulation:
             Built(NoTokens())  # author-report: a publisher holds no token
             if self.published
             else build_provider(
-                self._as_seen_by(node_id),
+                estate.as_seen_by(self.topology, node_id),
                 node_id,
                 deps,
                 self.ims.fetcher(node_id),
@@ -231,10 +223,19 @@ class Simulation:
         elif self.cluster.state.shown == NONE and CLUSTER not in self._in_flight:
             self._push(now, CALL, CLUSTER)
 
-    async def _start_author(self) -> None:
+    async def start_author(self) -> None:
         """The author of author-report: its own token, never in the site's traffic."""
+        if not self.published or self.author is not None:
+            return
         report = NodeReport(self._refresher(self.settings.seed), ReportState())
         self.author = await estate.start_author(self, report)
+
+    async def stop_author(self) -> None:
+        """Nothing is published until it is back; publishers serve the last report sent."""
+        author, self.author = self.author, None
+        if author is not None:
+            self.flush(self.now())
+            await author.provider.close()
 
     def _node(self, node_id: str) -> SimNode | None:
         """A publisher up now, or the author."""
@@ -253,13 +254,6 @@ class Simulation:
         self._rebalance(now)
         self.replication.stopped.add(node_id)
         await node.provider.close()
-
-    def _as_seen_by(self, node_id: str) -> Topology:
-        """The topology as ``node_id`` sees it: a node the tier scaled out with is in it."""
-        if node_id in self.publishers:
-            return self.topology
-        extra = self.topology.publishers[0].evolve(id=node_id, port=estate.port_for(node_id))
-        return self.topology.evolve(publishers=(*self.topology.publishers, extra))
 
     def flush(self, now: float) -> None:
         """Count every report's requests up to ``now``."""
@@ -300,8 +294,8 @@ class Simulation:
         state, refresher = found
         state.account(self.users, at, self._in_outage(state.accounted_until))
         caller: str | None = key
-        if key == CLUSTER and self.author is not None:
-            caller = self.author.node_id if self.nodes else None  # nobody to publish to: wait
+        if key == CLUSTER and self.published:  # the author, when it is up and has readers
+            caller = self.author.node_id if self.author is not None and self.nodes else None
         elif key == CLUSTER:
             caller = self.cluster.caller(sorted(self.nodes)) if self.cluster else None
         if caller is None:

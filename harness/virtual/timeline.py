@@ -24,6 +24,7 @@ class EventKind(enum.Enum):
     SCALE_OUT = "scale out"
     SCALE_IN = "scale in"
     RECYCLE = "recycle"  # a new instance in place of the old one: an empty disk
+    AUTHOR_OUTAGE = "author down (author-report)"  # no other design has an author
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,8 @@ def faults(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
     hour before the tokens obtained at start would expire for the second time (the first time
     on horizons under five days), so it catches any design that only fetches on expiry. Every
     window ends before the horizon does."""
-    expiries = 2 if horizon >= 5 * 86_400 else 1
+    week = horizon >= 5 * 86_400
+    expiries = 2 if week else 1
     restarted = publishers[1] if len(publishers) > 1 else publishers[0]
     events = (
         Event(expiries * LIFETIME - 3600, EventKind.IMS_OUTAGE, 3 * 3600),
@@ -61,6 +63,10 @@ def faults(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
         Event(0.50 * horizon, EventKind.REVOCATION),
         Event(0.64 * horizon, EventKind.RESTART, 600, (restarted,)),
         Event(0.80 * horizon, EventKind.ANALYTICS_OUTAGE, 3600),
+        # The author of author-report down for hours (a no-op for the designs without one).
+        # Only in a week: in a day (a map cell) four hours would be a sixth of the run, and the
+        # cell would read the outage instead of the estate.
+        *((Event(0.88 * horizon, EventKind.AUTHOR_OUTAGE, 4 * 3600),) if week else ()),
     )
     return tuple(_within(e, horizon) for e in events if e.at < horizon)
 

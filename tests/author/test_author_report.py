@@ -159,6 +159,50 @@ async def test_a_publisher_that_answers_500_blocks_its_queue_and_loses_nothing(
     assert agent.status()["pending"] == 0
 
 
+@pytest.mark.looptime(False)
+async def test_a_flush_that_fails_is_counted_and_not_retried(
+    stack: contextlib.AsyncExitStack, http: aiohttp.ClientSession
+) -> None:
+    """AEM's flush agent: the dispatcher answered 503; the report is delivered all the same,
+    the dispatcher keeps serving its cached copy until the next flush (the next report)."""
+    taken: list[bytes] = []
+    flushes: list[str] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        taken.append(await request.read())
+        return web.Response(status=204)
+
+    async def invalidate(request: web.Request) -> web.Response:
+        flushes.append(request.headers.get("CQ-Handle", ""))
+        return web.Response(status=503)
+
+    publisher, dispatcher = web.Application(), web.Application()
+    publisher.router.add_put(REPORT_PATH, receive)
+    dispatcher.router.add_post("/dispatcher/invalidate.cache", invalidate)
+    agent = ReplicationAgent(
+        Target("p9", await serve(stack, publisher), (await serve(stack, dispatcher),)),
+        http,
+        retry=0.02,
+        retry_cap=0.1,
+        flush=True,
+        timeout=5.0,
+        clock=asyncio.get_running_loop().time,
+    )
+    agent.start()
+    stack.push_async_callback(agent.close)
+    for blob in (b"first", b"second"):
+        agent.enqueue(blob)
+
+    async def both_flushed() -> bool:
+        return agent.counts["flush_failed"] == 2
+
+    await until(both_flushed)
+    assert taken == [b"first", b"second"]  # delivered although the flushes failed
+    assert flushes == ["/content/site/en/top-pages"] * 2  # one per report: never retried
+    assert agent.counts["retries"] == 0
+    assert agent.counts["flushed"] == 0
+
+
 def test_a_published_report_needs_an_author(tmp_path: Path) -> None:
     data = topology_dict(tmp_path, "http://i", "http://a", analytics={"report_source": "published"})
     with pytest.raises(TopologyError, match=r"author: required when analytics\.report_source"):

@@ -28,6 +28,8 @@ def test_the_command_writes_the_report_and_rejects_a_bad_duration(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert "| per-node |" in done.stdout
     assert "| naive |" in done.stdout
+    # progress names each design as the user wrote it
+    assert "[1/2] per-node, 3 publishers, 2d faults: simulated in" in done.stdout
     (folder,) = tmp_path.glob("compare-virtual-*")
     for artefact in ("report.md", "report.html", "results.csv", "results.json"):
         assert (folder / artefact).stat().st_size > 0
@@ -112,6 +114,27 @@ def test_bad_sizes_are_refused_with_one_line(flag: str, value: str, message: str
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--no-latency", "--no-latency: only with --virtual"),
+        ("--refresh=30m", "--refresh: only with --virtual"),
+    ],
+)
+def test_virtual_only_options_are_refused_for_real_runs(flag: str, message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", flag],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import statistics
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from core.topology import Topology
 from harness.estate.processes import free_ports
+from harness.virtual.edge import replay
 from lb.cdn.main import find_varnishd
 from lb.cdn.vcl import WIDGET, render
 from tests.support.redis import dies_with_this_process
@@ -157,3 +160,52 @@ async def test_varnish_keeps_the_widget_once_for_everybody_and_serves_it_stale_o
         for _ in range(3):
             _, body, _ = await widget("")
             assert body["n"] == 1  # the stale copy, not the origin's 503
+
+
+class TimedOrigin:
+    """A widget fresh for 1 s, revalidated for 2 more; each copy says when it was made."""
+
+    def __init__(self) -> None:
+        self.fetches = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self.answer)
+        return app
+
+    async def answer(self, request: web.Request) -> web.Response:
+        if request.path != WIDGET:
+            return web.Response(text="ok")
+        self.fetches += 1
+        return web.json_response(
+            {"made": time.monotonic()},
+            headers={"Cache-Control": "public, max-age=1, stale-while-revalidate=2"},
+        )
+
+
+async def test_varnish_and_the_virtual_worlds_edge_policy_agree_on_one_trace(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    """The same trace (a request every 0.1 s for 8 s) through a real varnishd and through the
+    policy the virtual world assumes (harness.virtual.edge.replay): the same number of fetches
+    from the origin, and visitors shown copies of the same age."""
+    origin = TimedOrigin()
+    origin_url = await serve(stack, origin.app())
+    async with cdn_in_front(tmp_path, origin_url) as cdn, aiohttp.ClientSession() as http:
+        start = time.monotonic()
+        times: list[float] = []
+        ages: list[float] = []
+        for i in range(80):
+            await asyncio.sleep(max(0.0, start + i * 0.1 - time.monotonic()))
+            sent = time.monotonic()
+            async with http.get(cdn + WIDGET) as reply:
+                assert reply.status == 200
+                made = float((await reply.json())["made"])
+            times.append(sent - start)
+            ages.append(max(0.0, sent - made))
+    model = replay(times, max_age=1.0, stale_while_revalidate=2.0, fetch_seconds=0.005)
+    assert 7 <= origin.fetches <= 9  # one per max-age, a request's gap late each time
+    assert abs(origin.fetches - model.fetches) <= 1
+    assert abs(statistics.median(ages) - statistics.median(model.ages)) < 0.25
+    assert max(ages) < 1.0 + 0.5  # never older than max-age and one revalidation
+    assert abs(max(ages) - max(model.ages)) < 0.3
