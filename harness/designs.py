@@ -19,7 +19,7 @@ leader pushes it with the token) instead of each fetching its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,20 @@ class Parameter:
 
 
 @dataclass(frozen=True, slots=True)
+class Costs:
+    """What a design needs to run besides IMS and Analytics (docs/strategies.md, "What each
+    design costs to run"): every row of a comparison shows it beside what it measured."""
+
+    secret_on_publish: bool = True  # every publisher holds the client secret (else: the author)
+    held_at: str = "each publisher, sealed on its disk"  # where the token is kept
+    shared_state: str = "none"
+    moving_parts: str = "none"  # what a failure can take down
+
+    def secret_holders(self, publishers: int) -> str:
+        return f"{publishers} publishers" if self.secret_on_publish else "the author only"
+
+
+@dataclass(frozen=True, slots=True)
 class DesignSpec:
     name: str
     strategy: str  # the token strategy its publishers run (node.token.strategies)
@@ -63,6 +77,7 @@ class DesignSpec:
     # beyond the table. Shown when ``shows`` holds for the row.
     finding: str = ""
     shows: Callable[[Row], bool] = lambda row: True
+    costs: Costs = Costs()
 
     @property
     def token_strategy(self) -> Strategy:
@@ -106,6 +121,18 @@ class Design:
             name = f"{name}@{self.value:g}"
         return name + (SHARED_REPORT if self.shared_report else "")
 
+    @property
+    def costs(self) -> Costs:
+        """Its spec's costs; sharing the report adds the store the report is shared through."""
+        costs = self.spec.costs
+        if not self.shared_report or "store" in costs.shared_state:
+            return costs
+        return replace(
+            costs,
+            shared_state="a store for the report",
+            moving_parts=_and(costs.moving_parts, "the store"),
+        )
+
     def applied(self, topology: Topology, lifetime: float) -> Topology:
         """``topology`` running this design, for tokens that live ``lifetime`` seconds."""
         topology = topology.with_token(strategy=self.strategy).evolve(
@@ -147,6 +174,10 @@ class Design:
         if spec is None:  # every strategy has a design of its name
             raise DesignError(f"no design runs strategy {topology.token.strategy!r}")
         return cls(spec, shared_report=topology.analytics.report_sharing == "shared")
+
+
+def _and(parts: str, more: str) -> str:
+    return more if parts == "none" else f"{parts}, {more}"
 
 
 def _registered(name: str, value: float | None, shared_report: bool) -> Design:
@@ -234,6 +265,11 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                 "shared",
                 "shared",
                 "one token for the cluster in a store; the lease holder refreshes it",
+                costs=Costs(
+                    held_at="a store, sealed with the cluster key",
+                    shared_state="a store and one key on every node",
+                    moving_parts="the store",
+                ),
             ),
             DesignSpec(
                 "replicated",
@@ -241,6 +277,11 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                 "a leader refreshes and pushes the sealed token to the followers",
                 Parameter("loss probability, 0..1", 0.0, lambda loss: 0.0 <= loss <= 1.0),
                 _replicated,
+                costs=Costs(
+                    held_at="each publisher, pushed from the leader",
+                    shared_state="one key on every node",
+                    moving_parts="the leader, the replication path",
+                ),
             ),
             DesignSpec(
                 "scheduled",
@@ -255,6 +296,11 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "{{ row.stale_responses | thousands }} stale replies."
                 ),
                 shows=_late,
+                costs=Costs(
+                    held_at="a store",
+                    shared_state="a store and one key on every node",
+                    moving_parts="the store, the leader's job",
+                ),
             ),
             DesignSpec(
                 "aem-ims",
@@ -271,6 +317,7 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "restart, refreshes nothing ahead of expiry, and an IMS outage at expiry "
                     "leaves it without a token."
                 ),
+                costs=Costs(held_at="each publisher, in memory"),
             ),
             DesignSpec(
                 "hourly",
@@ -283,6 +330,7 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "{{ '%.0f' | format(row.token_calls / [1, size] | max) }} a publisher "
                     "where per-node makes a handful, for no fewer errors."
                 ),
+                costs=Costs(held_at="each publisher, in memory"),
             ),
             DesignSpec(
                 "author-report",
@@ -298,6 +346,12 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "the report users see gets older ({{ (row.report_age_p99_s or 0) | duration "
                     "}} at the 99th percentile of views)."
                 ),
+                costs=Costs(
+                    secret_on_publish=False,
+                    held_at="the author only",
+                    shared_state="one key on every publisher (to open a published report)",
+                    moving_parts="the author, its replication queues, the dispatcher flush",
+                ),
             ),
             DesignSpec(
                 "edge-cached",
@@ -312,6 +366,7 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "{{ row.requests | thousands }} requests, with "
                     "{{ row.user_errors | thousands }} user errors."
                 ),
+                costs=Costs(moving_parts="the CDN, the dispatcher's TTL cache"),
             ),
             DesignSpec(
                 "naive",
@@ -323,6 +378,7 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "{{ row.token_calls }} calls in all."
                 ),
                 shows=lambda row: row.peak_concurrent_token_calls > row.publishers,
+                costs=Costs(held_at="each publisher, in memory"),
             ),
         )
     }

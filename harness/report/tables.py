@@ -24,6 +24,7 @@ class Column:
     name: str
     cell: Cell
     help: str = ""  # what the number means, shown on hover and in "How to read"
+    words: bool = False  # text, aligned left (numbers align right)
 
 
 def _attr(name: str) -> Cell:
@@ -106,6 +107,25 @@ GROUPS: tuple[tuple[str, tuple[Column, ...]], ...] = (
             Column("429s", _attr("analytics_429s"), "calls refused by the rate limit"),
         ),
     ),
+    (
+        "What it needs",
+        (
+            Column(
+                "client secret on",
+                lambda row: row.design.costs.secret_holders(row.publishers),
+                "the instances that hold the IMS client secret",
+                words=True,
+            ),
+            Column("token on", lambda row: row.design.costs.held_at, words=True),
+            Column("shared state", lambda row: row.design.costs.shared_state, words=True),
+            Column(
+                "moving parts",
+                lambda row: row.design.costs.moving_parts,
+                "what a failure can take down besides IMS and Analytics",
+                words=True,
+            ),
+        ),
+    ),
 )
 
 
@@ -162,7 +182,8 @@ def markdown(table: Table) -> str:
         return cell.replace("|", "\\|")
 
     head = "| " + " | ".join(c.name for c in table.columns) + " |"
-    rule = "|" + "|".join("---" if i == 0 else "--:" for i in range(len(table.columns))) + "|"
+    aligned = ("---" if i == 0 or c.words else "--:" for i, c in enumerate(table.columns))
+    rule = "|" + "|".join(aligned) + "|"
     body = ["| " + " | ".join(escape(c) for c in cells) + " |" for cells in table.cells]
     return "\n".join([head, rule, *body])
 

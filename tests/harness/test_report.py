@@ -13,7 +13,7 @@ from harness.report import build
 from harness.report.answers import answers
 from harness.report.model import Report, Section
 from harness.report.render import render_markdown, write_report
-from harness.report.tables import glossary, tables
+from harness.report.tables import glossary, markdown, tables
 from harness.results import Check, Fault, Row, Run, Trace, World
 
 
@@ -193,6 +193,24 @@ def test_tables_leave_out_what_does_not_apply_and_say_once_what_is_the_same() ->
     real = tables([row("per-node", sticky=True), row("per-node", sticky=False)])
     assert "sticky" in {c.name for t in real for c in t.columns}
     assert all(len(t.columns) <= 10 for t in virtual + real)
+
+
+def test_every_row_says_what_its_design_needs_to_run() -> None:
+    (needs,) = [
+        t
+        for t in tables([row("per-node"), row("author-report"), row("per-node+shared-report")])
+        if t.title == "What it needs"
+    ]
+    by_design = {
+        cells[0]: dict(zip((c.name for c in needs.columns), cells, strict=True))
+        for cells in needs.cells
+    }
+    assert by_design["per-node"]["client secret on"] == "3 publishers"
+    assert by_design["per-node"]["shared state"] == "none"
+    assert by_design["author-report"]["client secret on"] == "the author only"
+    assert "the author" in by_design["author-report"]["moving parts"]
+    assert by_design["per-node+shared-report"]["moving parts"] == "the store"
+    assert "|---|---|---|---|---|" in markdown(needs)  # words, aligned left
 
 
 def test_the_report_renders_markdown_and_embeds_every_figure(tmp_path: Path) -> None:
