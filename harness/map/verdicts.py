@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.durations import format_duration
+from harness.designs import Design
 from harness.map.cells import Cell, cadence_label
 from harness.virtual.outcome import VirtualResult
 
@@ -80,19 +81,19 @@ def cell_text(judged: Judged) -> str:
 def table(judged: Sequence[Judged]) -> str:
     """Markdown: a row per design and size, a column per cadence."""
     cadences = sorted({j.cell.cadence for j in judged})
-    head = "| design | size | " + " | ".join(cadence_label(c) for c in cadences) + " |"
-    rule = "|---|--:|" + "---|" * len(cadences)
+    head = "| design | size | needs | " + " | ".join(cadence_label(c) for c in cadences) + " |"
+    rule = "|---|--:|---|" + "---|" * len(cadences)
     by_key = {(j.cell.design.label, j.cell.publishers, j.cell.cadence): j for j in judged}
     rows = []
-    seen: list[tuple[str, int]] = []
+    seen: dict[tuple[str, int], Design] = {}
     for j in judged:
-        key = (j.cell.design.label, j.cell.publishers)
-        if key not in seen:
-            seen.append(key)
-    for label, size in seen:
+        seen.setdefault((j.cell.design.label, j.cell.publishers), j.cell.design)
+    for (label, size), design in seen.items():
         cells = [by_key.get((label, size, c)) for c in cadences]
         texts = [cell_text(c) if c is not None else "" for c in cells]
-        rows.append(f"| {label} | {size} | " + " | ".join(texts) + " |")
+        costs = design.costs
+        needs = f"secret on {costs.secret_holders(size)}; shared state: {costs.shared_state}"
+        rows.append(f"| {label} | {size} | {needs} | " + " | ".join(texts) + " |")
     return "\n".join([head, rule, *rows])
 
 
