@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from node.replication_http import REPORT_PATH
+from node.replication_http import REPORT_PATH, put_sealed
 
 logger = logging.getLogger(__name__)
 
@@ -123,20 +123,14 @@ class ReplicationAgent:
         """None when the publisher acknowledged; else what went wrong."""
         url = self._target.publisher_url + REPORT_PATH
         try:
-            async with self._session.put(
-                url,
-                data=blob,
-                headers={"Content-Type": "application/octet-stream"},
-                timeout=self._timeout,
-            ) as reply:
-                await reply.read()
-                if reply.status == 204:
-                    return None
-                self.counts[f"answered_{reply.status}"] += 1
-                return f"answered {reply.status}"
+            status = await put_sealed(self._session, url, blob, self._timeout)
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.counts["unreachable"] += 1
             return f"unreachable ({type(exc).__name__})"
+        if status == 204:
+            return None
+        self.counts[f"answered_{status}"] += 1
+        return f"answered {status}"
 
     async def _invalidate(self) -> None:
         for url in self._target.dispatcher_urls:

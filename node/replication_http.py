@@ -58,16 +58,11 @@ class HttpReplication:
     async def _put(self, follower: str, path: str, blob: bytes) -> None:
         url = self._peers[follower] + path
         try:
-            async with self._session.put(
-                url,
-                data=blob,
-                headers={"Content-Type": "application/octet-stream"},
-                timeout=self._timeout,
-            ) as response:
-                if response.status != 204:
-                    raise ReplicationError(f"{follower} answered {response.status}")
+            status = await put_sealed(self._session, url, blob, self._timeout)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ReplicationError(f"{follower} unreachable ({type(exc).__name__})") from None
+        if status != 204:
+            raise ReplicationError(f"{follower} answered {status}")
 
     async def pull(self, leader: str) -> bytes | None:
         url = self._peers[leader] + PATH
@@ -80,6 +75,19 @@ class HttpReplication:
                 return await response.content.read(MAX_BLOB)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ReplicationError(f"{leader} unreachable ({type(exc).__name__})") from None
+
+
+async def put_sealed(
+    session: aiohttp.ClientSession, url: str, blob: bytes, timeout: aiohttp.ClientTimeout
+) -> int:
+    """PUT a sealed token or report to a peer; its status (204: taken). A peer that cannot be
+    reached raises aiohttp.ClientError or TimeoutError. The one push of the leader (replicated)
+    and of the author's replication agents (author-report)."""
+    async with session.put(
+        url, data=blob, headers={"Content-Type": "application/octet-stream"}, timeout=timeout
+    ) as response:
+        await response.read()
+        return response.status
 
 
 async def receive_token(request: web.Request) -> web.Response:

@@ -63,7 +63,16 @@ def create_app(
     app.cleanup_ctx.append(_upstream_session)
     app.on_response_prepare.append(_tag)
     app.router.add_get("/health", health)
-    app[FLUSH_GUARD] = ControlPlaneGuard()
+    guard = app[FLUSH_GUARD] = ControlPlaneGuard()
+    flush = guard.guard(_flush)
+
+    async def invalidate(request: web.Request) -> web.StreamResponse:
+        """The flush agent's call: from an allowed client, directly, never through a proxy."""
+        proxied = any(name in request.headers for name in PROXY_HEADERS)
+        if proxied or request.remote not in request.app[SETTINGS].flush_clients:
+            return _not_found()
+        return await flush(request)
+
     app.router.add_post("/dispatcher/invalidate.cache", invalidate)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
@@ -167,14 +176,6 @@ async def health(request: web.Request) -> web.Response:
 
 
 PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "Via")
-
-
-async def invalidate(request: web.Request) -> web.StreamResponse:
-    """The flush agent's call: from an allowed client, directly, never through a proxy."""
-    proxied = any(name in request.headers for name in PROXY_HEADERS)
-    if proxied or request.remote not in request.app[SETTINGS].flush_clients:
-        return _not_found()
-    return await request.app[FLUSH_GUARD].guard(_flush)(request)
 
 
 async def _flush(request: web.Request) -> web.Response:
