@@ -8,8 +8,11 @@ the two cannot drift apart.
   minute (at 1 s flat, fifty nodes asked a down Analytics 3,000 times a minute: the virtual
   world's 48-node week).
 * After a 429 (over Analytics' 12 requests per 6 s per client): a back-off of the report, not
-  of the token: 6 s (Adobe's window), doubling up to 5 minutes, with full jitter so that nodes
-  throttled together do not come back together.
+  of the token: at least one window (Adobe's 6 s), then a random part of a back-off that
+  doubles up to 5 minutes, so that nodes throttled together do not come back together. (With
+  the window as a floor of full jitter, every node refused in the first window came back at
+  6 s exactly: 50 publishers starting together were 102 429s and 1,822 user errors in a
+  day; with the floor added to the jitter, 67 and 1,496.)
 """
 
 from __future__ import annotations
@@ -39,4 +42,4 @@ class ReportPolicy:
     def hold_after_throttle(self, throttled: int, rng: random.Random) -> float:
         """The wait after the ``throttled``-th 429 in a row (1 for the first)."""
         ceiling = min(self.throttle_cap, self.throttle_base * 2 ** min(throttled - 1, 16))
-        return max(self.throttle_base, rng.uniform(0.0, ceiling))
+        return self.throttle_base + rng.uniform(0.0, ceiling)
