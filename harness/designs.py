@@ -366,7 +366,10 @@ DESIGNS: Mapping[str, DesignSpec] = MappingProxyType(
                     "{{ row.requests | thousands }} requests, with "
                     "{{ row.user_errors | thousands }} user errors."
                 ),
-                costs=Costs(moving_parts="the CDN, the dispatcher's TTL cache"),
+                costs=Costs(
+                    shared_state="one copy of the widget's data at the CDN",
+                    moving_parts="the CDN, the dispatcher's TTL cache",
+                ),
             ),
             DesignSpec(
                 "naive",

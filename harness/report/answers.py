@@ -258,17 +258,12 @@ def _designs(f: _Finder) -> Designs | Missing:
 
 
 def _needs(row: Row) -> str:
-    s = row.design.spec.token_strategy
-    needs = [
-        what
-        for what, needed in (
-            ("a shared store", s.needs_store),
-            ("one key on every node", s.needs_cluster_key),
-            ("a replication path", s.needs_replication),
-        )
-        if needed
-    ]
-    return ", ".join(needs) or "nothing else"
+    """What the design needs besides IMS and Analytics (the registry's costs)."""
+    costs = row.design.costs
+    parts = [] if costs.shared_state == "none" else [costs.shared_state]
+    if not costs.secret_on_publish:
+        parts.insert(0, "the client secret on the author only")
+    return "; ".join(parts) or "nothing else"
 
 
 # --- what breaks first as the estate grows ------------------------------------------------

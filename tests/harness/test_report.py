@@ -144,7 +144,7 @@ def test_every_answer_carries_this_runs_numbers_and_links_to_them() -> None:
     assert "moved between publishers 90 times" in found["sticky"].text
     assert "Not for the token" in found["sticky"].text
     assert "| scheduled@1.25 | 6 | 1 | 10,818 |" in found["designs"].text
-    assert "a shared store, one key on every node" in found["designs"].text
+    assert "a store and one key on every node" in found["designs"].text
     growth = found["growth"]
     assert growth.verdict == (
         "Nothing up to 50 publishers with a report every 30m; a report per page load hits "
