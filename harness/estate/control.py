@@ -103,9 +103,12 @@ class EstateControl:
         moment it is healthy (later token calls are its usual schedule)."""
         await self.supervisor.start(self.specs[node_id])
         await self.supervisor.wait_healthy([node_id], timeout=30)
+        healthy_at = time.time()
         token = (await self.get_json(f"{self.url(node_id)}/status"))["token"]
         self.measured.restarts.append(
-            Restart(node_id, int(token["token_calls"]), bool(token["restored_from_disk"]))
+            Restart(
+                node_id, int(token["token_calls"]), bool(token["restored_from_disk"]), healthy_at
+            )
         )
 
     # --- AEM as a Cloud Service: instances come and go, each with an empty disk -----------

@@ -7,6 +7,7 @@ people and are never parsed back.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 
@@ -54,6 +55,7 @@ class Restart:
     node: str
     token_calls: int  # its own count, read the moment it was healthy
     restored: bool  # it adopted the token sealed on its disk
+    healthy_at: float = math.inf  # wall clock: when it was healthy again
 
 
 @dataclass(frozen=True, slots=True)

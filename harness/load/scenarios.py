@@ -279,12 +279,14 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "partition",
-            "p2 cannot reach IMS for 1.6 lifetimes; its users still reach it",
+            "p2 cannot reach IMS for 2.2 lifetimes; its users still reach it",
             lifetimes=3,
             needs_hosts=True,
+            # Long enough that p2's token is gone for over a lifetime: more than two of its
+            # report refreshes (a refresh waits for Analytics, seconds) meet no token.
             timeline=(
                 Step(0.4, StepKind.CUT_OFF, cut_off_from_ims("p2"), ("p2",), opens=CUT),
-                Step(2.0, StepKind.HEAL, heal("p2"), ("p2",), closes=CUT),
+                Step(2.6, StepKind.HEAL, heal("p2"), ("p2",), closes=CUT),
             ),
             invariants=(
                 *COMMON,

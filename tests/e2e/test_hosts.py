@@ -149,7 +149,7 @@ async def test_a_partition_costs_a_per_node_design_its_token_and_not_a_shared_on
         seen[strategy, store] = verdict.data.measured
         verdicts[strategy, store] = [(c.name, c.held) for c in verdict.checks]
         folders[strategy, store] = verdict.folder
-    # Cut off for 1.6 lifetimes, a node with its own token loses it and serves old pages...
+    # Cut off for 2.2 lifetimes, a node with its own token loses it and serves old pages...
     cut = {key: measured.partition for key, measured in seen.items()}
     per_node, shared = cut["per-node", "file"], cut["shared", "file"]
     assert per_node is not None

@@ -107,3 +107,20 @@ def test_renaming_the_virtual_events_changes_no_result(monkeypatch: pytest.Monke
     same = ("token_calls", "analytics_401s", "user_errors", "stale", "token_calls_on_restart")
     assert {f: getattr(after, f) for f in same} == {f: getattr(before, f) for f in same}
     assert before.analytics_401s > 0  # the revocation happened, and was recognised by kind
+
+
+def test_a_restart_may_make_the_one_call_its_token_was_due_before_it_was_up() -> None:
+    young = dataclasses.replace(
+        run_data("x"), ims={"issued_log": [{"at": STARTED + 9.0, "caller": "p2"}]}
+    )
+
+    def restart(healthy_after: float) -> tuple[bool, str]:
+        measured = Measured(restarts=[Restart("p2", 1, True, STARTED + healthy_after)])
+        return restarted_node_reused_its_token(dataclasses.replace(young, measured=measured))
+
+    # Up 0.5 s after the restart: its token was 3.5 s old of 20 (refresh at half): no call due.
+    assert not restart(12.5)[0]
+    # Up 7.5 s later, on a busy machine: the token (10.5 s old) was due its refresh.
+    held, text = restart(19.5)
+    assert held
+    assert "its refresh was due before it was up (10.5s old)" in text
