@@ -82,7 +82,7 @@ def table(judged: Sequence[Judged]) -> str:
     """Markdown: a row per design and size, a column per cadence."""
     cadences = sorted({j.cell.cadence for j in judged})
     head = "| design | size | needs | " + " | ".join(cadence_label(c) for c in cadences) + " |"
-    rule = "|---|--:|---|" + "---|" * len(cadences)
+    rule = "|:--|--:|:--|" + ":--|" * len(cadences)
     by_key = {(j.cell.design.label, j.cell.publishers, j.cell.cadence): j for j in judged}
     rows = []
     seen: dict[tuple[str, int], Design] = {}
