@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from harness.map.command import measure
 from harness.map.command import section as map_section
 from harness.report import build
 from harness.report.answers import answers
-from harness.report.model import Answer, Report, Section
+from harness.report.model import Answer, Report, Section, plain_text
 from harness.report.render import write_report
 from harness.report.tables import glossary
 from harness.results import Run
@@ -273,7 +272,7 @@ def terminal_answers(found: Sequence[Answer]) -> str:
     """The answers as plain text: links become their words, tables stay as they are."""
     out = []
     for answer in found:
-        text = re.sub(r"\[([^\]]+)\]\(#[^)]+\)", r"\1", answer.text)
+        text = plain_text(answer.text)
         head = f"* {answer.question} {answer.verdict}".rstrip()
         out.append(f"{head}\n  " + text.replace("\n", "\n  "))
     return "\n\n".join(out) + "\n"

@@ -15,7 +15,7 @@ from core.topology import Topology
 from harness.map.cells import MapPlan, run_cells
 from harness.map.figure import map_figure
 from harness.map.verdicts import Judged, Verdict, judge, table, where_it_flips
-from harness.report.model import Answer, Figure, Report, Section
+from harness.report.model import Answer, Figure, Report, Section, plain_text
 from harness.report.render import write_report
 from harness.report.tables import glossary
 
@@ -157,4 +157,4 @@ def write_map_report(found: MapResult, out: Path) -> Path:
 
 
 def terminal_text(found: MapResult) -> str:
-    return "\n".join(found.sentences())
+    return "\n".join(plain_text(s) for s in found.sentences())

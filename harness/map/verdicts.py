@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.durations import format_duration
 from harness.designs import Design
 from harness.map.cells import Cell, cadence_label
+from harness.report.build import slug
 from harness.virtual.outcome import VirtualResult
 
 
@@ -60,6 +61,17 @@ def judge(cell: Cell, max_age: float) -> Judged:
     return Judged(cell, verdict)
 
 
+def anchor(design: str, size: int | None = None, cadence: float | None = None) -> str:
+    """The id of a design's rows in the map's table (``map-per-node``), or of one of its cells
+    (``map-per-node-50-1800s``; ``page`` for every page load): what answers link to."""
+    parts = [slug(design)]
+    if size is not None:
+        parts.append(str(size))
+    if cadence is not None:
+        parts.append("page" if cadence <= 0 else f"{cadence:g}s")
+    return "map-" + "-".join(parts)
+
+
 def cell_text(judged: Judged) -> str:
     """What a cell says in the table: verdict, then the numbers behind it."""
     r = judged.result
@@ -90,10 +102,16 @@ def table(judged: Sequence[Judged]) -> str:
         seen.setdefault((j.cell.design.label, j.cell.publishers), j.cell.design)
     for (label, size), design in seen.items():
         cells = [by_key.get((label, size, c)) for c in cadences]
-        texts = [cell_text(c) if c is not None else "" for c in cells]
+        texts = [
+            f'<a id="{anchor(label, size, c)}"></a>' + (cell_text(j) if j is not None else "")
+            for c, j in zip(cadences, cells, strict=True)
+        ]
         costs = design.costs
         needs = f"secret on {costs.secret_holders(size)}; shared state: {costs.shared_state}"
-        rows.append(f"| {label} | {size} | {needs} | " + " | ".join(texts) + " |")
+        first = (
+            f'<a id="{anchor(label)}"></a>' if size == min(s for d, s in seen if d == label) else ""
+        )
+        rows.append(f"| {first}{label} | {size} | {needs} | " + " | ".join(texts) + " |")
     return "\n".join([head, rule, *rows])
 
 
@@ -112,14 +130,16 @@ def where_it_flips(judged: Sequence[Judged], design: str) -> str:
         if first_bad is None:
             fine.append(cadence_label(cadence))
         else:
+            cell = first_bad.cell
             breaks.append(
-                f"{cadence_label(cadence)} from {first_bad.cell.publishers} publishers "
-                f"({_what(first_bad)})"
+                f"{cadence_label(cadence)} from {cell.publishers} publishers "
+                f"([{_what(first_bad)}](#{anchor(design, cell.publishers, cadence)}))"
             )
+    name = f"[{design}](#{anchor(design)})"
     if not breaks:
-        return f"{design}: acceptable in every cell, up to {sizes[-1]} publishers."
+        return f"{name}: acceptable in every cell, up to {sizes[-1]} publishers."
     held = f"acceptable {', '.join(fine)} up to {sizes[-1]} publishers; " if fine else ""
-    return f"{design}: {held}not with a report {'; '.join(breaks)}."
+    return f"{name}: {held}not with a report {'; '.join(breaks)}."
 
 
 def _what(judged: Judged) -> str:

@@ -4,6 +4,7 @@ questions drawn from those runs. Rendering is :mod:`harness.report.render`'s job
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,3 +52,8 @@ class Report:
     @property
     def figures(self) -> tuple[Figure, ...]:
         return tuple(f for section in self.sections for f in section.figures)
+
+
+def plain_text(markdown: str) -> str:
+    """``markdown`` for a terminal: a link within the report becomes its words."""
+    return re.sub(r"\[([^\]]+)\]\(#[^)]+\)", r"\1", markdown)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,10 @@ def test_the_map_shows_where_a_report_per_page_load_breaks_and_sharing_holds(
     html = (folder / "report.html").read_text()
     assert "Where each answer flips" in html
     assert "data:image/png;base64," in html
+    # each design's sentence links to its rows, and each break to the cell it comes from
+    links = set(re.findall(r'href="#(map-[^"]+)"', html))
+    assert {"map-per-node", "map-per-node-shared-report", "map-per-node-3-page"} <= links
+    assert all(f'id="{target}"' in html for target in links)
 
 
 @pytest.mark.parametrize(
