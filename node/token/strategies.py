@@ -44,7 +44,6 @@ from tokensim_token.file_store import FileStore
 from tokensim_token.keyring import Keyring
 from tokensim_token.policy import FixedInterval, RefreshPolicy
 from tokensim_token.provider import TokenFetcher, TokenProvider
-from tokensim_token.redis_store import RedisStore
 from tokensim_token.refreshing import ProviderSettings, RefreshingTokenProvider
 from tokensim_token.secrets import Secret
 from tokensim_token.store import EncryptedTokenFile
@@ -237,6 +236,10 @@ def shared_store(topology: Topology, deps: TokenDeps, *, purpose: str) -> Shared
     folder = "shared" if purpose == "token" else f"shared-{purpose}"
     prefix = config.key_prefix if purpose == "token" else f"{config.key_prefix}:{purpose}"
     if config.kind == "redis":
+        # Imported here: the Redis client takes 80 ms to import, a fifth of a node's start,
+        # and only a cluster that chose Redis needs it.
+        from tokensim_token.redis_store import RedisStore
+
         assert config.url is not None  # checked when topology.yaml was parsed
         return RedisStore(
             config.url,

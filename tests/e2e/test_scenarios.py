@@ -23,7 +23,7 @@ from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS, WATCHED, Scenario, Step
 from lb.cdn.main import find_varnishd
 from lb.main import find_haproxy
-from tests.support.topologies import load_options, shipped
+from tests.support.topologies import load_options, shipped, without_analytics_latency
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -271,14 +271,17 @@ async def test_what_aem_teams_run_today_on_real_processes(tmp_path: Path) -> Non
 async def test_the_widget_cached_at_the_edge_keeps_analytics_flat(tmp_path: Path) -> None:
     """edge-cached: Varnish in front of the balancer keeps the widget's data for its max-age,
     so Analytics sees about one call per max-age for the whole site, where every per-node
-    publisher makes its own; visitors' sessions are untouched (the shared copy is no move)."""
+    publisher makes its own; visitors' sessions are untouched (the shared copy is no move).
+    Analytics answers at once here: with its seconds-long latency a 16 s run makes about ten
+    calls per design, and which of two such counts is twice the other is chance (a busy
+    machine gave 6 against 10)."""
     if find_varnishd() is None:
         if os.environ.get("TOKENSIM_REQUIRE_VARNISH"):
             pytest.fail("varnishd is not installed (apt-get install varnish)")
         pytest.skip("varnishd is not installed")
     options = load_options(users=20, lifetime=4, out=tmp_path, free_ports=True)
     _, runs = await compare(
-        shipped(),
+        without_analytics_latency(shipped()),
         designs=parse_designs("edge-cached,per-node"),
         sticky_modes=[True],
         scenarios=["steady"],

@@ -41,3 +41,14 @@ def shipped() -> Topology:
 def load_options(design: str = "per-node", **changes: Any) -> LoadOptions:
     """A load run's options, its design given by name (``scheduled@1.5``)."""
     return LoadOptions(design=Design.parse(design), **changes)
+
+
+def without_analytics_latency(topology: Topology) -> Topology:
+    """``topology`` with Analytics answering at once: for a run that counts calls per cadence,
+    where seconds-long reports (median 1 s, a tail to 10 s) would leave a few calls to chance."""
+    analytics = topology.simulation.analytics
+    latency = analytics.latency.model_copy(update={"enabled": False})
+    simulation = topology.simulation.model_copy(
+        update={"analytics": analytics.model_copy(update={"latency": latency})}
+    )
+    return topology.model_copy(update={"simulation": simulation})
