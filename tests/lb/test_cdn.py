@@ -127,6 +127,7 @@ def test_the_generated_vcl_compiles(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.long  # seconds of real time: the cache's max-age and grace
 async def test_varnish_keeps_the_widget_once_for_everybody_and_serves_it_stale_on_error(
     stack: contextlib.AsyncExitStack, tmp_path: Path
 ) -> None:
@@ -183,6 +184,7 @@ class TimedOrigin:
         )
 
 
+@pytest.mark.long  # seconds of real time: the cache's max-age and grace
 async def test_varnish_and_the_virtual_worlds_edge_policy_agree_on_one_trace(
     stack: contextlib.AsyncExitStack, tmp_path: Path
 ) -> None:

@@ -22,6 +22,7 @@ CLIENTS = 200
 SECONDS = 10.0
 
 
+@pytest.mark.long  # 200 clients for 10 s of real time
 @pytest.mark.timeout(120)
 async def test_no_response_reaches_a_client_that_did_not_ask_for_it(tmp_path: Path) -> None:
     outcomes: Counter[str] = Counter()

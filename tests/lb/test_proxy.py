@@ -91,6 +91,45 @@ async def test_a_session_stays_on_its_target(tmp_path: Path, stand_ins: list[Sta
     assert len(served) == 1
 
 
+async def test_two_session_cookies_that_name_different_targets_are_no_session(
+    tmp_path: Path, stand_ins: list[StandIn]
+) -> None:
+    """Every AWSALB occurrence is read: a valid copy beside another (forged, stale, or valid
+    for another target) does not choose the publisher; the request starts a new session, as
+    it would with no cookie. The same target named twice is that target's session."""
+
+    def request(*cookie_lines: str) -> bytes:
+        lines = ["GET / HTTP/1.1", "Host: x", "Connection: close", *cookie_lines, "", ""]
+        return "\r\n".join(lines).encode()
+
+    async with (
+        balancer_in_front_of(tmp_path, stand_ins) as (lb, _),
+        browser() as http,
+    ):
+        cookies = {}
+        for _ in range(3):  # new sessions, round robin: one cookie per target
+            async with browser() as visitor, visitor.get(f"{lb.url}/") as r:
+                cookies[r.headers["X-Publisher"]] = r.cookies["AWSALB"].value
+        first, second = sorted(cookies)[:2]
+
+        async def sessions() -> int:
+            return sum(t["sessions"] for t in (await lb_status(http, lb))["targets"])
+
+        before = await sessions()
+        same = f"Cookie: AWSALB={cookies[first]}"
+        agreeing = await raw_exchange(lb.url, request(same, same))
+        after_agreeing = await sessions()
+        both = f"Cookie: AWSALB={cookies[first]}; AWSALB={cookies[second]}"
+        disagreeing = await raw_exchange(lb.url, request(both))
+        after_disagreeing = await sessions()
+    assert len(cookies) == 3
+    assert before == 3
+    assert f"X-Publisher: {first}".encode() in agreeing
+    assert after_agreeing == before  # followed: no new session
+    assert disagreeing.startswith(b"HTTP/1.1 200 ")
+    assert after_disagreeing == before + 1  # neither followed: a new session
+
+
 async def test_a_get_that_a_dispatcher_cannot_serve_is_retried_once_elsewhere(
     tmp_path: Path, stand_ins: list[StandIn]
 ) -> None:
