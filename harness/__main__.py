@@ -7,24 +7,8 @@ from __future__ import annotations
 from core.cli import fail, load_or_exit
 from core.logs import configure_logging
 from harness.cli import PROG, build_parser
-from harness.commands import (
-    compare_any,
-    demo_command,
-    lifecycle_command,
-    load_any,
-    map_command,
-    up_command,
-)
+from harness.commands import command
 from harness.errors import HostsUnavailable, NotOurEstate, StartupError
-
-COMMANDS = {
-    "up": up_command,
-    "demo": demo_command,
-    "lifecycle": lifecycle_command,
-    "load": load_any,
-    "compare": compare_any,
-    "map": map_command,
-}
 
 
 def main() -> None:
@@ -32,7 +16,7 @@ def main() -> None:
     configure_logging("harness", args.log_level)
     topology = load_or_exit(PROG, args.topology)
     try:
-        status = COMMANDS[args.command](args, topology)
+        status = command(args.command)(args, topology)
     except (StartupError, NotOurEstate, HostsUnavailable) as exc:
         fail(PROG, str(exc), status=1)
     raise SystemExit(status)

@@ -13,7 +13,7 @@ from core.durations import parse_duration
 from harness.designs import DESIGNS, Design, parse_designs
 from harness.errors import DesignError
 from harness.load.scenarios import SCENARIOS
-from harness.map.cells import parse_cadences
+from harness.map.cadences import parse_cadences
 
 DEFAULT_MAP_DESIGNS = (
     "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,author-report,"

@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
-from core.durations import format_duration, parse_duration
+from core.durations import format_duration
 from core.topology import Topology
 from harness.designs import Design
+from harness.map.cadences import cadence_label
 from harness.virtual.outcome import VirtualResult
 from harness.virtual.run import simulate
 from harness.virtual.settings import VirtualSettings
@@ -101,24 +102,13 @@ def _progress(done: int, total: int, elapsed: float, cell: tuple[Design, int, fl
     left = elapsed / done * (total - done)
     return (
         f"  [{done}/{total}] {design.label}, {size} publishers, {cadence_label(cadence)} "
-        f"({format_duration(round(elapsed))} elapsed, about {format_duration(round(left))} left)"
+        f"({_seconds(elapsed)} elapsed, about {_seconds(left)} left)"
     )
 
 
-def cadence_label(cadence: float) -> str:
-    return "per page load" if cadence <= 0 else f"every {format_duration(cadence)}"
-
-
-def parse_cadences(text: str) -> tuple[float, ...]:
-    """``0,1m,30m`` (0 or ``page``: every page load); ValueError naming the bad one."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        out.append(0.0 if part in {"page", "0"} else parse_duration(part))
-    if not out:
-        raise ValueError("no cadence given")
-    return tuple(out)
+def _seconds(seconds: float) -> str:
+    """Wall time for a progress line: ``0.4s``, ``12s``, ``1m5s`` (never ``0ms``)."""
+    return f"{seconds:.1f}s" if seconds < 10 else format_duration(round(seconds))
 
 
 def sizes_of(cells: Sequence[Cell]) -> tuple[int, ...]:

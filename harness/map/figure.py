@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.map.cells import cadence_label
+from harness.map.cadences import cadence_label
 from harness.map.verdicts import Judged, Verdict
 from harness.report.figures import GREEN, ORANGE, VERMILLION, YELLOW, pyplot, save_figure
 

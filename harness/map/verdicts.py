@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from core.durations import format_duration
 from harness.designs import Design
-from harness.map.cells import Cell, cadence_label
+from harness.map.cadences import cadence_label
+from harness.map.cells import Cell
 from harness.report.build import slug
 from harness.virtual.outcome import VirtualResult
 

@@ -1,6 +1,4 @@
-"""What each ``python -m harness`` command does, given its parsed arguments and the topology
-``__main__`` loaded once; the parser is in :mod:`harness.cli`. Every option arrives here
-already in its final type (designs, stickiness, sizes): nothing below parses text again."""
+"""``harness load`` and ``harness compare`` (real processes, or ``--virtual``)."""
 
 from __future__ import annotations
 
@@ -10,56 +8,18 @@ import asyncio
 from core.cli import fail
 from core.durations import parse_duration
 from core.topology import Topology
-from harness.demo import DemoPlan, demo
+from harness.cli import PROG
 from harness.designs import Design
-from harness.estate.lifecycle import lifecycle
-from harness.estate.up import up
 from harness.load.compare import compare
 from harness.load.options import LoadOptions
 from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS
-from harness.map.cells import MapPlan
-from harness.map.command import measure, terminal_text, write_map_report
 from harness.report.tables import terminal
 from harness.virtual.compare import compare_virtual
 from harness.virtual.settings import VirtualSettings
 from harness.virtual.timeline import TIMELINES
 
-PROG = "python -m harness"
 REAL_SCENARIOS = "steady,expiry-storm,ims-outage"
-
-
-def up_command(args: argparse.Namespace, topology: Topology) -> int:
-    only = set(args.only.split(",")) if args.only else None
-    return asyncio.run(
-        up(
-            topology,
-            args.topology,
-            only,
-            lb_engine=args.lb,
-            on_hosts=args.hosts,
-            log_level=args.log_level,
-            restart=args.restart,
-        )
-    )
-
-
-def lifecycle_command(args: argparse.Namespace, topology: Topology) -> int:
-    return asyncio.run(
-        lifecycle(
-            topology,
-            args.topology,
-            lifetimes=args.lifetimes,
-            node_id=args.node,
-            log_level=args.log_level,
-        )
-    )
-
-
-def demo_command(args: argparse.Namespace, topology: Topology) -> int:
-    plan = DemoPlan.quick() if args.quick else DemoPlan()
-    asyncio.run(demo(topology, plan, args.out, args.log_level))
-    return 0
 
 
 def compare_any(args: argparse.Namespace, topology: Topology) -> int:
@@ -168,29 +128,4 @@ def virtual_command(args: argparse.Namespace, topology: Topology) -> int:
         print()
         print(terminal([r.row for r in runs]))
         print(f"report: {folder / 'report.html'}")
-    return 0
-
-
-def map_command(args: argparse.Namespace, topology: Topology) -> int:
-    plan = MapPlan(
-        designs=tuple(args.designs),
-        sizes=tuple(sorted(set(args.publishers))),
-        cadences=tuple(sorted(set(args.refresh))),
-        horizon=args.horizon,
-        max_seconds=args.max_seconds,
-    )
-    if args.horizon < 86_400:
-        fail(
-            PROG, f"--horizon: at least 1d (the standard faults span a day), got {args.horizon:g} s"
-        )
-    print(
-        f"map: {len(plan.cells)} cells ({len(plan.designs)} designs x {len(plan.sizes)} sizes x "
-        f"{len(plan.cadences)} cadences), two at a time",
-        flush=True,
-    )
-    found = measure(topology, plan, args.max_age)
-    page = write_map_report(found, args.out)
-    print()
-    print(terminal_text(found))
-    print(f"report: {page}")
     return 0
