@@ -176,6 +176,23 @@ class EstateControl:
             await asyncio.sleep(0.1)
         return time.monotonic() - started if not pending else float("inf")
 
+    async def wait_for_first_reports(self, limit: float) -> float:
+        """Seconds until every running publisher's report service has had its first call
+        answered (a report, or a failure it then serves around), at most ``limit``. Before
+        that, a visitor's request waits for Analytics (seconds, a tail past the dispatcher's
+        timeout): a load run starts on a warmed-up estate, as a deployment takes traffic once
+        its pages render."""
+        started = time.monotonic()
+        pending = set(self.running_publishers)
+        while pending and time.monotonic() - started < limit:
+            for node in list(pending):
+                status = await self.get_json(f"{self.url(node)}/status")
+                if sum(status["reports"].values()) > 0:
+                    pending.discard(node)
+            if pending:
+                await asyncio.sleep(0.1)
+        return time.monotonic() - started if not pending else float("inf")
+
     async def refresh_counts(self) -> dict[str, int]:
         counts = {}
         for node in self.token_holders:

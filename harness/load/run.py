@@ -239,6 +239,9 @@ async def _load(
     duration: float,
     workers: Workers,
 ) -> RunData:
+    analytics = topology.analytics
+    if analytics.report_refresh > 0 and analytics.report_source == "analytics":
+        await control.wait_for_first_reports(limit=analytics.timeout + topology.ims.timeout)
     # Visitors reach the site through the CDN when there is one (edge-cached), else the balancer.
     lb = control.url("cdn") if "cdn" in control.specs else control.url("lb")
     started = time.time()
