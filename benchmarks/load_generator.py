@@ -36,7 +36,7 @@ def run(seconds: float) -> tuple[list[Figure], dict[str, Any]]:
     measured: dict[tuple[str, int], tuple[float, LocustResult]] = {}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        with harness_up(work / "estate", dispatcher_cache="5s") as estate:
+        with harness_up(work / "estate", dispatcher_cache=True) as estate:
             for user_class, workers in RUNS:
                 out = work / f"{user_class}-{workers}"
                 out.mkdir()
