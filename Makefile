@@ -25,7 +25,7 @@ lock:
 		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 # The contributor's loop (under a minute on 2 cores): ruff, mypy, and every in-process test
-# on both cores, leaving out the tests that take seconds of real time (marked long).
+# on both cores, leaving out the tests that take seconds each (marked long).
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -61,6 +61,7 @@ def test_a_schedule_longer_than_the_lifetime_shows_its_401s() -> None:
     assert late.stale > good.stale
 
 
+@pytest.mark.long  # 20 s: every push lost, the followers' waits are many events
 def test_lost_replication_pushes_make_followers_fetch_their_own() -> None:
     clean, lossy = run("replicated"), run("replicated@1")
     assert clean.user_errors == lossy.user_errors == 0

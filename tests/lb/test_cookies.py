@@ -114,6 +114,9 @@ def test_only_the_canonical_spelling_of_a_cookie_names_a_session(target: str) ->
     fresh = StickyCookieCodec(KEY, cookie_name="AWSALB")
     assert fresh.decode(value, now=NOW) == target
     others = _respellings(value)
-    assert len(others) >= 5
+    # Four respellings always differ (two padding characters, a newline, a leading space, a
+    # stray character); the others exist only for some values (a '-' or '_' to swap; a length
+    # that leaves padding or spare bits), and the value is random: 1 in 17 had none of them.
+    assert len(others) >= 4
     for other in others:
         assert fresh.decode(other, now=NOW) is None, other
