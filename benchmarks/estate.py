@@ -10,7 +10,7 @@ one node against a bare aiohttp handler.
   publisher's ``max-age`` with ``/enableTTL``), with the dispatcher cache on and off; no
   pinning, every process shares the 2 cores.
 * Node: ``/api/top-pages`` straight at one publisher (its report cached), pinned alone on core
-  0, against ``benchmarks.bare_node`` returning the same JSON the same way; run in turn twice.
+  0, against ``benchmarks.bare_node`` returning the same JSON the same way; 10 pairs in turn.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ from benchmarks.wrk import WrkResult, run_wrk
 from harness.estate.processes import free_ports
 
 CONNECTIONS = 64
-# The node against the bare handler: pairs in turn. One pair's ratio spreads by about 0.12
-# (standard deviation, 8 pairs on 2026-12-03); 10 pairs of 3 s put the median within about
-# 0.05 of the true ratio, where 4 pairs of 5 s left runs 0.2 apart (docs/benchmarks.md).
+# The node against the bare handler: pairs in turn. One pair's ratio has a standard deviation
+# of 0.11 to 0.21 on this VM (2026-12-03); 10 pairs of 3 s know the mean within about 0.09,
+# where 4 pairs of 5 s left runs 0.25 apart (docs/benchmarks.md).
 NODE_REPEATS = 10
 NODE_SECONDS = 3.0
 SERVICE_LINE = re.compile(r"^\s*(\S+)\s+(http://\S+)\s+pid (\d+)$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -166,15 +166,11 @@ class EstateControl:
 
     async def wait_until_all_refreshed(self, since_counts: dict[str, int], limit: float) -> float:
         """Seconds until every token holder has made a new successful token call."""
-        started = time.monotonic()
-        pending = set(self.token_holders)
-        while pending and time.monotonic() - started < limit:
-            for node in list(pending):
-                status = await self.get_json(f"{self.url(node)}/status")
-                if status["token"]["refresh_count"] > since_counts.get(node, 0):
-                    pending.discard(node)
-            await asyncio.sleep(0.1)
-        return time.monotonic() - started if not pending else float("inf")
+        return await self._until_every(
+            self.token_holders,
+            lambda node, status: status["token"]["refresh_count"] > since_counts.get(node, 0),
+            limit,
+        )
 
     async def wait_for_first_reports(self, limit: float) -> float:
         """Seconds until every running publisher's report service has had its first call
@@ -182,12 +178,25 @@ class EstateControl:
         that, a visitor's request waits for Analytics (seconds, a tail past the dispatcher's
         timeout): a load run starts on a warmed-up estate, as a deployment takes traffic once
         its pages render."""
+        return await self._until_every(
+            self.running_publishers,
+            lambda _node, status: sum(status["reports"].values()) > 0,
+            limit,
+        )
+
+    async def _until_every(
+        self,
+        nodes: list[str],
+        done: Callable[[str, Any], bool],
+        limit: float,
+    ) -> float:
+        """Seconds until ``done(node, its /status)`` holds for every node (each polled every
+        0.1 s until it does), or infinity when ``limit`` seconds pass first."""
         started = time.monotonic()
-        pending = set(self.running_publishers)
+        pending = set(nodes)
         while pending and time.monotonic() - started < limit:
             for node in list(pending):
-                status = await self.get_json(f"{self.url(node)}/status")
-                if sum(status["reports"].values()) > 0:
+                if done(node, await self.get_json(f"{self.url(node)}/status")):
                     pending.discard(node)
             if pending:
                 await asyncio.sleep(0.1)

@@ -101,6 +101,7 @@ def table(judged: Sequence[Judged]) -> str:
     seen: dict[tuple[str, int], Design] = {}
     for j in judged:
         seen.setdefault((j.cell.design.label, j.cell.publishers), j.cell.design)
+    anchored: set[str] = set()  # designs whose first row carries the design's own id
     for (label, size), design in seen.items():
         cells = [by_key.get((label, size, c)) for c in cadences]
         texts = [
@@ -109,9 +110,8 @@ def table(judged: Sequence[Judged]) -> str:
         ]
         costs = design.costs
         needs = f"secret on {costs.secret_holders(size)}; shared state: {costs.shared_state}"
-        first = (
-            f'<a id="{anchor(label)}"></a>' if size == min(s for d, s in seen if d == label) else ""
-        )
+        first = "" if label in anchored else f'<a id="{anchor(label)}"></a>'
+        anchored.add(label)
         rows.append(f"| {first}{label} | {size} | {needs} | " + " | ".join(texts) + " |")
     return "\n".join([head, rule, *rows])
 

@@ -46,9 +46,9 @@ def load_options(design: str = "per-node", **changes: Any) -> LoadOptions:
 def without_analytics_latency(topology: Topology) -> Topology:
     """``topology`` with Analytics answering at once: for a run that counts calls per cadence,
     where seconds-long reports (median 1 s, a tail to 10 s) would leave a few calls to chance."""
-    analytics = topology.simulation.analytics
-    latency = analytics.latency.model_copy(update={"enabled": False})
-    simulation = topology.simulation.model_copy(
-        update={"analytics": analytics.model_copy(update={"latency": latency})}
+    simulation = topology.simulation
+    analytics = simulation.analytics
+    latency = analytics.latency.evolve(enabled=False)
+    return topology.evolve(
+        simulation=simulation.evolve(analytics=analytics.evolve(latency=latency))
     )
-    return topology.model_copy(update={"simulation": simulation})
