@@ -213,7 +213,8 @@ class PushedReport:
         if not self._leader and self._pushed is None:
             # Started with the leader (a deployment): its first push is on its way.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), self._grace)
+                async with asyncio.timeout(self._grace):  # not wait_for: cpython#86296
+                    await self._arrived.wait()
         pushed = self._pushed
         fresh = pushed is not None and self._wall_clock() - pushed.fetched_at < self._fresh_for
         if not self._leader and pushed is not None and fresh:

@@ -156,7 +156,8 @@ class Simulation:
                 if self._waiting:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), until)
+                        async with asyncio.timeout(until):  # not wait_for: cpython#86296
+                            await self._wake.wait()
                 else:
                     await asyncio.sleep(until)
                 if self.now() >= horizon - DUE_TOLERANCE and (at >= horizon or not self._heap):

@@ -95,7 +95,8 @@ class ScheduledTokenProvider:
                 await asyncio.sleep(min(1.0, left))
         elif self._token is None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), self._wait_timeout)
+                async with asyncio.timeout(self._wait_timeout):  # not wait_for: cpython#86296
+                    await self._arrived.wait()
         if self._token is None:
             raise TokenUnavailable("no token has been published yet")
         return self._token

@@ -97,6 +97,7 @@ class RefreshingTokenProvider:
         self._peer_changed = False  # the coordinator was told of a newer token
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         coordinator.on_change(self._notify_peer_change)
 
     # --- lifetime -----------------------------------------------------------------------
@@ -109,6 +110,10 @@ class RefreshingTokenProvider:
         self._task = asyncio.create_task(self._refresher(), name="token-refresher")
 
     async def close(self) -> None:
+        # The flag as well as the cancellation: code the refresher awaits (a store's client)
+        # may swallow a CancelledError, and the loop must end all the same.
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -161,7 +166,8 @@ class RefreshingTokenProvider:
         if self._outcome.in_flight:
             timeout = min(self._settings.wait_timeout, token.expires_at - now)
             with contextlib.suppress(TokenUnavailable, TimeoutError):
-                return await asyncio.wait_for(asyncio.shield(self._outcome.pending()), timeout)
+                async with asyncio.timeout(timeout):
+                    return await asyncio.shield(self._outcome.pending())
         current = self._current.token
         return current if current is not None else token
 
@@ -177,19 +183,24 @@ class RefreshingTokenProvider:
         outcome = self._outcome.pending()
         self._wake.set()
         try:
-            return await asyncio.wait_for(asyncio.shield(outcome), self._settings.wait_timeout)
+            async with asyncio.timeout(self._settings.wait_timeout):
+                return await asyncio.shield(outcome)
         except TimeoutError:
             raise TokenUnavailable("timed out waiting for a token call") from None
 
     # --- the refresher ------------------------------------------------------------------
 
     async def _refresher(self) -> None:
-        while True:
+        # Waits use asyncio.timeout, not asyncio.wait_for: on Python 3.11, wait_for returns
+        # the result when the event is set in the same loop turn as the task is cancelled,
+        # and the cancellation is lost (python/cpython#86296); close() then waited for ever.
+        while not self._closing:
             delay = self._next_attempt_at() - self._clock.monotonic()
             if delay > DUE_TOLERANCE:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
                 continue
             try:
                 await self._attempt()
