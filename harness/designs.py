@@ -166,7 +166,7 @@ class Design:
     @classmethod
     def of(cls, topology: Topology) -> Design:
         """The design topology.yaml runs: its token strategy, its report sharing."""
-        if topology.analytics.report_source == "published":
+        if topology.analytics.published:
             return cls(DESIGNS["author-report"])
         if topology.analytics.widget_cache is not None:
             return cls(DESIGNS["edge-cached"])

@@ -85,7 +85,7 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
         ("GET", "/status", status),
         ("GET", "/metrics", metrics),
     ]
-    if published(topology):
+    if topology.analytics.published:
         routes += [("PUT", replication_http.REPORT_PATH, receive_report)]
     elif strategy(topology.token.strategy).needs_replication:
         routes += [
@@ -116,7 +116,7 @@ def _services(
                 lambda: dict(app[REPORTS].outcomes),
                 refused=app[GUARD].refused,
             )
-            if published(topology):
+            if topology.analytics.published:
                 async with _published(app, topology, node_id, deps, session):
                     yield
                 return
@@ -166,11 +166,6 @@ def _services(
                     await app[PUSHED_REPORT].close()
 
     return services
-
-
-def published(topology: Topology) -> bool:
-    """The author-report design: the author publishes the report; no token on this node."""
-    return topology.analytics.report_source == "published"
 
 
 @contextlib.asynccontextmanager

@@ -37,7 +37,7 @@ def run(topology: Topology, node_id: str, environ: Mapping[str, str], log_level:
         # author-report: the author holds the only client secret; a publisher holds none
         secrets = (
             ()
-            if topology.analytics.report_source == "published"
+            if topology.analytics.published
             else secrets_from_env(
                 topology.ims.client_secret_env, environ, key_path="ims.client_secret_env"
             )

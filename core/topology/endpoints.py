@@ -93,3 +93,9 @@ class AnalyticsConfig(Model):
         "percentile at rest (about 11 s), well below the gateway's own 60 s (docs/world.md).",
     )
     date_range_days: Annotated[int, Field(ge=1, le=366)] = 30
+
+    @property
+    def published(self) -> bool:
+        """The author-report design: the author fetches the report and publishes it to the
+        publishers, which hold no client secret and no token."""
+        return self.report_source == "published"

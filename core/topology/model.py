@@ -179,7 +179,7 @@ def _listeners(topo: Topology) -> Iterator[tuple[str, str, int]]:
 def _check_references(topo: Topology) -> None:
     if topo.cdn is not None and topo.lb is None:
         raise KeyPathError("cdn", "the CDN sits in front of the balancer: add an lb section")
-    if topo.analytics.report_source == "published" and topo.author is None:
+    if topo.analytics.published and topo.author is None:
         raise KeyPathError(
             "author",
             "required when analytics.report_source is published (the author-report design): "

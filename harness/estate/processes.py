@@ -69,7 +69,7 @@ def services_of(
         return hosts.prefix(host) if hosts is not None else ()
 
     author = topology.author
-    published = topology.analytics.report_source == "published"
+    published = topology.analytics.published
     if author is not None and published:  # the author holds the only client secret
         specs.append(ServiceSpec(author.id, "author", common, author.host, author.port))
     specs += [

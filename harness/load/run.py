@@ -240,7 +240,7 @@ async def _load(
     workers: Workers,
 ) -> RunData:
     analytics = topology.analytics
-    if analytics.report_refresh > 0 and analytics.report_source == "analytics":
+    if analytics.report_refresh > 0 and not analytics.published:
         await control.wait_for_first_reports(limit=analytics.timeout + topology.ims.timeout)
     # Visitors reach the site through the CDN when there is one (edge-cached), else the balancer.
     lb = control.url("cdn") if "cdn" in control.specs else control.url("lb")
@@ -304,7 +304,7 @@ async def _load(
         trace=trace,
         token_holders=(
             [topology.author.id]
-            if topology.author is not None and topology.analytics.report_source == "published"
+            if topology.author is not None and topology.analytics.published
             else None
         ),
         exits=_exits(control.exits, tuple(e.describe() for e in result.worker_exits)),

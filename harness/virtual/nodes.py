@@ -51,11 +51,6 @@ async def start_author(sim: Simulation, report: NodeReport) -> SimNode:
     return SimNode(author.id, built.provider, report, 0)
 
 
-def publishes_report(topology: Topology) -> bool:
-    """author-report: the author publishes the report; publishers hold no token."""
-    return topology.analytics.report_source == "published"
-
-
 def report_cadence(topology: Topology) -> float:
     """How often the report is fetched (0: on every page load). edge-cached: the CDN's one copy
     for the site, fetched again every max-age by whichever publisher the request lands on (the
@@ -64,7 +59,7 @@ def report_cadence(topology: Topology) -> float:
     if edge is not None:
         return edge.max_age
     cadence = topology.analytics.report_refresh
-    return (cadence or 1800.0) if publishes_report(topology) else cadence
+    return (cadence or 1800.0) if topology.analytics.published else cadence
 
 
 def as_seen_by(topology: Topology, node_id: str) -> Topology:

@@ -92,7 +92,7 @@ class Simulation:
         self.jitter = topology.analytics.report_jitter
         self.tries = 1 if strategy(topology.token.strategy).single_flight else settings.burst
         # author-report: the author alone holds a token and refreshes the cluster's one report.
-        self.published = estate.publishes_report(topology)
+        self.published = topology.analytics.published
         self.author: SimNode | None = None
         self.cluster: ClusterReport | None = (
             ClusterReport(self._refresher(settings.seed))
