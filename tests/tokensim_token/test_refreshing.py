@@ -19,8 +19,10 @@ from typing import Any
 import aiohttp
 import pytest
 from tokensim_token import ConfigurationError, ImsUnavailable, TokenUnavailable
+from tokensim_token.clock import Clock
 from tokensim_token.model import AccessToken, TokenGrant
 from tokensim_token.policy import RefreshPolicy
+from tokensim_token.refreshing import ProviderSettings, RefreshingTokenProvider
 from tokensim_token.secrets import Secret
 
 from tests.support.world import (
@@ -398,6 +400,60 @@ async def test_closing_right_after_a_wake_up_still_stops_the_refresher(
         await node.tokens.close()
     assert loop.time() - began < 1
     assert world.tokens_issued == 1  # no call made after the node began to close
+
+
+class SwallowingCoordinator:
+    """A shared store whose client swallows a cancellation once (some do): its first claim()
+    hangs until cancelled, then says another node holds the lease, as if nothing had happened.
+    (Once only, so that a refresher that goes round again is cancelled there, and the test
+    fails on its assertions rather than hanging.)"""
+
+    strategy = "shared"
+
+    def __init__(self) -> None:
+        self.claims = 0
+
+    async def load(self) -> None:
+        return None
+
+    async def claim(self) -> bool:
+        self.claims += 1
+        if self.claims > 1:
+            await asyncio.sleep(3600)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        return False
+
+    async def publish(self, token: object) -> None: ...
+
+    async def release(self) -> None: ...
+
+    async def discard(self, token: object) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def on_change(self, listener: object) -> None: ...
+
+
+async def test_closing_ends_the_refresher_even_when_a_store_swallows_the_cancellation() -> None:
+    loop = asyncio.get_running_loop()
+    coordinator = SwallowingCoordinator()
+    provider = RefreshingTokenProvider(
+        fetcher=BrokenFetcher(),
+        secrets=[Secret("unused")],
+        settings=ProviderSettings(),
+        clock=Clock.of_loop(loop, wall_offset=0.0),
+        rng=random.Random(1),
+        coordinator=coordinator,
+    )
+    await provider.start()
+    await asyncio.sleep(1)  # the refresher is inside claim()
+    assert coordinator.claims == 1
+    began = loop.time()
+    async with asyncio.timeout(HOUR):  # virtual seconds: see the test before
+        await provider.close()
+    assert loop.time() - began < 1
+    assert coordinator.claims == 1  # it did not go round again to claim once more
 
 
 async def test_a_refresh_is_never_planned_inside_the_mandatory_margin() -> None:
