@@ -88,15 +88,22 @@ def lifecycle_of(app: web.Application) -> Lifecycle:
 
 
 async def serve(
-    app: web.Application, *, host: str, port: int, drain: float = 0.0, name: str = "service"
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    drain: float = 0.0,
+    name: str = "service",
+    shutdown_timeout: float = 60.0,
 ) -> None:
     """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT, then drain and clean up.
 
     Draining: ``/health`` turns 503 for ``drain`` seconds so a load balancer stops sending new
-    requests, while requests in flight complete; then the app's cleanup contexts run.
+    requests, while requests in flight complete (for up to ``shutdown_timeout`` seconds,
+    aiohttp's graceful period); then the app's cleanup contexts run.
     """
     lifecycle = lifecycle_of(app)
-    runner = app_runner(app, handle_signals=False)
+    runner = app_runner(app, handle_signals=False, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=BACKLOG)
     try:
