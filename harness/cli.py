@@ -139,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     map_cmd.add_argument(
         "--max-seconds",
         type=positive_int,
+        default=300,
         metavar="N",
-        help="start no cell after N seconds; the rest are reported as not run",
+        help="start no cell after N seconds; the rest are reported as not run (default 300; "
+        "the map says before it starts when its estimate is longer)",
     )
     map_cmd.add_argument("--out", type=Path, default=Path("reports"))
     compare_cmd = subcommand(commands, "compare", "the same scenarios for each strategy")

@@ -264,17 +264,30 @@ async def _load_with_a_publisher_killed(estate: Estate, victim: str) -> tuple[in
         if publishers and publishers[0] == victim:
             moved += publishers[-1] != victim
 
+    # Every target healthy first: on a busy machine a 250 ms health check may fail at the start,
+    # and sessions that begin while d2 is out all go elsewhere (none of them could then move).
+    await _until_all_targets_healthy(estate, within=30.0)
     tasks = [asyncio.create_task(client()) for _ in range(30)]
     await asyncio.sleep(1.5)
     os.kill(estate.pids[victim], signal.SIGKILL)
     await asyncio.sleep(3.0)
     stop.set()
     await asyncio.gather(*tasks)
-    status_url = f"{estate.admin}/lb/status"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(status_url, headers={"Accept": "application/json"}) as r,
-    ):
-        states = {t["id"]: t["state"] for t in (await r.json())["targets"]}
+    states = await _target_states(estate)
     assert states["d2"] == "unhealthy"
     return failures, moved
+
+
+async def _target_states(estate: Estate) -> dict[str, str]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{estate.admin}/lb/status", headers={"Accept": "application/json"}) as r,
+    ):
+        return {t["id"]: t["state"] for t in (await r.json())["targets"]}
+
+
+async def _until_all_targets_healthy(estate: Estate, *, within: float) -> None:
+    deadline = time.monotonic() + within
+    while set((states := await _target_states(estate)).values()) != {"healthy"}:
+        assert time.monotonic() < deadline, f"targets not all healthy after {within:g} s: {states}"
+        await asyncio.sleep(0.1)

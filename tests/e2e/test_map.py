@@ -85,3 +85,25 @@ def test_bad_input_is_one_line_and_exit_2(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(120)
+def test_a_map_longer_than_its_limit_says_so_before_it_starts(tmp_path: Path) -> None:
+    # One cell with a report on every page load: about 84,000 calls, estimated at 1.3 s.
+    done = _map(
+        tmp_path,
+        "--designs",
+        "per-node",
+        "--publishers",
+        "3",
+        "--refresh",
+        "page",
+        "--max-seconds",
+        "1",
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    first, second, progress = done.stdout.splitlines()[:3]
+    assert first.startswith("map: 1 cells (1 designs x 1 sizes x 1 cadences), two at a time")
+    assert second.startswith("map: that is more than --max-seconds 1: cells not started by then")
+    assert progress.startswith("  [1/1] per-node, 3 publishers")

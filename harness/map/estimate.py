@@ -1,0 +1,56 @@
+"""How long a map will take, said before it starts: its cells' Analytics calls at the measured
+cost of one call.
+
+The virtual world's cost is its calls (docs/benchmarks.md): about 14 us each through the real
+token code, plus about 0.1 s per cell to build its estate. A cell whose report is fetched every
+``c`` seconds makes ``callers x horizon / c`` calls. With a report on every page load each
+caller calls back to back, as fast as Analytics answers (about every 3 s: 28,800 a day), and
+the rate limit slows that as callers are added: with the shipped topology 84,000 calls a day
+at 3 publishers, 115,000 at 10 and 179,000 at 50 (fitted below). One caller for the whole
+cluster when the report is shared, published from the author or cached at the edge.
+
+A rough figure with one purpose: to say that a long map is long before it starts.
+"""
+
+from __future__ import annotations
+
+import math
+
+from core.topology import Topology
+from harness.map.cells import DAY, MapPlan
+from harness.virtual.nodes import report_cadence
+from harness.virtual.timeline import LIFETIME
+
+SECONDS_PER_CALL = 14e-6
+SECONDS_PER_CELL = 0.1
+BACK_TO_BACK_PER_DAY = 28_800.0  # one caller on every page load: a call every 3 s
+# Every page load, several callers: 47,000 + 34,000 ln(callers) a day (3, 10, 50 publishers).
+PAGE_LOAD_BASE, PAGE_LOAD_PER_LOG = 47_000.0, 34_000.0
+
+
+def calls_per_day(callers: int, cadence: float) -> float:
+    """Analytics calls a day from ``callers`` fetching every ``cadence`` s (0: every page load)."""
+    if cadence > 0:
+        return callers * DAY / cadence
+    return min(
+        callers * BACK_TO_BACK_PER_DAY, PAGE_LOAD_BASE + PAGE_LOAD_PER_LOG * math.log(callers)
+    )
+
+
+def estimated_seconds(topology: Topology, plan: MapPlan) -> float:
+    """Wall seconds for ``plan``'s cells on ``plan.workers`` cores, roughly."""
+    days = plan.horizon / DAY
+    total = 0.0
+    for design, publishers, cadence in plan.cells:
+        as_run = topology.evolve(analytics=topology.analytics.evolve(report_refresh=cadence))
+        applied = design.applied(as_run, LIFETIME)
+        analytics = applied.analytics
+        one_caller = (
+            analytics.published
+            or analytics.widget_cache is not None
+            or analytics.report_sharing == "shared"
+        )
+        every = report_cadence(applied)
+        calls = calls_per_day(1 if one_caller else publishers, every) * days
+        total += SECONDS_PER_CELL + calls * SECONDS_PER_CALL
+    return total / max(1, min(plan.workers, len(plan.cells)))
