@@ -1,8 +1,9 @@
 """How long a map will take, said before it starts: its cells' Analytics calls at the measured
 cost of one call.
 
-The virtual world's cost is its calls (docs/benchmarks.md): about 14 us each through the real
-token code, plus about 0.1 s per cell to build its estate. A cell whose report is fetched every
+The virtual world's cost is its calls (docs/benchmarks.md): 15 to 20 us each through the real
+token code (more in a week, with more faults and longer windows: the figure here), plus about
+0.1 s per cell to build its estate. A cell whose report is fetched every
 ``c`` seconds makes ``callers x horizon / c`` calls. With a report on every page load each
 caller calls back to back, as fast as Analytics answers (about every 3 s: 28,800 a day), and
 the rate limit slows that as callers are added: with the shipped topology 84,000 calls a day
@@ -21,7 +22,7 @@ from harness.map.cells import DAY, MapPlan
 from harness.virtual.nodes import report_cadence
 from harness.virtual.timeline import LIFETIME
 
-SECONDS_PER_CALL = 14e-6
+SECONDS_PER_CALL = 20e-6  # a week: 600 core-seconds for 29 M calls (a day: 15 us a call)
 SECONDS_PER_CELL = 0.1
 BACK_TO_BACK_PER_DAY = 28_800.0  # one caller on every page load: a call every 3 s
 # Every page load, several callers: 47,000 + 34,000 ln(callers) a day (3, 10, 50 publishers).

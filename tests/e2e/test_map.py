@@ -89,7 +89,7 @@ def test_bad_input_is_one_line_and_exit_2(
 
 @pytest.mark.timeout(120)
 def test_a_map_longer_than_its_limit_says_so_before_it_starts(tmp_path: Path) -> None:
-    # One cell with a report on every page load: about 84,000 calls, estimated at 1.3 s.
+    # One cell with a report on every page load: about 84,000 calls, estimated at 1.8 s.
     done = _map(
         tmp_path,
         "--designs",
