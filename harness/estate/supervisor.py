@@ -232,15 +232,11 @@ class Supervisor:
         return proc.returncode
 
     async def stop_all(self, *, timeout: float = 5.0) -> dict[str, int]:
-        """Stop every service, a tier at a time from the balancer down to the upstreams (the
-        reverse of how they started), the services of one tier together; return their exit
-        codes."""
+        """Stop every service, last started first; return their exit codes."""
         self._closing = True
-        codes: dict[str, int] = {}
-        for tier in reversed(tiers([self.specs[service_id] for service_id in self._procs])):
-            ids = [spec.id for spec in tier]
-            stopped = await asyncio.gather(*(self.stop(i, timeout=timeout) for i in ids))
-            codes |= dict(zip(ids, stopped, strict=True))
+        codes = {}
+        for service_id in reversed(list(self._procs)):
+            codes[service_id] = await self.stop(service_id, timeout=timeout)
         pending = [t for t in self._tasks if not t.done()]
         for task in pending:
             if task not in self._pumps.values():

@@ -76,6 +76,11 @@ class Partition:
     stale_during: float | None = None  # stale reports it served while cut off
     failed_during: float | None = None  # token calls that failed while cut off
     token_valid_at_heal: bool | None = None
+    # When the cut was in place and when it was lifted (wall clock). The timeline's step is
+    # stamped before its action runs (a /status read, then the route change), so a token call
+    # IMS answered in between is not one that got through the partition.
+    cut_at: float | None = None
+    healed_at: float | None = None
 
 
 @dataclass(slots=True)

@@ -219,7 +219,12 @@ def served_stale_reports(d: RunData) -> tuple[bool, str]:
 
 def no_token_call_while_cut_off(d: RunData) -> tuple[bool, str]:
     """The partition really held: IMS issued p2 nothing while p2 could not reach it."""
+    partition = d.measured.partition
     cut, healed = d.when(StepKind.CUT_OFF, "p2"), d.when(StepKind.HEAL, "p2")
+    if partition is not None and partition.cut_at is not None:
+        cut = partition.cut_at  # when the cut was in place, not when its step began
+    if partition is not None and partition.healed_at is not None:
+        healed = partition.healed_at
     during = d.tokens_issued("p2", after=cut) - d.tokens_issued("p2", after=healed)
     return during == 0, f"{during} tokens issued to p2 while it was cut off"
 

@@ -6,6 +6,7 @@ tokens follow the same script. Each invariant returns whether it held and what w
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +135,7 @@ def cut_off_from_ims(node: str) -> Action:
             failed_at_cut=float(status["token"]["failed_refreshes"]),
         )
         c.partition(node, "ims")
+        c.measured.partition.cut_at = time.time()
 
     return act
 
@@ -141,8 +143,9 @@ def cut_off_from_ims(node: str) -> Action:
 def heal(node: str) -> Action:
     async def act(c: EstateControl) -> None:
         status = await c.get_json(f"{c.url(node)}/status")
-        c.partition(node, "ims", cut=False)
         cut = c.measured.partition or Partition(node)
+        cut.healed_at = time.time()
+        c.partition(node, "ims", cut=False)
         cut.stale_during = float(status["reports"].get("stale", 0)) - cut.stale_at_cut
         cut.failed_during = float(status["token"]["failed_refreshes"]) - cut.failed_at_cut
         cut.token_valid_at_heal = status["token"]["state"] != "invalid"

@@ -124,3 +124,24 @@ def test_a_restart_may_make_the_one_call_its_token_was_due_before_it_was_up() ->
     held, text = restart(19.5)
     assert held
     assert "its refresh was due before it was up (10.5s old)" in text
+
+
+def test_a_token_ims_gave_before_the_cut_took_effect_did_not_get_through_it() -> None:
+    # The cut's step is stamped before its action (a /status read, then the route change):
+    # on a busy machine IMS answered p2 96 ms after the stamp, before the cut was in place.
+    data = run_data("x")
+    cut = data.when(StepKind.CUT_OFF, "p2")
+    healed = data.when(StepKind.HEAL, "p2")
+    issued = dataclasses.replace(data, ims={"issued_log": [{"at": cut + 0.1, "caller": "p2"}]})
+    stamped_only = Partition("p2")
+    assert not no_call_while_cut_off(
+        dataclasses.replace(issued, measured=Measured(partition=stamped_only))
+    )[0]
+    in_place = Partition("p2", cut_at=cut + 0.2, healed_at=healed)
+    assert no_call_while_cut_off(
+        dataclasses.replace(issued, measured=Measured(partition=in_place))
+    )[0]
+    after = Partition("p2", cut_at=cut + 0.05, healed_at=healed)  # issued once it was in place
+    assert not no_call_while_cut_off(
+        dataclasses.replace(issued, measured=Measured(partition=after))
+    )[0]
