@@ -247,12 +247,14 @@ async def test_stopping_a_publisher_under_load_moves_its_sessions_without_failed
 
 
 async def _load_with_a_publisher_killed(estate: Estate, victim: str) -> tuple[int, int]:
-    stop = asyncio.Event()
+    clients = 30
+    stop, all_answered = asyncio.Event(), asyncio.Event()
     failures = 0
     moved = 0
+    answered = 0
 
     async def client() -> None:
-        nonlocal failures, moved
+        nonlocal failures, moved, answered
         publishers = []
         async with browser() as http:
             while not stop.is_set():
@@ -260,6 +262,10 @@ async def _load_with_a_publisher_killed(estate: Estate, victim: str) -> tuple[in
                     if r.status != 200:
                         failures += 1
                     publishers.append(r.headers.get("X-Publisher"))
+                if len(publishers) == 1:
+                    answered += 1
+                    if answered == clients:
+                        all_answered.set()
                 await asyncio.sleep(0.02)
         if publishers and publishers[0] == victim:
             moved += publishers[-1] != victim
@@ -267,8 +273,13 @@ async def _load_with_a_publisher_killed(estate: Estate, victim: str) -> tuple[in
     # Every target healthy first: on a busy machine a 250 ms health check may fail at the start,
     # and sessions that begin while d2 is out all go elsewhere (none of them could then move).
     await _until_all_targets_healthy(estate, within=30.0)
-    tasks = [asyncio.create_task(client()) for _ in range(30)]
-    await asyncio.sleep(1.5)
+    tasks = [asyncio.create_task(client()) for _ in range(clients)]
+    # The kill comes once every visitor has had a page from its own publisher: a first page
+    # waits for that publisher's first report (Analytics takes seconds, more on a busy
+    # machine), and a session whose first page came after the kill began elsewhere.
+    async with asyncio.timeout(60):
+        await all_answered.wait()
+    await asyncio.sleep(0.5)
     os.kill(estate.pids[victim], signal.SIGKILL)
     await asyncio.sleep(3.0)
     stop.set()
