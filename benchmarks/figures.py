@@ -17,9 +17,12 @@ class Figure:
     target: str = ""
     met: bool | None = None  # None: no target, a figure to read
     note: str = ""
+    paired: float | None = None  # runs in turn: the median pair's ratio, not the medians'
 
     @property
     def ratio(self) -> float:
+        if self.paired is not None:
+            return self.paired
         return self.value / self.baseline_value if self.baseline_value else float("nan")
 
 

@@ -25,8 +25,23 @@ def pinned(cpu: int, command: list[str]) -> list[str]:
 
 
 def pin(pid: int, cpu: int) -> None:
+    """Every thread of ``pid`` on ``cpu`` (as ``taskset`` at launch would: a thread started
+    earlier keeps its own affinity when only the process's main thread is moved)."""
     if PIN:
-        os.sched_setaffinity(pid, {cpu})
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(thread), {cpu})
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) that every thread of ``pid`` has used so far."""
+    ticks = 0
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{pid}/task/{thread}/stat").read_text().rsplit(")", 1)[1]
+            utime, stime = fields.split()[11:13]  # fields 14 and 15 of proc(5)
+            ticks += int(utime) + int(stime)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager

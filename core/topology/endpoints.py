@@ -99,3 +99,9 @@ class AnalyticsConfig(Model):
         """The author-report design: the author fetches the report and publishes it to the
         publishers, which hold no client secret and no token."""
         return self.report_source == "published"
+
+    @property
+    def one_report(self) -> bool:
+        """The cluster has one report, fetched by one caller at a time: published by the
+        author, cached at the edge for every publisher, or shared through the store."""
+        return self.published or self.widget_cache is not None or self.report_sharing == "shared"

@@ -202,7 +202,7 @@ class Supervisor:
                 async with session.get(spec.health_url) as response:
                     if response.status == 200:
                         return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)  # as often as the bench polls its baseline
         raise StartupError(f"{service_id} did not become healthy at {spec.health_url}")
 
     def returncode(self, service_id: str) -> int | None:

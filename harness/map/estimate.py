@@ -45,13 +45,8 @@ def estimated_seconds(topology: Topology, plan: MapPlan) -> float:
     for design, publishers, cadence in plan.cells:
         as_run = topology.evolve(analytics=topology.analytics.evolve(report_refresh=cadence))
         applied = design.applied(as_run, LIFETIME)
-        analytics = applied.analytics
-        one_caller = (
-            analytics.published
-            or analytics.widget_cache is not None
-            or analytics.report_sharing == "shared"
-        )
         every = report_cadence(applied)
-        calls = calls_per_day(1 if one_caller else publishers, every) * days
+        callers = 1 if applied.analytics.one_report else publishers
+        calls = calls_per_day(callers, every) * days
         total += SECONDS_PER_CELL + calls * SECONDS_PER_CALL
     return total / max(1, min(plan.workers, len(plan.cells)))

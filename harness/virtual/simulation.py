@@ -88,16 +88,13 @@ class Simulation:
         self.publishers: tuple[str, ...] = tuple(p.id for p in topology.publishers)
         self.nodes: dict[str, SimNode] = {}
         self.policy = ReportPolicy(estate.report_cadence(topology))
-        edge = topology.analytics.widget_cache
         self.jitter = topology.analytics.report_jitter
         self.tries = 1 if strategy(topology.token.strategy).single_flight else settings.burst
         # author-report: the author alone holds a token and refreshes the cluster's one report.
         self.published = topology.analytics.published
         self.author: SimNode | None = None
         self.cluster: ClusterReport | None = (
-            ClusterReport(self._refresher(settings.seed))
-            if design.shared_report or self.published or edge is not None
-            else None
+            ClusterReport(self._refresher(settings.seed)) if topology.analytics.one_report else None
         )
         # What users saw, the site's traffic, and the timeline.
         self.users = Users()
