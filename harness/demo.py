@@ -3,7 +3,7 @@ one report with the answers at the top.
 
 1. On real processes (IMS, Analytics, publishers, dispatchers, the balancer, Locust): every
    design under the ``expiry-storm`` scenario with short tokens, and per-node once more with
-   stickiness off.
+   stickiness off, two estates at a time (each keeps a fraction of a core busy).
 2. In virtual time with the real 24 h lifetime: a week of faults for every design; the
    estate at 3, 10 and 50 publishers with the report on Adobe's cadence and again on every
    page load (the widget Adobe advises against); AEM as a Cloud Service's autoscaling (and a
@@ -26,7 +26,7 @@ from core.durations import format_duration, parse_duration
 from core.topology import Topology
 from harness.designs import Design, parse_designs
 from harness.fixed_iv import demonstrate
-from harness.load.compare import compare, real_intro
+from harness.load.compare import RunCell, real_intro, run_cells
 from harness.load.options import LoadOptions
 from harness.load.scenarios import SCENARIOS
 from harness.map.cells import MapPlan
@@ -53,6 +53,7 @@ class DemoPlan:
     lifetime: int = 5  # seconds, on real processes
     users: int = 20
     unsticky: str = "per-node"  # run again with stickiness off
+    at_once: int = 2  # real runs at a time: one at a time, the demo used under 1/4 of 2 cores
     real_autoscale: str = "per-node"  # shared: 0 calls per start, in the virtual week
     autoscale_lifetime: int = 4
     week: str = "7d"
@@ -99,7 +100,7 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out / f"demo-{stamp}"
     folder.mkdir(parents=True)
-    steps = 7
+    steps = 6
     options = LoadOptions(
         design=Design.of(topology),  # each run takes one of the plan's designs
         users=plan.users,
@@ -110,50 +111,53 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
     )
     scenario = SCENARIOS[plan.scenario]
 
-    async def real_runs(
-        designs: str, scenario: str, options: LoadOptions, sticky: bool
-    ) -> list[Run]:
-        _, runs = await compare(
-            topology,
-            designs=parse_designs(designs),
-            sticky_modes=[sticky],
-            scenarios=[scenario],
-            options=options,
-            folder=folder / "real",
-        )
-        return runs
+    async def real_runs(cells: Sequence[RunCell], options: LoadOptions) -> list[Run]:
+        return await run_cells(topology, cells, options, folder / "real", at_once=plan.at_once)
 
     designs = plan.designs
     if find_varnishd() is None and "edge-cached" in designs:  # Varnish is optional
         designs = ",".join(d for d in designs.split(",") if d != "edge-cached")
         print("edge-cached runs in virtual time only: varnishd is not installed", flush=True)
-    _step(1, steps, f"real processes: {designs} under {plan.scenario}", started)
-    real = await real_runs(designs, plan.scenario, options, True)
-    _step(2, steps, f"real processes, stickiness off: {plan.unsticky}", started)
-    unsticky = await real_runs(plan.unsticky, plan.scenario, options, False)
+    _step(
+        1,
+        steps,
+        f"real processes, {plan.at_once} at a time: {designs} under {plan.scenario}, "
+        f"and {plan.unsticky} with stickiness off",
+        started,
+    )
+    both = await real_runs(
+        [
+            *(RunCell(d, True, plan.scenario) for d in parse_designs(designs)),
+            *(RunCell(d, False, plan.scenario) for d in parse_designs(plan.unsticky)),
+        ],
+        options,
+    )
+    real = [r for r in both if r.row.sticky]
+    unsticky = [r for r in both if not r.row.sticky]
 
-    _step(3, steps, f"virtual time: {plan.week} of faults, {plan.week_designs}", started)
+    _step(2, steps, f"virtual time: {plan.week} of faults, {plan.week_designs}", started)
     week_settings = VirtualSettings(horizon=parse_duration(plan.week), scenario="faults")
     week = await _virtual(topology, plan.week_designs, week_settings, folder)
 
-    _step(4, steps, f"virtual time: {', '.join(map(str, plan.sizes))} publishers", started)
+    _step(3, steps, f"virtual time: {', '.join(map(str, plan.sizes))} publishers", started)
     size_settings = VirtualSettings(horizon=parse_duration(plan.size_horizon), scenario="steady")
     sizes = await _virtual(topology, plan.size_designs, size_settings, folder, plan.sizes)
 
-    _step(5, steps, "virtual time: the same sizes, a report on every page load", started)
+    _step(4, steps, "virtual time: the same sizes, a report on every page load", started)
     load_settings = VirtualSettings(
         horizon=parse_duration(plan.page_load_horizon), scenario="steady", refresh=0.0
     )
     page_load = await _virtual(topology, "per-node", load_settings, folder, plan.sizes)
 
-    _step(6, steps, "autoscaling: virtual week and real processes", started)
+    _step(5, steps, "autoscaling: virtual week and real processes", started)
     scale_settings = VirtualSettings(horizon=parse_duration(plan.week), scenario="autoscale")
     scaled = await _virtual(topology, plan.autoscale_designs, scale_settings, folder)
     scaled_real = await real_runs(
-        plan.real_autoscale, "autoscale", replace(options, lifetime=plan.autoscale_lifetime), True
+        [RunCell(d, True, "autoscale") for d in parse_designs(plan.real_autoscale)],
+        replace(options, lifetime=plan.autoscale_lifetime),
     )
 
-    _step(7, steps, "the map: designs x publishers x report cadence", started)
+    _step(6, steps, "the map: designs x publishers x report cadence", started)
     map_plan = MapPlan(parse_designs(plan.map_designs), plan.sizes, plan.map_cadences)
     mapped = await asyncio.to_thread(measure, topology, map_plan)
 
@@ -164,7 +168,7 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
             folder,
             "real",
             f"On real processes: {plan.scenario}",
-            real_intro(options, scenario.summary, real[0].row.publishers),
+            real_intro(options, scenario.summary, real[0].row.publishers, plan.at_once),
             real,
         ),
         build.section(

@@ -7,10 +7,11 @@ inlined), ``results.csv`` and ``results.json``, the figures as PNG, and each run
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.topology import Topology
@@ -86,14 +87,8 @@ async def compare(
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         folder = options.out / f"compare-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
-    plan = [(d, sticky, sc) for sc in scenarios for sticky in sticky_modes for d in designs]
-    runs: list[Run] = []
-    for i, (design, sticky, scenario) in enumerate(plan, start=1):
-        label = f"{design.label}{'' if sticky else ' (stickiness off)'} x {scenario}"
-        print(f"  [{i}/{len(plan)}] {progress_bar(i - 1, len(plan))} {label}", flush=True)
-        run_options = replace(options, design=design, sticky=sticky, out=folder / "runs")
-        verdict = await run_scenario(base, SCENARIOS[scenario], run_options)
-        runs.append(run_of(design, sticky, verdict))
+    plan = [RunCell(d, sticky, sc) for sc in scenarios for sticky in sticky_modes for d in designs]
+    runs = await run_cells(base, plan, options, folder)
     if own_report:
         sections = [
             build.section(
@@ -118,14 +113,93 @@ async def compare(
     return folder, runs
 
 
-def real_intro(options: LoadOptions, summary: str, publishers: int) -> str:
+def real_intro(options: LoadOptions, summary: str, publishers: int, at_once: int = 1) -> str:
+    together = (
+        f" The runs went {at_once} at a time, each estate on its own ports: a visitor's "
+        "latency includes the other estate's share of the 2 cores; the token figures and the "
+        "verdicts do not depend on it."
+        if at_once > 1
+        else ""
+    )
     return (
         f"Each run on a fresh estate of {publishers} publishers behind their dispatchers and "
         f"the load balancer: {summary}; {options.users} Locust users; tokens that live "
         f"{options.lifetime} s (IMS latency {options.ims_latency * 1000:.0f} ms), so that a "
         "run crosses several expiries in seconds. User errors are failed or wrong replies seen "
-        "by the Locust visitors, and latency is theirs."
+        f"by the Locust visitors, and latency is theirs.{together}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RunCell:
+    """One run of a comparison: a design, with stickiness on or off, under a scenario."""
+
+    design: Design
+    sticky: bool
+    scenario: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.design.label}{'' if self.sticky else ' (stickiness off)'} x {self.scenario}"
+
+
+async def run_cells(
+    base: Topology,
+    cells: Sequence[RunCell],
+    options: LoadOptions,
+    folder: Path,
+    *,
+    at_once: int = 1,
+) -> list[Run]:
+    """Each cell on a fresh estate of its own, ``at_once`` of them at a time (in the order
+    given; the runs come back in that order). Estates start one at a time: the next one takes
+    its ports once the one before listens on its own, so two never pick the same free port;
+    a scenario that starts services later, on ports taken at its start, runs alone."""
+    if any(SCENARIOS[cell.scenario].binds_later for cell in cells):
+        at_once = 1
+    slots = asyncio.Semaphore(max(1, at_once))
+    starting = asyncio.Lock()
+
+    async def one(index: int, cell: RunCell) -> Run:
+        async with slots:
+            await starting.acquire()
+            gate = _Gate(starting)
+            try:
+                print(
+                    f"  [{index}/{len(cells)}] {progress_bar(index - 1, len(cells))} {cell.label}",
+                    flush=True,
+                )
+                run_options = replace(
+                    options, design=cell.design, sticky=cell.sticky, out=folder / "runs"
+                )
+                verdict = await run_scenario(
+                    base, SCENARIOS[cell.scenario], run_options, on_started=gate.open
+                )
+            finally:
+                gate.open()
+            return run_of(cell.design, cell.sticky, verdict)
+
+    tasks = [asyncio.create_task(one(i, c)) for i, c in enumerate(cells, start=1)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:  # one failed run stops the others; its own error is the one raised
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+@dataclass
+class _Gate:
+    """The start-up lock of one run, released once (when its estate is up, or it ended)."""
+
+    lock: asyncio.Lock
+    opened: bool = False
+
+    def open(self) -> None:
+        if not self.opened:
+            self.opened = True
+            self.lock.release()
 
 
 def progress_bar(done: int, total: int, width: int = 20) -> str:

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -54,9 +54,16 @@ RUNNING_NOTE = (
 )
 
 
-async def run_scenario(base: Topology, scenario: Scenario, options: LoadOptions) -> Verdict:
+async def run_scenario(
+    base: Topology,
+    scenario: Scenario,
+    options: LoadOptions,
+    *,
+    on_started: Callable[[], None] | None = None,
+) -> Verdict:
     """Run ``scenario`` on an estate of ``base`` (a fresh one, or with ``options.running``
-    the one already running at its ports) and judge its invariants."""
+    the one already running at its ports) and judge its invariants. ``on_started`` is called
+    once a fresh estate listens on every port it took (or it failed to start)."""
     if scenario.needs_hosts and (options.running or not options.hosts):
         raise NotOurEstate(f"{scenario.name} cuts a host off the network: run it with --hosts")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -72,7 +79,7 @@ async def run_scenario(base: Topology, scenario: Scenario, options: LoadOptions)
     if options.running:
         data = await _load_running(base, scenario, options, folder)
     else:
-        data = await _load_own(base, scenario, options, folder)
+        data = await _load_own(base, scenario, options, folder, on_started or _nothing)
     verdict = Verdict(
         scenario.name,
         folder,
@@ -83,8 +90,16 @@ async def run_scenario(base: Topology, scenario: Scenario, options: LoadOptions)
     return verdict
 
 
+def _nothing() -> None:
+    return None
+
+
 async def _load_own(
-    base: Topology, scenario: Scenario, options: LoadOptions, folder: Path
+    base: Topology,
+    scenario: Scenario,
+    options: LoadOptions,
+    folder: Path,
+    on_started: Callable[[], None],
 ) -> RunData:
     """A fresh estate, started for this run and stopped after it."""
     plan = HostPlan.new() if options.hosts else None
@@ -104,7 +119,7 @@ async def _load_own(
             redis=redis,
         )
         return await _run_own(
-            scenario, options, folder, topology, topology_path, plan, redis, state
+            scenario, options, folder, topology, topology_path, plan, redis, state, on_started
         )
 
 
@@ -134,6 +149,7 @@ async def _run_own(
     plan: HostPlan | None,
     redis: RedisPlan | None,
     state: Path,
+    on_started: Callable[[], None],
 ) -> RunData:
     env, _ = child_environment(topology, {**os.environ, **(redis.environment() if redis else {})})
     duration = scenario.lifetimes * options.lifetime
@@ -153,7 +169,10 @@ async def _run_own(
                     topology, topology_path, hosts=hosts, log_level=options.log_level
                 )
                 down = _starting_down(topology, scenario.starts_down)
-                await supervisor.start_all([s for s in specs if s.id not in down], timeout=30)
+                try:
+                    await supervisor.start_all([s for s in specs if s.id not in down], timeout=30)
+                finally:
+                    on_started()
                 async with aiohttp.ClientSession() as http:
                     control = EstateControl(
                         {s.id: s for s in specs}, http, supervisor, hosts, topology=topology

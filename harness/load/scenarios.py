@@ -71,6 +71,11 @@ class Scenario:
     starts_down: frozenset[str] = field(default_factory=frozenset)  # publishers not up at start
     needs_hosts: bool = False  # it cuts a host off the network: publishers on hosts (--hosts)
 
+    @property
+    def binds_later(self) -> bool:
+        """It starts services during the run, on ports taken when the run began."""
+        return self.needs_own_estate or bool(self.extra_publishers) or bool(self.starts_down)
+
     def faults(self, happened: Sequence[Happened], started: float) -> tuple[Fault, ...]:
         """The timeline as it happened: its windows from the step that opens one to the step
         that closes it, and its instants."""

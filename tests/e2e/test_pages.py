@@ -8,6 +8,8 @@ without Chromium, unless TOKENSIM_REQUIRE_CHROMIUM is set (CI sets it: .ci/run i
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import os
 import shutil
 import subprocess
@@ -27,6 +29,7 @@ from tests.support.topologies import load_options, shipped
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDTH = 1280
+STAMP = "%Y-%m-%d %H:%M:%S,%f"  # a service's log line: "p1 | 2026-12-03 12:34:41,581 INFO ..."
 
 if CHROMIUM is None and os.environ.get("TOKENSIM_REQUIRE_CHROMIUM"):
     raise RuntimeError("TOKENSIM_REQUIRE_CHROMIUM is set but chromium is not installed")
@@ -78,8 +81,9 @@ async def browser() -> AsyncIterator[object]:
 @pytest.mark.timeout(420)
 def test_the_demo_prints_its_progress_and_every_answer(demo: tuple[Path, str]) -> None:
     _, stdout = demo
-    for step in range(1, 8):
-        assert f"[{step}/7] " in stdout
+    for step in range(1, 7):
+        assert f"[{step}/6] " in stdout
+    assert "[1/6] real processes, 2 at a time" in stdout
     answers = stdout.split("\nAnswers (", 1)[1]
     for question in (
         "Where do we keep the token?",
@@ -94,6 +98,29 @@ def test_the_demo_prints_its_progress_and_every_answer(demo: tuple[Path, str]) -
     assert "Not measured" not in answers  # the quick plan runs every step
     assert "](#" not in answers  # links are words in a terminal
     assert "report: " in stdout
+
+
+def test_two_real_runs_at_a_time_never_start_their_estates_together(
+    demo: tuple[Path, str],
+) -> None:
+    """The demo runs two estates at a time; the second takes its ports only once the first
+    listens on all of its own (two free-port probes at once could pick the same port)."""
+    page, _ = demo
+    spans = []
+    for log in sorted((page.parent / "real" / "runs").glob("expiry-storm-*/estate.log")):
+        stamps = [
+            dt.datetime.strptime(" ".join(line.split("|", 1)[1].split()[:2]), STAMP)
+            for line in log.read_text().splitlines()
+            if " listening on http" in line
+        ]
+        spans.append((min(stamps), max(stamps)))
+    assert len(spans) == 3  # per-node and shared, per-node again with stickiness off
+    spans.sort()
+    for (_, last), (first, _) in itertools.pairwise(spans):
+        assert first >= last  # the next estate's first service after this one's last
+    ends = [end for _, end in spans]
+    starts = [start for start, _ in spans]
+    assert starts[1] < ends[0] + dt.timedelta(seconds=10)  # and it did not wait for the run
 
 
 @pytest.mark.timeout(420)
