@@ -16,6 +16,7 @@ one node against a bare aiohttp handler.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -66,6 +67,7 @@ class Estate:
     urls: dict[str, str]
     pids: dict[str, int]
     startup_s: float
+    lb_status: str  # the balancer's control plane: its targets and their health
 
 
 WIDGET = "/content/site/en/top-pages.json"  # the component's data: cacheable by the dispatcher
@@ -110,7 +112,8 @@ def harness_up(work: Path, *, dispatcher_cache: bool) -> Iterator[Estate]:
     """``python -m harness up`` on a topology of its own; stopped with SIGTERM at the end."""
     work.mkdir(parents=True)
     path = work / "topology.yaml"
-    path.write_text(yaml.safe_dump(topology_data(work, dispatcher_cache=dispatcher_cache)))
+    data = topology_data(work, dispatcher_cache=dispatcher_cache)
+    path.write_text(yaml.safe_dump(data))
     env = {**os.environ, "TOKENSIM_BENCH_SECRET": os.urandom(16).hex()}
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -132,7 +135,8 @@ def harness_up(work: Path, *, dispatcher_cache: bool) -> Iterator[Estate]:
                 break
         else:
             raise RuntimeError(f"python -m harness up exited with {proc.wait()}")
-        yield Estate(urls["lb"], urls, pids, time.monotonic() - started)
+        status = f"http://127.0.0.1:{data['lb']['admin']['port']}/lb/status"
+        yield Estate(urls["lb"], urls, pids, time.monotonic() - started, status)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -150,10 +154,10 @@ def run(seconds: float) -> tuple[list[Figure], dict[str, Any]]:
         bare_startup, bare_idle_mb, bare_peak_mb, node_runs, body = 0.0, 0.0, 0.0, [], b""
         with harness_up(work / "cached", dispatcher_cache=True) as cached:
             idle = {sid: memory_mb(pid)[0] for sid, pid in cached.pids.items()}
-            warm(f"{cached.lb}{WIDGET}")
+            warm(cached, f"{cached.lb}{WIDGET}")
             chain_cached = run_wrk(f"{cached.lb}{WIDGET}", connections=CONNECTIONS, seconds=seconds)
         with harness_up(work / "uncached", dispatcher_cache=False) as uncached:
-            warm(f"{uncached.lb}{WIDGET}")
+            warm(uncached, f"{uncached.lb}{WIDGET}")
             chain_uncached = run_wrk(
                 f"{uncached.lb}{WIDGET}", connections=CONNECTIONS, seconds=seconds
             )
@@ -249,10 +253,19 @@ def measured(pid: int, url: str, cpu: int | None) -> NodeRun:
     return NodeRun(result, spent / served * 1e6)
 
 
-def warm(url: str, timeout: float = 60.0) -> None:
-    """Until ``url`` answers 200: the publishers' first report is in and the chain is in its
-    steady state (the first report waits for Analytics, seconds by the latency model)."""
+def warm(estate: Estate, url: str, timeout: float = 60.0) -> None:
+    """Until the balancer counts every target healthy and ``url`` answers 200: the chain in
+    its steady state. "All services healthy" comes when the balancer has one healthy target;
+    the others pass their first checks within an interval, and the publishers' first report
+    waits for Analytics (seconds, by the latency model)."""
     deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(estate.lb_status, headers={"Accept": "application/json"})  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback only)
+            targets = json.load(response)["targets"]
+        if targets and all(t["state"] == "healthy" for t in targets):
+            break
+        time.sleep(0.1)
     while time.monotonic() < deadline:
         with (
             contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
