@@ -225,6 +225,11 @@ def scaling(rows: Sequence[Row], limit_per_minute: float | None, path: Path) -> 
     """Token calls, Analytics calls per minute (peak and mean, against the limit) and 429s
     against the number of publishers, one line per design."""
     plt = pyplot()
+    return save_figure(plt, scaling_figure(plt, rows, limit_per_minute), path)
+
+
+def scaling_figure(plt: Any, rows: Sequence[Row], limit_per_minute: float | None) -> Any:
+    """The figure of :func:`scaling`, not yet saved."""
     designs = list(dict.fromkeys(r.design for r in rows))
     fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 3.8))
     for i, design in enumerate(designs):
@@ -234,7 +239,7 @@ def scaling(rows: Sequence[Row], limit_per_minute: float | None, path: Path) -> 
             "color": PALETTE[i % len(PALETTE)],
             "marker": MARKERS[i % len(MARKERS)],
             "ls": STYLES[i % len(STYLES)],
-            "label": design,
+            "label": design.label,
         }
         axes[0].plot(sizes, [r.token_calls for r in runs], **style)
         axes[1].plot(sizes, [r.analytics_peak_per_minute or 0 for r in runs], **style)
@@ -258,7 +263,7 @@ def scaling(rows: Sequence[Row], limit_per_minute: float | None, path: Path) -> 
     axes[2].set_yscale("symlog", linthresh=1)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    return save_figure(plt, fig, path)
+    return fig
 
 
 def save_figure(plt: Any, fig: Any, path: Path) -> Path:

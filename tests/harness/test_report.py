@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.designs import Design
-from harness.report import build
+from harness.report import build, figures
 from harness.report.answers import answers
 from harness.report.model import Report, Section
 from harness.report.render import render_markdown, write_report
@@ -238,3 +238,20 @@ def test_values_are_escaped_in_html_and_markdown(tmp_path: Path, hostile: str) -
     page = write_report(tmp_path, report).read_text()
     assert "<script>alert" not in page
     assert "a \\| b" in render_markdown(report) or "|" not in hostile
+
+
+def test_the_scaling_figure_names_each_design_by_its_label() -> None:
+    """A line per design, named as the tables name it (the legend once showed the Design
+    object's repr, and its width squeezed the three panels)."""
+    plt = figures.pyplot()
+    rows = [
+        row(design, publishers=size, token_calls=size * 4)
+        for design in ("per-node", "per-node+shared-report")
+        for size in (3, 10, 50)
+    ]
+    fig = figures.scaling_figure(plt, rows, 120.0)
+    try:
+        legend = fig.axes[0].get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == ["per-node", "per-node+shared-report"]
+    finally:
+        plt.close(fig)
