@@ -129,13 +129,19 @@ class Sampler:
 
 def _rate_over(times: Sequence[float], totals: Sequence[int], window: float) -> tuple[float, ...]:
     """Per sample, the calls a minute in the ``window`` seconds before it (from running
-    totals; before a full window has passed, over the time since the start)."""
+    totals; before a full window has passed, over the time since the first sample). The first
+    sample is the baseline, 0: the totals it read hold the estate's start (each publisher's
+    first report), made before the run, and a rate over its few milliseconds since the run's
+    start would show them as tens of thousands of calls a minute."""
     out = []
     for i, (at, total) in enumerate(zip(times, totals, strict=True)):
+        if i == 0:
+            out.append(0.0)
+            continue
         j = i
-        while j > 0 and times[j - 1] > at - window:
+        while j > 1 and times[j - 1] > at - window:
             j -= 1
-        since, before = (times[j - 1], totals[j - 1]) if j > 0 else (0.0, 0)
+        since, before = times[j - 1], totals[j - 1]
         out.append(max(0, total - before) * 60.0 / max(at - since, 1e-9))
     return tuple(out)
 

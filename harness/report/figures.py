@@ -188,8 +188,15 @@ def _shade_faults(ax: Axes, trace: Trace, scale: float, *, label: bool) -> None:
 
 def latency(traces: Sequence[Trace], path: Path, *, title: str) -> Path:
     plt = pyplot()
+    return save_figure(plt, latency_figure(plt, traces, title=title), path)
+
+
+def latency_figure(plt: Any, traces: Sequence[Trace], *, title: str) -> Any:
+    """The figure of :func:`latency`, not yet saved. A design run at several sizes is named
+    with its size, line by line."""
     fig, ax = plt.subplots(figsize=(WIDTH, 3.8))
     floor = 1.0
+    sized = len({t.design for t in traces}) < len(traces)
     for i, trace in enumerate(traces):
         points = [(ms, 1.0 - share) for ms, share in trace.latency_ecdf]
         shown = [(max(ms, 0.1), slower) for ms, slower in points if slower > 0]
@@ -207,7 +214,7 @@ def latency(traces: Sequence[Trace], path: Path, *, title: str) -> Path:
             marker=MARKERS[i % len(MARKERS)],
             ms=4,
             lw=1.5,
-            label=trace.design,
+            label=f"{trace.design}, {trace.nodes_total} publishers" if sized else trace.design,
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -218,7 +225,7 @@ def latency(traces: Sequence[Trace], path: Path, *, title: str) -> Path:
     ax.grid(alpha=0.25, which="both")
     ax.legend(fontsize=8, ncols=min(4, len(traces)))
     fig.tight_layout()
-    return save_figure(plt, fig, path)
+    return fig
 
 
 def scaling(rows: Sequence[Row], limit_per_minute: float | None, path: Path) -> Path:

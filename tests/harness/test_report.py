@@ -255,3 +255,29 @@ def test_the_scaling_figure_names_each_design_by_its_label() -> None:
         assert [t.get_text() for t in legend.get_texts()] == ["per-node", "per-node+shared-report"]
     finally:
         plt.close(fig)
+
+
+def test_the_latency_figure_names_a_design_run_at_several_sizes_with_its_size() -> None:
+    plt = figures.pyplot()
+    traces = [
+        replace(trace(design), nodes_total=size, latency_ecdf=((0.0, 0.5), (200.0, 1.0)))
+        for size in (3, 50)
+        for design in ("per-node", "shared")
+    ]
+    fig = figures.latency_figure(plt, traces, title="as the estate grows")
+    try:
+        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert texts == [
+            "per-node, 3 publishers",
+            "shared, 3 publishers",
+            "per-node, 50 publishers",
+            "shared, 50 publishers",
+        ]
+    finally:
+        plt.close(fig)
+    fig = figures.latency_figure(plt, traces[:2], title="one size")
+    try:
+        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert texts == ["per-node", "shared"]
+    finally:
+        plt.close(fig)
