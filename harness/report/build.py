@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.report import figures
 from harness.report.model import Figure, Section
-from harness.results import Run
+from harness.results import Run, Trace
 
 MECHANISM_CAPTION = (
     "Top: each node's seconds of token validity left (a sawtooth: a refresh puts it back up; "
@@ -23,6 +23,23 @@ MECHANISM_CAPTION = (
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def latency_lines(runs: Sequence[Run]) -> list[tuple[str, Trace]]:
+    """(label, trace) of each traced run with latencies: the design's name, and where the
+    same design ran more than once, the size and the world that tell its lines apart."""
+    traced = [r for r in runs if r.trace is not None and r.trace.latency_ecdf]
+    lines = []
+    for run in traced:
+        assert run.trace is not None
+        same = [r.row for r in traced if r.row.design == run.row.design]
+        label = run.row.design.label
+        if len({r.publishers for r in same}) > 1:
+            label += f", {run.row.publishers} publishers"
+        if len({r.world for r in same}) > 1:
+            label += f" ({run.row.world.value})"
+        lines.append((label, run.trace))
+    return lines
 
 
 def section(
@@ -57,7 +74,7 @@ def section(
                     f"**{trace.design}**{shown}. {MECHANISM_CAPTION}",
                 )
             )
-    with_latency = [t for t in traced if t.latency_ecdf]
+    with_latency = latency_lines(runs)
     if with_latency:
         name = f"{anchor}-latency"
         figs.append(

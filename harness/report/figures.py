@@ -186,18 +186,17 @@ def _shade_faults(ax: Axes, trace: Trace, scale: float, *, label: bool) -> None:
             )
 
 
-def latency(traces: Sequence[Trace], path: Path, *, title: str) -> Path:
+def latency(lines: Sequence[tuple[str, Trace]], path: Path, *, title: str) -> Path:
+    """One line per (label, trace)."""
     plt = pyplot()
-    return save_figure(plt, latency_figure(plt, traces, title=title), path)
+    return save_figure(plt, latency_figure(plt, lines, title=title), path)
 
 
-def latency_figure(plt: Any, traces: Sequence[Trace], *, title: str) -> Any:
-    """The figure of :func:`latency`, not yet saved. A design run at several sizes is named
-    with its size, line by line."""
+def latency_figure(plt: Any, lines: Sequence[tuple[str, Trace]], *, title: str) -> Any:
+    """The figure of :func:`latency`, not yet saved."""
     fig, ax = plt.subplots(figsize=(WIDTH, 3.8))
     floor = 1.0
-    sized = len({t.design for t in traces}) < len(traces)
-    for i, trace in enumerate(traces):
+    for i, (label, trace) in enumerate(lines):
         points = [(ms, 1.0 - share) for ms, share in trace.latency_ecdf]
         shown = [(max(ms, 0.1), slower) for ms, slower in points if slower > 0]
         if not shown:
@@ -214,7 +213,7 @@ def latency_figure(plt: Any, traces: Sequence[Trace], *, title: str) -> Any:
             marker=MARKERS[i % len(MARKERS)],
             ms=4,
             lw=1.5,
-            label=f"{trace.design}, {trace.nodes_total} publishers" if sized else trace.design,
+            label=label,
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -223,7 +222,7 @@ def latency_figure(plt: Any, traces: Sequence[Trace], *, title: str) -> Any:
     ax.set_ylabel("share of requests slower")
     ax.set_title(title, loc="left")
     ax.grid(alpha=0.25, which="both")
-    ax.legend(fontsize=8, ncols=min(4, len(traces)))
+    ax.legend(fontsize=8, ncols=min(4, len(lines)))
     fig.tight_layout()
     return fig
 

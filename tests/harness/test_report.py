@@ -257,27 +257,28 @@ def test_the_scaling_figure_names_each_design_by_its_label() -> None:
         plt.close(fig)
 
 
-def test_the_latency_figure_names_a_design_run_at_several_sizes_with_its_size() -> None:
-    plt = figures.pyplot()
-    traces = [
-        replace(trace(design), nodes_total=size, latency_ecdf=((0.0, 0.5), (200.0, 1.0)))
-        for size in (3, 50)
-        for design in ("per-node", "shared")
+def test_the_latency_figure_tells_apart_one_design_at_several_sizes_and_worlds() -> None:
+    def run(design: str, size: int, **changes: object) -> Run:
+        timed = replace(trace(design), nodes_total=size, latency_ecdf=((0.0, 0.5), (9.0, 1.0)))
+        return Run(row(design, publishers=size, **changes), timed)
+
+    sizes = [run(d, n) for n in (3, 50) for d in ("per-node", "shared")]
+    assert [label for label, _ in build.latency_lines(sizes)] == [
+        "per-node, 3 publishers",
+        "shared, 3 publishers",
+        "per-node, 50 publishers",
+        "shared, 50 publishers",
     ]
-    fig = figures.latency_figure(plt, traces, title="as the estate grows")
+    autoscale = [run("per-node", 3), run("shared", 3), run("per-node", 3, sticky=True)]
+    assert [label for label, _ in build.latency_lines(autoscale)] == [
+        "per-node (virtual time)",
+        "shared",
+        "per-node (real processes)",
+    ]
+    plt = figures.pyplot()
+    fig = figures.latency_figure(plt, build.latency_lines(autoscale), title="autoscale")
     try:
         texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-        assert texts == [
-            "per-node, 3 publishers",
-            "shared, 3 publishers",
-            "per-node, 50 publishers",
-            "shared, 50 publishers",
-        ]
-    finally:
-        plt.close(fig)
-    fig = figures.latency_figure(plt, traces[:2], title="one size")
-    try:
-        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-        assert texts == ["per-node", "shared"]
+        assert texts == ["per-node (virtual time)", "shared", "per-node (real processes)"]
     finally:
         plt.close(fig)
