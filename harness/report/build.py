@@ -25,21 +25,22 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def label_of(run: Run, among: Sequence[Run]) -> str:
+    """The run's name in figures: its design, and where the same design ran more than once
+    ``among`` these runs, the size and the world that tell them apart."""
+    same = [r.row for r in among if r.row.design == run.row.design]
+    label = run.row.design.label
+    if len({r.publishers for r in same}) > 1:
+        label += f", {run.row.publishers} publishers"
+    if len({r.world for r in same}) > 1:
+        label += f" ({run.row.world.value})"
+    return label
+
+
 def latency_lines(runs: Sequence[Run]) -> list[tuple[str, Trace]]:
-    """(label, trace) of each traced run with latencies: the design's name, and where the
-    same design ran more than once, the size and the world that tell its lines apart."""
-    traced = [r for r in runs if r.trace is not None and r.trace.latency_ecdf]
-    lines = []
-    for run in traced:
-        assert run.trace is not None
-        same = [r.row for r in traced if r.row.design == run.row.design]
-        label = run.row.design.label
-        if len({r.publishers for r in same}) > 1:
-            label += f", {run.row.publishers} publishers"
-        if len({r.world for r in same}) > 1:
-            label += f" ({run.row.world.value})"
-        lines.append((label, run.trace))
-    return lines
+    """(label, trace) of each traced run with latencies, one line each."""
+    traced = [r for r in runs if r.trace is not None]
+    return [(label_of(r, traced), r.trace) for r in traced if r.trace and r.trace.latency_ecdf]
 
 
 def section(
@@ -55,11 +56,14 @@ def section(
 ) -> Section:
     """``mechanism_of``: the runs to draw over time (default: every traced run)."""
     figs: list[Figure] = []
-    traced = [run.trace for run in runs if run.trace is not None]
-    drawn = traced if mechanism_of is None else [r.trace for r in mechanism_of if r.trace]
+    traced = [run for run in runs if run.trace is not None]
+    drawn = traced if mechanism_of is None else [r for r in mechanism_of if r.trace]
     if mechanism:
-        for trace in drawn:
-            name = f"{anchor}-{slug(trace.design)}"
+        for run in drawn:
+            trace = run.trace
+            assert trace is not None
+            label = label_of(run, traced)
+            name = f"{anchor}-{slug(label)}"
             shown = (
                 ""
                 if trace.nodes_total <= len(trace.token_left)
@@ -67,11 +71,11 @@ def section(
             )
             figs.append(
                 Figure(
-                    figures.mechanism(trace, folder / f"{name}.png"),
+                    figures.mechanism(trace, folder / f"{name}.png", label=label),
                     name,
-                    f"{trace.design} over time: token validity per node, Analytics calls per "
+                    f"{label} over time: token validity per node, Analytics calls per "
                     "minute, refused calls and stale replies",
-                    f"**{trace.design}**{shown}. {MECHANISM_CAPTION}",
+                    f"**{label}**{shown}. {MECHANISM_CAPTION}",
                 )
             )
     with_latency = latency_lines(runs)
@@ -89,7 +93,11 @@ def section(
         )
     rows = [run.row for run in runs]
     if scaling and len({r.publishers for r in rows}) > 1:
-        limits = [t.limit_per_minute for t in traced if t.limit_per_minute is not None]
+        limits = [
+            r.trace.limit_per_minute
+            for r in traced
+            if r.trace is not None and r.trace.limit_per_minute is not None
+        ]
         name = f"{anchor}-scaling"
         figs.append(
             Figure(

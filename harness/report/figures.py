@@ -60,7 +60,8 @@ def _time_unit(horizon: float) -> tuple[float, str]:
     return 1.0, "seconds"
 
 
-def mechanism(trace: Trace, path: Path) -> Path:
+def mechanism(trace: Trace, path: Path, *, label: str | None = None) -> Path:
+    """The run over time; ``label`` names it in the title (default: its design)."""
     plt = pyplot()
     scale, unit = _time_unit(trace.horizon)
     left_scale, left_unit = (3600.0, "h") if trace.lifetime >= 6 * 3600 else (1.0, "s")
@@ -87,7 +88,7 @@ def mechanism(trace: Trace, path: Path) -> Path:
         )
     shown = len(trace.token_left)
     of = f" ({shown} of {trace.nodes_total} nodes)" if trace.nodes_total > shown else ""
-    tokens.set_title(f"{trace.design}: token validity left per node{of}", loc="left")
+    tokens.set_title(f"{label or trace.design}: token validity left per node{of}", loc="left")
     tokens.set_ylabel(f"validity left ({left_unit})")
     tokens.set_ylim(0, trace.lifetime / left_scale * (1.1 + 0.035 * shown))
     tokens.plot([], [], "o", color="#777777", ms=5, label="IMS issued a token")

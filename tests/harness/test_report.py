@@ -230,6 +230,24 @@ def test_the_report_renders_markdown_and_embeds_every_figure(tmp_path: Path) -> 
         assert (tmp_path / name).stat().st_size > 0
 
 
+def test_one_design_run_in_both_worlds_gets_a_figure_of_each(tmp_path: Path) -> None:
+    """The autoscale section has per-node in virtual time and on real processes: two
+    figures, two files, two anchors (the second once overwrote the first under one name)."""
+    runs = [
+        Run(row("per-node"), trace("per-node")),
+        Run(row("per-node", sticky=True), trace("per-node")),
+    ]
+    sec = build.section(tmp_path, "autoscale", "Autoscale", "Out and in.", runs)
+    mechanism = [f for f in sec.figures if not f.anchor.endswith("-latency")]
+    assert [f.anchor for f in mechanism] == [
+        "autoscale-per-node-virtual-time",
+        "autoscale-per-node-real-processes",
+    ]
+    assert len({f.path for f in mechanism}) == 2
+    assert all(f.path.stat().st_size > 0 for f in mechanism)
+    assert "**per-node (real processes)**" in mechanism[1].caption
+
+
 @pytest.mark.parametrize("hostile", ["<script>alert(1)</script>", "a | b"])
 def test_values_are_escaped_in_html_and_markdown(tmp_path: Path, hostile: str) -> None:
     # Designs are registered names; what a run reports about its nodes is free text.
