@@ -27,13 +27,15 @@ def slug(text: str) -> str:
 
 def label_of(run: Run, among: Sequence[Run]) -> str:
     """The run's name in figures: its design, and where the same design ran more than once
-    ``among`` these runs, the size and the world that tell them apart."""
+    ``among`` these runs, the size, world or stickiness that tell them apart."""
     same = [r.row for r in among if r.row.design == run.row.design]
     label = run.row.design.label
     if len({r.publishers for r in same}) > 1:
         label += f", {run.row.publishers} publishers"
     if len({r.world for r in same}) > 1:
         label += f" ({run.row.world.value})"
+    if len({r.sticky for r in same}) > 1:
+        label += ", stickiness on" if run.row.sticky else ", stickiness off"
     return label
 
 

@@ -293,6 +293,11 @@ def test_the_latency_figure_tells_apart_one_design_at_several_sizes_and_worlds()
         "shared",
         "per-node (real processes)",
     ]
+    sticky = [run("per-node", 3, sticky=True), run("per-node", 3, sticky=False)]
+    assert [label for label, _ in build.latency_lines(sticky)] == [
+        "per-node, stickiness on",
+        "per-node, stickiness off",
+    ]
     plt = figures.pyplot()
     fig = figures.latency_figure(plt, build.latency_lines(autoscale), title="autoscale")
     try:
