@@ -34,7 +34,7 @@ def label_of(run: Run, among: Sequence[Run]) -> str:
         label += f", {run.row.publishers} publishers"
     if len({r.world for r in same}) > 1:
         label += f" ({run.row.world.value})"
-    if len({r.sticky for r in same}) > 1:
+    if len({r.sticky for r in same if r.sticky is not None}) > 1:  # (virtual: None)
         label += ", stickiness on" if run.row.sticky else ", stickiness off"
     return label
 
