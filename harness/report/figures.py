@@ -88,7 +88,10 @@ def mechanism(trace: Trace, path: Path, *, label: str | None = None) -> Path:
         )
     shown = len(trace.token_left)
     of = f" ({shown} of {trace.nodes_total} nodes)" if trace.nodes_total > shown else ""
-    tokens.set_title(f"{label or trace.design}: token validity left per node{of}", loc="left")
+    named = label or trace.design
+    # A long name takes a line of its own: the nodes' legend sits right of the title's last line.
+    joint = "\n" if len(named) > 24 else ": "
+    tokens.set_title(f"{named}{joint}token validity left per node{of}", loc="left")
     tokens.set_ylabel(f"validity left ({left_unit})")
     tokens.set_ylim(0, trace.lifetime / left_scale * (1.1 + 0.035 * shown))
     tokens.plot([], [], "o", color="#777777", ms=5, label="IMS issued a token")
@@ -223,7 +226,10 @@ def latency_figure(plt: Any, lines: Sequence[tuple[str, Trace]], *, title: str) 
     ax.set_ylabel("share of requests slower")
     ax.set_title(title, loc="left")
     ax.grid(alpha=0.25, which="both")
-    ax.legend(fontsize=8, ncols=min(4, len(lines)))
+    if len(lines) > 9:  # too many to sit over the lines: a column beside the axes
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        ax.legend(fontsize=8, ncols=min(4, len(lines)))
     fig.tight_layout()
     return fig
 
