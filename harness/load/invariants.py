@@ -52,6 +52,12 @@ class RunData:
         log = self.ims.get("issued_log", [])
         return sum(1 for e in log if e["caller"] == node and (after is None or e["at"] >= after))
 
+    def tokens_asked(self, node: str, *, after: float) -> int:
+        """Tokens ``node`` got for requests that reached IMS at or after ``after`` (a request
+        that arrived before it may be issued later: IMS's latency, its queue)."""
+        log = self.ims.get("issued_log", [])
+        return sum(1 for e in log if e["caller"] == node and e.get("asked", e["at"]) >= after)
+
     def max_calls_per_node(self) -> int:
         """One call at start, then one per proactive refresh (at refresh_at of the lifetime),
         over the whole time IMS was issuing: from the first token until collection."""
@@ -218,15 +224,17 @@ def served_stale_reports(d: RunData) -> tuple[bool, str]:
 
 
 def no_token_call_while_cut_off(d: RunData) -> tuple[bool, str]:
-    """The partition really held: IMS issued p2 nothing while p2 could not reach it."""
+    """The partition really held: no request p2 sent while it could not reach IMS got there.
+    Judged by when each request reached IMS: one that arrived just before the cut is issued
+    its token after it (IMS's latency, 150 ms in the demo, and its queue on a busy machine)."""
     partition = d.measured.partition
     cut, healed = d.when(StepKind.CUT_OFF, "p2"), d.when(StepKind.HEAL, "p2")
     if partition is not None and partition.cut_at is not None:
         cut = partition.cut_at  # when the cut was in place, not when its step began
     if partition is not None and partition.healed_at is not None:
         healed = partition.healed_at
-    during = d.tokens_issued("p2", after=cut) - d.tokens_issued("p2", after=healed)
-    return during == 0, f"{during} tokens issued to p2 while it was cut off"
+    during = d.tokens_asked("p2", after=cut) - d.tokens_asked("p2", after=healed)
+    return during == 0, f"{during} tokens issued to p2 for requests sent while it was cut off"
 
 
 def what_the_cut_off_node_served(d: RunData) -> tuple[bool, str]:

@@ -145,3 +145,22 @@ def test_a_token_ims_gave_before_the_cut_took_effect_did_not_get_through_it() ->
     assert not no_call_while_cut_off(
         dataclasses.replace(issued, measured=Measured(partition=after))
     )[0]
+
+
+def test_a_request_that_reached_ims_before_the_cut_did_not_get_through_it() -> None:
+    # A busy run: p2's refresh reached IMS, the cut was put in place, and IMS issued the token
+    # 56 ms later (its latency and its queue); the reply still came back to p2.
+    data = run_data("x")
+    cut, healed = data.when(StepKind.CUT_OFF, "p2"), data.when(StepKind.HEAL, "p2")
+    partition = Measured(partition=Partition("p2", cut_at=cut, healed_at=healed))
+
+    def verdict(asked: float, at: float) -> tuple[bool, str]:
+        log = [{"at": at, "asked": asked, "caller": "p2"}]
+        return no_call_while_cut_off(
+            dataclasses.replace(data, ims={"issued_log": log}, measured=partition)
+        )
+
+    assert verdict(asked=cut - 0.01, at=cut + 0.056)[0]
+    held, text = verdict(asked=cut + 0.01, at=cut + 0.056)
+    assert not held
+    assert text == "1 tokens issued to p2 for requests sent while it was cut off"

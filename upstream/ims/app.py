@@ -24,7 +24,7 @@ import secrets as pysecrets
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 from aiohttp import web
@@ -40,6 +40,15 @@ from upstream.ims.keys import ImsKeys
 FIELDS = ("grant_type", "client_id", "client_secret", "scope")
 
 
+class Issued(NamedTuple):
+    """A token IMS issued: when (wall clock), to whom, and when its request had arrived
+    (before the injected latency and the queue: what a partition of the caller can stop)."""
+
+    at: float
+    caller: str
+    asked: float
+
+
 @dataclass(slots=True)
 class ImsStats:
     issued_by_caller: Counter[str] = field(default_factory=Counter)
@@ -47,7 +56,7 @@ class ImsStats:
     in_flight: int = 0
     peak_in_flight: int = 0
     revocations: int = 0
-    issued_log: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=10_000))
+    issued_log: deque[Issued] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,7 +66,9 @@ class ImsStats:
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
             "revocations": self.revocations,
-            "issued_log": [{"at": at, "caller": who} for at, who in self.issued_log],
+            "issued_log": [
+                {"at": e.at, "asked": e.asked, "caller": e.caller} for e in self.issued_log
+            ],
         }
 
 
@@ -90,10 +101,13 @@ def create_app(config: SimulatedImsConfig, deps: ImsDeps) -> web.Application:
     app[FAULTS] = faults
 
     async def token(request: web.Request) -> web.Response:
+        asked = deps.clock.wall()
         stats.in_flight += 1
         stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
         try:
-            reply = await faults.before() or await _issue(request, config, deps, faults, stats)
+            reply = await faults.before() or await _issue(
+                request, config, deps, faults, stats, asked
+            )
         finally:
             stats.in_flight -= 1
         stats.requests_by_status[reply.status] += 1
@@ -156,6 +170,7 @@ async def _issue(
     deps: ImsDeps,
     faults: FaultInjector,
     stats: ImsStats,
+    asked: float,
 ) -> web.Response:
     form_types = ("application/x-www-form-urlencoded", "multipart/form-data")
     if request.body_exists and request.content_type not in form_types:
@@ -177,7 +192,7 @@ async def _issue(
     access_token = _sign(deps, config.expires_in, ",".join(scopes))
     caller = caller_of(request)
     stats.issued_by_caller[caller] += 1
-    stats.issued_log.append((deps.clock.wall(), caller))
+    stats.issued_log.append(Issued(deps.clock.wall(), caller, asked))
     return web.json_response(
         {"access_token": access_token, "token_type": "bearer", "expires_in": config.expires_in},
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
