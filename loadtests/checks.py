@@ -20,12 +20,22 @@ def leaked_token(headers: Mapping[str, str], body: str) -> bool:
     return any(JWT.search(value) or "access_token" in value for value in headers.values())
 
 
+def refused(status: int, headers: Mapping[str, str]) -> str:
+    """A reply that is not a 200, and who made it, from the tags each tier adds (headers
+    only: a body is never quoted into a failure, which ends up in the report)."""
+    if publisher := headers.get("X-Publisher"):
+        return f"status {status} from publisher {publisher}"
+    if dispatcher := headers.get("X-Dispatcher"):
+        return f"status {status} from dispatcher {dispatcher}"
+    return f"status {status} from the balancer"
+
+
 def top_pages_problem(status: int, headers: Mapping[str, str], body: str) -> str | None:
     """None if the component's data (or ``/api/top-pages``) answered as it must."""
     if leaked_token(headers, body) or "access_token" in body:
         return "token leaked in the response"
     if status != 200:
-        return f"status {status}"
+        return refused(status, headers)
     try:
         document = json.loads(body)
         visits = [page["visits"] for page in document["pages"]]
@@ -49,7 +59,7 @@ def home_page_problem(status: int, headers: Mapping[str, str], body: str) -> str
     if leaked_token(headers, body):
         return "token leaked in the response"
     if status != 200:
-        return f"status {status}"
+        return refused(status, headers)
     if WIDGET_MARK not in body:
         return "no most-visited-pages component on the home page"
     return None
@@ -68,7 +78,7 @@ def content_page_problem(status: int, headers: Mapping[str, str], body: str) -> 
     if leaked_token(headers, body):
         return "token leaked in the response"
     if status != 200:
-        return f"status {status}"
+        return refused(status, headers)
     if "<h1>" not in body:
         return "not a page"
     return None

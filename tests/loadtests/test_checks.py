@@ -29,7 +29,9 @@ def test_a_good_reply_passes() -> None:
 @pytest.mark.parametrize(
     ("status", "headers", "body", "problem"),
     [
-        (503, {"X-Publisher": "p1"}, doc([3, 2]), "status 503"),
+        (503, {"X-Publisher": "p1"}, doc([3, 2]), "status 503 from publisher p1"),
+        (502, {"X-Dispatcher": "d2"}, "", "status 502 from dispatcher d2"),
+        (503, {}, "503 no target available\n", "status 503 from the balancer"),
         (200, {"X-Publisher": "p1"}, doc([1, 2, 3]), "descending"),
         (200, {"X-Publisher": "p2"}, doc([3, 2]), "does not match"),
         (200, {"X-Publisher": "p1"}, "<html>", "not a top-pages document"),
