@@ -173,7 +173,7 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
         ),
         build.section(
             folder,
-            "sticky",
+            "stickiness",  # not "sticky": the sticky-sessions answer's own anchor
             "Sticky sessions on and off",
             "The same run with the balancer's stickiness off: each request may land on any "
             "publisher (a session move is a page that came from another publisher than the "

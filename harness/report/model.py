@@ -37,6 +37,9 @@ class Answer:
     verdict: str = ""  # the answer in a line, from the same numbers
 
 
+FIXED_ANCHORS = ("answers", "how-to-read")  # the page's own headings
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     title: str
@@ -44,6 +47,18 @@ class Report:
     answers: tuple[Answer, ...]
     sections: tuple[Section, ...]
     how_to_read: str  # Markdown
+
+    def __post_init__(self) -> None:
+        """Every anchor names one place: a link to a section must not land on an answer."""
+        anchors = [
+            *FIXED_ANCHORS,
+            *(a.anchor for a in self.answers),
+            *(s.anchor for s in self.sections),
+            *(f.anchor for f in self.figures),
+        ]
+        twice = sorted({a for a in anchors if anchors.count(a) > 1})
+        if twice:
+            raise ValueError(f"anchors used twice in the report: {', '.join(twice)}")
 
     @property
     def runs(self) -> tuple[Run, ...]:

@@ -305,3 +305,14 @@ def test_the_latency_figure_tells_apart_one_design_at_several_sizes_and_worlds()
         assert texts == ["per-node (virtual time)", "shared", "per-node (real processes)"]
     finally:
         plt.close(fig)
+
+
+def test_a_report_refuses_an_anchor_used_twice(tmp_path: Path) -> None:
+    """The demo's stickiness section was once anchored "sticky", the sticky-sessions answer's
+    own id: the answer's link to its runs landed on the answer itself."""
+    runs = [Run(row("per-node", sticky=True)), Run(row("per-node", sticky=False))]
+    sec = build.section(tmp_path, "sticky", "Sticky sessions", "On and off.", runs)
+    with pytest.raises(ValueError, match="anchors used twice in the report: sticky"):
+        Report("Title", "What ran.", answers([sec]), (sec,), glossary())
+    apart = build.section(tmp_path, "stickiness", "Sticky sessions", "On and off.", runs)
+    Report("Title", "What ran.", answers([apart]), (apart,), glossary())
