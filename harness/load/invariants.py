@@ -48,15 +48,19 @@ class RunData:
     def holders(self) -> list[str]:
         return self.publishers if self.token_holders is None else self.token_holders
 
-    def tokens_issued(self, node: str, *, after: float | None = None) -> int:
-        log = self.ims.get("issued_log", [])
-        return sum(1 for e in log if e["caller"] == node and (after is None or e["at"] >= after))
-
-    def tokens_asked(self, node: str, *, after: float) -> int:
-        """Tokens ``node`` got for requests that reached IMS at or after ``after`` (a request
+    def tokens_issued(
+        self, node: str, *, after: float | None = None, asked_after: bool = False
+    ) -> int:
+        """Tokens IMS issued ``node``, those issued at or after ``after`` when given; with
+        ``asked_after``, those whose request reached IMS at or after it instead (a request
         that arrived before it may be issued later: IMS's latency, its queue)."""
+        key = "asked" if asked_after else "at"
         log = self.ims.get("issued_log", [])
-        return sum(1 for e in log if e["caller"] == node and e.get("asked", e["at"]) >= after)
+        return sum(
+            1
+            for e in log
+            if e["caller"] == node and (after is None or e.get(key, e["at"]) >= after)
+        )
 
     def max_calls_per_node(self) -> int:
         """One call at start, then one per proactive refresh (at refresh_at of the lifetime),
@@ -233,7 +237,9 @@ def no_token_call_while_cut_off(d: RunData) -> tuple[bool, str]:
         cut = partition.cut_at  # when the cut was in place, not when its step began
     if partition is not None and partition.healed_at is not None:
         healed = partition.healed_at
-    during = d.tokens_asked("p2", after=cut) - d.tokens_asked("p2", after=healed)
+    during = d.tokens_issued("p2", after=cut, asked_after=True) - d.tokens_issued(
+        "p2", after=healed, asked_after=True
+    )
     return during == 0, f"{during} tokens issued to p2 for requests sent while it was cut off"
 
 
