@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -266,15 +265,7 @@ def warm(estate: Estate, url: str, timeout: float = 60.0) -> None:
         if targets and all(t["state"] == "healthy" for t in targets):
             break
         time.sleep(0.1)
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            urllib.request.urlopen(url, timeout=15) as response,  # noqa: S310 (loopback only)
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f}s")
+    wait_ready(url, None, timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _figures(

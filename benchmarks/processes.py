@@ -34,14 +34,10 @@ def pin(pid: int, cpu: int) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) that every thread of ``pid`` has used so far."""
-    ticks = 0
-    for thread in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            fields = Path(f"/proc/{pid}/task/{thread}/stat").read_text().rsplit(")", 1)[1]
-            utime, stime = fields.split()[11:13]  # fields 14 and 15 of proc(5)
-            ticks += int(utime) + int(stime)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """CPU time (user and system) that ``pid`` has used so far: /proc/PID/stat sums every
+    thread of the process, those that have ended included (proc(5), fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -63,12 +59,13 @@ def process(
             proc.wait()
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> float:
-    """Seconds until ``url`` answered 200 (polled every 10 ms)."""
+def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> float:
+    """Seconds until ``url`` answered 200 (polled every 10 ms); fails early if ``proc``, the
+    process that serves it when it is ours, exits first."""
     started = time.monotonic()
     deadline = started + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
         with (
             contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
