@@ -149,13 +149,17 @@ async def test_a_partition_costs_a_per_node_design_its_token_and_not_a_shared_on
         seen[strategy, store] = verdict.data.measured
         verdicts[strategy, store] = [(c.name, c.held) for c in verdict.checks]
         folders[strategy, store] = verdict.folder
-    # Cut off for 2.2 lifetimes, a node with its own token loses it and serves old pages...
+    # Cut off for 2.2 lifetimes, a node with its own token loses it: its token calls fail...
     cut = {key: measured.partition for key, measured in seen.items()}
     per_node, shared = cut["per-node", "file"], cut["shared", "file"]
     assert per_node is not None
     assert per_node.node == "p2"
     assert per_node.token_valid_at_heal is False
-    assert (per_node.stale_during or 0) > 0
+    assert (per_node.failed_during or 0) > 0
+    # (Whether p2 also served reports marked stale depends on Analytics' latency, not on the
+    # token: a report call sent with the last token before it expired can take seconds and
+    # answer after the cut, so that no refresh fails inside it. Seen once in about ten runs:
+    # {ok: 4} and nothing else. The count is reported, not asserted.)
     # ...while with the cluster's token in a shared store, another node refreshes for it.
     assert shared is not None
     assert shared.token_valid_at_heal is True
