@@ -21,4 +21,8 @@ class VirtualSettings:
     latency: bool = True  # Analytics' latency model (simulation.analytics.latency); off: 0 s
     peer_poll: float = 60.0  # shared/scheduled followers look at the store this often
     trace: bool = True  # sample the run over time for the report's figures
+    # Every page request its own event (the reference the cheap traffic is checked against):
+    # on every page load, a node's next call comes with the first request that arrives after
+    # its hold, drawn request by request, instead of one draw of the wait for it.
+    per_request: bool = False
     seed: int = 1

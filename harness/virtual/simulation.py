@@ -11,7 +11,11 @@ Each design runs on its own event loop whose clock is virtual (:mod:`harness.vir
 * **Reports and users: discrete events** (:mod:`harness.virtual.reports`). A report's call
   takes the token its provider holds (``current()``, without waiting); a node that holds none
   waits for its provider (``get()``) as a real one would. Requests are not events: each
-  stretch of time adds its requests to what users saw (:mod:`harness.virtual.users`).
+  stretch of time adds its requests to what users saw (:mod:`harness.virtual.users`). On
+  every page load the next call comes with the first request after the last answer (or the
+  hold): requests arrive as a Poisson stream, so the wait for that request is one draw of an
+  exponential. ``VirtualSettings.per_request`` draws the stream request by request instead,
+  each its own event: the reference that shortcut is tested against.
 
 The driver takes the next event off one heap (report calls and answers, the timeline's
 actions, the trace's samples), lets virtual time run to it (the providers' timers fire
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import math
 import random
 from pathlib import Path
 
@@ -55,7 +60,7 @@ from node.token.strategies import Built, TokenDeps, build_provider, strategy
 
 CLUSTER = ""  # the report key of the cluster's one report
 SYNC = 120.0  # seconds the token layer may run behind the event handled
-CALL, ACTION, SAMPLE = 0, 2, 3
+CALL, ACTION, SAMPLE, REQUEST = 0, 2, 3, 4
 
 
 class Simulation:
@@ -111,6 +116,10 @@ class Simulation:
         self._seq = 0
         self._generations = 0
         self._in_flight: dict[str, InFlight] = {}  # report key -> its call out
+        # per_request: when each report's requests may call again, and the stream's epoch
+        # (a change of rate starts a new stream; the old one's next request is dropped)
+        self._due: dict[str, float] = {}
+        self._epochs = 0
         self._wake = asyncio.Event()
         self._waiting: set[asyncio.Task[None]] = set()
 
@@ -166,6 +175,8 @@ class Simulation:
                 await apply_event(self, action, nodes, begins)
             elif kind == SAMPLE:
                 self._sample(at)
+            elif kind == REQUEST:
+                self._request(key, generation, int(note), at)
             else:
                 self._call(key, generation, at)
             if self.ims_back_at is not None:
@@ -213,6 +224,7 @@ class Simulation:
         now = self.now()
         self._generations += 1
         report = NodeReport(self._refresher(seed), ReportState(accounted_until=now))
+        self._due.pop(node_id, None)  # (per_request) nothing of an earlier life of the node
         self.nodes[node_id] = SimNode(node_id, built.provider, report, self._generations)
         self._rebalance(now)
         await built.provider.start()
@@ -266,6 +278,12 @@ class Simulation:
             node.report.state.rate = 0.0 if self.cluster else self.site_rate / max(1, up)
         if self.cluster is not None:
             self.cluster.state.rate = self.site_rate if up else 0.0
+        if self.settings.per_request and not self.policy.refresh:
+            self._epochs += 1  # new rates: every stream starts again (it is memoryless)
+            if self.cluster is not None:
+                self._arrival(CLUSTER, 0, now)
+            for node in self.nodes.values():
+                self._arrival(node.node_id, node.generation, now)
 
     def _states(self) -> list[ReportState]:
         states = [n.report.state for n in self.nodes.values()]
@@ -361,9 +379,29 @@ class Simulation:
         done = at + seconds
         state.answers(outcome, done)
         next_at = refresher.after(outcome, done)
+        if not refresher.scheduled and self.settings.per_request:
+            self._due[key] = next_at  # the first request from then on asks again
+            return
         if not refresher.scheduled:  # the first request after it asks again
             next_at += self.rng.expovariate(state.rate) if state.rate > 0 else 60.0
         self._push(next_at, CALL, key, generation)
+
+    def _arrival(self, key: str, generation: int, now: float) -> None:
+        """per_request: the next request of report ``key``'s stream."""
+        found = self._report(key)
+        if found is not None and found[0].rate > 0:
+            at = now + self.rng.expovariate(found[0].rate)
+            self._push(at, REQUEST, key, generation, str(self._epochs))
+
+    def _request(self, key: str, generation: int, epoch: int, at: float) -> None:
+        """per_request: a page request at ``at``; it asks Analytics when no call is out and
+        the report's hold is over (every page load), and the stream goes on."""
+        if epoch != self._epochs or not self._alive(key, generation):
+            return
+        if key not in self._in_flight and at >= self._due.get(key, math.inf):
+            del self._due[key]
+            self._call(key, generation, at)
+        self._arrival(key, generation, at)
 
     def _note_recovery(self, at: float) -> None:
         """From IMS coming back to the first moment every report is fresh again."""
