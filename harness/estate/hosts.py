@@ -2,7 +2,7 @@
 namespace of its own, so that a node can be cut off from IMS or Analytics (a partition)
 rather than only killed.
 
-The layout, for one run's tag (``ts`` and 5 random hex digits) and a free /24 of 10.213.x.0::
+The layout, for one run's tag (``ts`` and 8 random hex digits) and a free /24 of 10.213.x.0::
 
     root namespace: bridge <tag>br with .1 (gateway: the load balancer's public listener,
                     Locust's master, Redis with --store redis), .2 (IMS), .3 (Analytics);
@@ -53,7 +53,8 @@ logger = logging.getLogger(__name__)
 # Where runs record that they own a tag: /run is a tmpfs, emptied at boot like the links.
 RECORDS = Path("/run/tokensim-hosts")
 # A tag, then what names carry it: the bridge (br), the veth ends (<index>a|b), namespaces (-id).
-TAG = re.compile(r"^(ts[0-9a-f]{5})(?:br|\d+[ab]|-.+)$")
+# (Runs before 2026-12-03 had 5 hex digits: their leftovers are still recognised.)
+TAG = re.compile(r"^(ts(?:[0-9a-f]{8}|[0-9a-f]{5}))(?:br|\d+[ab]|-.+)$")
 GONE_WITHIN = 5.0  # seconds the kernel gets to forget a removed link or namespace
 
 
@@ -61,7 +62,10 @@ GONE_WITHIN = 5.0  # seconds the kernel gets to forget a removed link or namespa
 class HostPlan:
     """The names and addresses of one run's hosts."""
 
-    tag: str  # ts + 5 hex digits, new for every run: link names are limited to 15 characters
+    # ts + 8 random hex digits, new for every run. Link names are limited to 15 characters
+    # (IFNAMSIZ - 1): <tag>99a is 13. With 5 digits (20 bits), 50 plans shared a tag about
+    # once in 800 (the birthday bound: 50 x 49 / 2 / 2^20), and a test met it.
+    tag: str
     subnet: int  # the third octet of 10.213.<subnet>.0/24
 
     @classmethod
@@ -71,7 +75,7 @@ class HostPlan:
         free = [n for n in range(1, 255) if n not in taken]
         if not free:
             raise HostsUnavailable("every 10.213.x.0/24 is in use; remove old bridges first")
-        return cls(tag=f"ts{secrets.token_hex(3)[:5]}", subnet=secrets.choice(free))
+        return cls(tag=f"ts{secrets.token_hex(4)}", subnet=secrets.choice(free))
 
     def address(self, last: int) -> str:
         return f"10.213.{self.subnet}.{last}"
@@ -223,8 +227,8 @@ def _remove_tag(tag: str) -> tuple[int, int]:
     """Delete one run's links (outside ends: each takes its peer along), bridge and
     namespaces (after stopping any process still in them), then wait until none is listed."""
     links, spaces = ours_listed()
-    mine_links = [n for n in links if n.startswith(tag) and not n.endswith("b")]
-    mine_spaces = [n for n in spaces if n.startswith(f"{tag}-")]
+    mine_links = [n for n in links if _tag_of(n) == tag and not n.endswith("b")]
+    mine_spaces = [n for n in spaces if _tag_of(n) == tag]
     for ns in mine_spaces:
         for pid in _run(["ip", "netns", "pids", ns], check=False).stdout.split():
             with contextlib.suppress(ProcessLookupError, ValueError):
@@ -236,7 +240,7 @@ def _remove_tag(tag: str) -> tuple[int, int]:
     deadline = time.monotonic() + GONE_WITHIN
     while True:
         links, spaces = ours_listed()
-        left = [n for n in [*links, *spaces] if n.startswith(tag)]
+        left = [n for n in [*links, *spaces] if _tag_of(n) == tag]
         if not left:
             break
         if time.monotonic() > deadline:

@@ -18,7 +18,7 @@ import pytest
 
 from core.topology import load_topology
 from harness.errors import HostsUnavailable
-from harness.estate.hosts import HostPlan, NetworkHosts, ours_listed
+from harness.estate.hosts import TAG, HostPlan, NetworkHosts, ours_listed
 from harness.load.options import LoadOptions
 from harness.load.run import run_scenario
 from harness.load.scenarios import SCENARIOS
@@ -69,6 +69,18 @@ def test_every_run_gets_names_of_its_own() -> None:
     assert len({p.tag for p in plans}) == 50
     for plan in plans:
         assert all(len(name) <= 15 for name in (plan.bridge, *plan.veth(99)))  # IFNAMSIZ - 1
+        assert tags_of([plan.bridge, *plan.veth(0), *plan.veth(12), plan.namespace("p1")]) == [
+            plan.tag
+        ]
+    # What runs before 8-digit tags left behind is still recognised as theirs, and only theirs.
+    assert tags_of(["ts1a2b3br", "ts1a2b30a", "ts1a2b399b", "ts1a2b3-p2"]) == ["ts1a2b3"]
+
+
+def tags_of(names: list[str]) -> list[str]:
+    """The tags ``names`` carry, as the sweep reads them (every name must carry one)."""
+    found = [TAG.match(name) for name in names]
+    assert all(found), names
+    return sorted({m.group(1) for m in found if m is not None})
 
 
 CRASHING_RUN = textwrap.dedent(
