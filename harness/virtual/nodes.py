@@ -12,6 +12,7 @@ from tokensim_token.secrets import Secret
 
 from core.topology import Topology
 from harness.virtual.reports import NodeReport
+from node.published import NoTokens
 from node.token.strategies import TokenDeps, build_provider
 
 if TYPE_CHECKING:
@@ -33,6 +34,36 @@ class InFlight:
     caller: str
     started: float  # when it was due
     tries: int = 0  # calls made (a 401 makes a second one, with a new token)
+
+
+def publisher_tokens(sim: Simulation, node_id: str, seed: int) -> TokenProvider:
+    """A publisher's token provider as its strategy builds it, against the simulated IMS, on
+    the cluster's store and replication (which it joins: a leader, a follower, back up). With
+    author-report a publisher holds no token."""
+    if sim.published:
+        provider: TokenProvider = NoTokens()
+    else:
+        deps = TokenDeps(
+            secrets=(Secret("virtual-client-secret"),),
+            keyring=sim.keyring,
+            clock=sim.clock,
+            rng=random.Random(seed),
+            store=sim.store,
+        )
+        built = build_provider(
+            as_seen_by(sim.topology, node_id),
+            node_id,
+            deps,
+            sim.ims.fetcher(node_id),
+            transport=sim.replication,
+        )
+        if built.leader is not None:
+            sim.replication.leaders[node_id] = built.leader
+        if built.follower is not None:
+            sim.replication.followers[node_id] = built.follower
+        provider = built.provider
+    sim.replication.stopped.discard(node_id)
+    return provider
 
 
 async def start_author(sim: Simulation, report: NodeReport) -> SimNode:

@@ -11,11 +11,9 @@ Each design runs on its own event loop whose clock is virtual (:mod:`harness.vir
 * **Reports and users: discrete events** (:mod:`harness.virtual.reports`). A report's call
   takes the token its provider holds (``current()``, without waiting); a node that holds none
   waits for its provider (``get()``) as a real one would. Requests are not events: each
-  stretch of time adds its requests to what users saw (:mod:`harness.virtual.users`). On
-  every page load the next call comes with the first request after the last answer (or the
-  hold): requests arrive as a Poisson stream, so the wait for that request is one draw of an
-  exponential. ``VirtualSettings.per_request`` draws the stream request by request instead,
-  each its own event: the reference that shortcut is tested against.
+  stretch of time adds its requests to what users saw (:mod:`harness.virtual.users`); on
+  every page load, one draw is the wait for the request that calls (the reference, request by
+  request: :mod:`harness.virtual.arrivals`).
 
 The driver takes the next event off one heap (report calls and answers, the timeline's
 actions, the trace's samples), lets virtual time run to it (the providers' timers fire
@@ -27,18 +25,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import math
 import random
 from pathlib import Path
 
 from tokensim_token import Keyring
 from tokensim_token.clock import Clock
 from tokensim_token.refreshing import DUE_TOLERANCE
-from tokensim_token.secrets import Secret
 
 from core.topology import Topology
 from harness.designs import Design
 from harness.virtual import nodes as estate
+from harness.virtual.arrivals import RequestStreams
 from harness.virtual.happenings import actions_of, apply_event
 from harness.virtual.nodes import InFlight, SimNode
 from harness.virtual.reports import FRESH, NONE, ClusterReport, NodeReport, Refresher, ReportState
@@ -54,9 +51,8 @@ from harness.virtual.world import (
     VirtualAnalytics,
     VirtualIms,
 )
-from node.published import NoTokens
 from node.report_policy import ReportPolicy
-from node.token.strategies import Built, TokenDeps, build_provider, strategy
+from node.token.strategies import strategy
 
 CLUSTER = ""  # the report key of the cluster's one report
 SYNC = 120.0  # seconds the token layer may run behind the event handled
@@ -116,10 +112,11 @@ class Simulation:
         self._seq = 0
         self._generations = 0
         self._in_flight: dict[str, InFlight] = {}  # report key -> its call out
-        # per_request: when each report's requests may call again, and the stream's epoch
-        # (a change of rate starts a new stream; the old one's next request is dropped)
-        self._due: dict[str, float] = {}
-        self._epochs = 0
+        self.requests = (  # every page request its own event: the reference
+            RequestStreams(self.rng, lambda at, *request: self._push(at, REQUEST, *request))
+            if settings.per_request
+            else None
+        )
         self._wake = asyncio.Event()
         self._waiting: set[asyncio.Task[None]] = set()
 
@@ -198,36 +195,13 @@ class Simulation:
         if empty_disk:  # a new or recycled instance: nothing of an earlier one on its disk
             token_file = Path(self.topology.token.state_dir) / "nodes" / f"{node_id}.token"
             token_file.unlink(missing_ok=True)
-        deps = TokenDeps(
-            secrets=(Secret("virtual-client-secret"),),
-            keyring=self.keyring,
-            clock=self.clock,
-            rng=random.Random(seed),
-            store=self.store,
-        )
-        built = (
-            Built(NoTokens())  # author-report: a publisher holds no token
-            if self.published
-            else build_provider(
-                estate.as_seen_by(self.topology, node_id),
-                node_id,
-                deps,
-                self.ims.fetcher(node_id),
-                transport=self.replication,
-            )
-        )
-        if built.leader is not None:
-            self.replication.leaders[node_id] = built.leader
-        if built.follower is not None:
-            self.replication.followers[node_id] = built.follower
-        self.replication.stopped.discard(node_id)
+        provider = estate.publisher_tokens(self, node_id, seed)
         now = self.now()
         self._generations += 1
         report = NodeReport(self._refresher(seed), ReportState(accounted_until=now))
-        self._due.pop(node_id, None)  # (per_request) nothing of an earlier life of the node
-        self.nodes[node_id] = SimNode(node_id, built.provider, report, self._generations)
+        self.nodes[node_id] = SimNode(node_id, provider, report, self._generations)
         self._rebalance(now)
-        await built.provider.start()
+        await provider.start()
         if self.cluster is None:
             self._push(now, CALL, node_id, self._generations)  # its visitors want a report
         elif self.cluster.state.shown == NONE and CLUSTER not in self._in_flight:
@@ -278,12 +252,10 @@ class Simulation:
             node.report.state.rate = 0.0 if self.cluster else self.site_rate / max(1, up)
         if self.cluster is not None:
             self.cluster.state.rate = self.site_rate if up else 0.0
-        if self.settings.per_request and not self.policy.refresh:
-            self._epochs += 1  # new rates: every stream starts again (it is memoryless)
-            if self.cluster is not None:
-                self._arrival(CLUSTER, 0, now)
-            for node in self.nodes.values():
-                self._arrival(node.node_id, node.generation, now)
+        if self.requests is not None and not self.policy.refresh:
+            cluster = [] if self.cluster is None else [(CLUSTER, 0, self.cluster.state.rate)]
+            nodes = [(n.node_id, n.generation, n.report.state.rate) for n in self.nodes.values()]
+            self.requests.restart([*cluster, *nodes], now)
 
     def _states(self) -> list[ReportState]:
         states = [n.report.state for n in self.nodes.values()]
@@ -379,29 +351,24 @@ class Simulation:
         done = at + seconds
         state.answers(outcome, done)
         next_at = refresher.after(outcome, done)
-        if not refresher.scheduled and self.settings.per_request:
-            self._due[key] = next_at  # the first request from then on asks again
+        if not refresher.scheduled and self.requests is not None:
+            self.requests.hold(key, generation, next_at)  # the first request from then asks
             return
         if not refresher.scheduled:  # the first request after it asks again
             next_at += self.rng.expovariate(state.rate) if state.rate > 0 else 60.0
         self._push(next_at, CALL, key, generation)
 
-    def _arrival(self, key: str, generation: int, now: float) -> None:
-        """per_request: the next request of report ``key``'s stream."""
-        found = self._report(key)
-        if found is not None and found[0].rate > 0:
-            at = now + self.rng.expovariate(found[0].rate)
-            self._push(at, REQUEST, key, generation, str(self._epochs))
-
     def _request(self, key: str, generation: int, epoch: int, at: float) -> None:
         """per_request: a page request at ``at``; it asks Analytics when no call is out and
         the report's hold is over (every page load), and the stream goes on."""
-        if epoch != self._epochs or not self._alive(key, generation):
+        requests, found = self.requests, self._report(key)
+        if requests is None or found is None or epoch != requests.epoch:
             return
-        if key not in self._in_flight and at >= self._due.get(key, math.inf):
-            del self._due[key]
+        if not self._alive(key, generation):
+            return
+        if key not in self._in_flight and requests.ends_hold(key, generation, at):
             self._call(key, generation, at)
-        self._arrival(key, generation, at)
+        requests.follow(key, generation, found[0].rate, at)
 
     def _note_recovery(self, at: float) -> None:
         """From IMS coming back to the first moment every report is fresh again."""
