@@ -93,7 +93,7 @@ class RefreshingTokenProvider:
         self._outcome = SharedOutcome()
         self._retries = RetrySchedule(settings.backoff, settings.config_error_interval)
         self._stats = ProviderStats()
-        self._peer_retry_at = 0.0  # another node holds the claim: look again then
+        self._peer_looked_at: float | None = None  # when another node last held the claim
         self._peer_changed = False  # the coordinator was told of a newer token
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -218,16 +218,31 @@ class RefreshingTokenProvider:
         now = self._clock.monotonic()
         if self._peer_changed:
             return now
-        if self._peer_retry_at > now:
+        peer_retry_at = self._peer_retry_at()
+        if peer_retry_at > now:
             # Another node holds the claim: look again then, even after failures of our own
             # (their back-off lies in the past once ours has run out: without this, a node that
             # had failed and then lost the lease asked the store again and again at once).
-            return self._peer_retry_at
+            return peer_retry_at
         if self._retries.failures:
             return self._retries.retry_at
         if self._current.token is None:
             return now
         return self._current.refresh_at
+
+    def _peer_retry_at(self) -> float:
+        """When to look at the store again after finding another node's claim: peer_poll after
+        that look, sooner while requests wait for a token (none, or expired), so they get the
+        other node's token in time. Computed at each turn, not when the claim was refused: a
+        request that starts waiting after the look brings the next one forward (a node that
+        had just started looked with nobody waiting, and its first requests waited out the
+        whole peer_poll for a token its peer had published in milliseconds)."""
+        if self._peer_looked_at is None:
+            return 0.0
+        poll = self._settings.peer_poll
+        if self._outcome.waited_for:
+            poll = min(poll, PEER_POLL_WAITING)
+        return self._peer_looked_at + poll
 
     async def _attempt(self) -> None:
         """Adopt a newer token from the coordinator, or claim the call and make it."""
@@ -242,12 +257,7 @@ class RefreshingTokenProvider:
         if await self._adopted():
             return
         if not await coordinator.claim():
-            # Another node is refreshing. Look again in peer_poll; sooner while requests wait
-            # for a token (none, or expired), so they get the other node's token in time.
-            poll = self._settings.peer_poll
-            if self._outcome.waited_for:
-                poll = min(poll, PEER_POLL_WAITING)
-            self._peer_retry_at = self._clock.monotonic() + poll
+            self._peer_looked_at = self._clock.monotonic()  # another node is refreshing
             return
         # Look again now that the claim is ours: another node may have published a token and
         # released the lease between our load() and claim() (double-checked locking).

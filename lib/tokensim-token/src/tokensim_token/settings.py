@@ -19,7 +19,8 @@ retry_cap             60 s      longest back-off; >= retry_base
 config_error_interval 300 s     how long to wait after the endpoint refused the credentials
                                 or the scope (retrying soon will not help); > 0
 peer_poll             1 s       shared store only: how soon to look again while another
-                                process refreshes; > 0
+                                process refreshes (every 0.1 s while requests wait for a
+                                token); > 0
 ===================== ========= ============================================================
 """
 
