@@ -351,10 +351,10 @@ class Simulation:
         done = at + seconds
         state.answers(outcome, done)
         next_at = refresher.after(outcome, done)
-        if not refresher.scheduled and self.requests is not None:
-            self.requests.hold(key, generation, next_at)  # the first request from then asks
-            return
         if not refresher.scheduled:  # the first request after it asks again
+            if self.requests is not None:
+                self.requests.hold(key, generation, next_at)  # request by request: from then
+                return
             next_at += self.rng.expovariate(state.rate) if state.rate > 0 else 60.0
         self._push(next_at, CALL, key, generation)
 
