@@ -236,7 +236,7 @@ class RefreshingTokenProvider:
         other node's token in time. Computed at each turn, not when the claim was refused: a
         request that starts waiting after the look brings the next one forward (a node that
         had just started looked with nobody waiting, and its first requests waited out the
-        whole peer_poll for a token its peer had published in milliseconds)."""
+        whole peer_poll for a token its peer published 0.16 s after that look)."""
         if self._peer_looked_at is None:
             return 0.0
         poll = self._settings.peer_poll
