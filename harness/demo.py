@@ -20,6 +20,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from core.durations import format_duration, parse_duration
@@ -35,6 +36,7 @@ from harness.map.command import measure
 from harness.map.command import section as map_section
 from harness.report import build
 from harness.report.answers import answers
+from harness.report.drawing import FigurePool
 from harness.report.model import Answer, Report, Section, plain_text
 from harness.report.render import write_report
 from harness.report.tables import glossary
@@ -163,62 +165,65 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
 
     print(f"writing the report ({_elapsed(started)})", flush=True)
     per_node_on = [r for r in real if r.row.design in {u.row.design for u in unsticky}]
-    sections = (
-        build.section(
-            folder,
-            "real",
-            f"On real processes: {plan.scenario}",
-            real_intro(options, scenario.summary, real[0].row.publishers, plan.at_once),
-            real,
-        ),
-        build.section(
-            folder,
-            "stickiness",  # not "sticky": the sticky-sessions answer's own anchor
-            "Sticky sessions on and off",
-            "The same run with the balancer's stickiness off: each request may land on any "
-            "publisher (a session move is a page that came from another publisher than the "
-            "visitor's previous one). The run with stickiness on is the one above.",
-            [*per_node_on, *unsticky],
-            mechanism_of=unsticky,
-        ),
-        build.section(
-            folder,
-            "week",
-            f"A week in virtual time: {format_duration(week_settings.horizon)} of faults",
-            virtual_intro(week_settings, week, topology),
-            week,
-        ),
-        build.section(
-            folder,
-            "sizes",
-            "As the estate grows: " + ", ".join(f"{n}" for n in plan.sizes) + " publishers",
-            virtual_intro(size_settings, sizes, topology) + " The figures show the largest estate.",
-            sizes,
-            mechanism_of=[r for r in sizes if r.row.publishers == max(plan.sizes)],
-            scaling=True,
-        ),
-        build.section(
-            folder,
-            "page-load",
-            "The widget Adobe advises against: a report on every page load",
-            virtual_intro(load_settings, page_load, topology)
-            + " Adobe's Analytics FAQ asks for the opposite (docs/world.md); this shows why.",
-            page_load,
-            mechanism_of=[r for r in page_load if r.row.publishers == max(plan.sizes)],
-            scaling=True,
-        ),
-        build.section(
-            folder,
-            "autoscale",
-            "AEM as a Cloud Service: autoscaling and empty disks",
-            virtual_intro(scale_settings, scaled, topology)
-            + " Then on real processes: the tier scales from 3 publishers to 6, in to 2, out "
-            "to 3 and two instances are recycled, each new one with an empty disk and "
-            f"registered with the balancer when healthy ({plan.autoscale_lifetime} s tokens).",
-            [*scaled, *scaled_real],
-        ),
-    )
-    with_map = (*sections, map_section(mapped, folder))
+    with FigurePool() as pool:  # some 45 figures, on both cores
+        section = partial(build.section, draw=pool.draw)
+        sections = (
+            section(
+                folder,
+                "real",
+                f"On real processes: {plan.scenario}",
+                real_intro(options, scenario.summary, real[0].row.publishers, plan.at_once),
+                real,
+            ),
+            section(
+                folder,
+                "stickiness",  # not "sticky": the sticky-sessions answer's own anchor
+                "Sticky sessions on and off",
+                "The same run with the balancer's stickiness off: each request may land on any "
+                "publisher (a session move is a page that came from another publisher than the "
+                "visitor's previous one). The run with stickiness on is the one above.",
+                [*per_node_on, *unsticky],
+                mechanism_of=unsticky,
+            ),
+            section(
+                folder,
+                "week",
+                f"A week in virtual time: {format_duration(week_settings.horizon)} of faults",
+                virtual_intro(week_settings, week, topology),
+                week,
+            ),
+            section(
+                folder,
+                "sizes",
+                "As the estate grows: " + ", ".join(f"{n}" for n in plan.sizes) + " publishers",
+                virtual_intro(size_settings, sizes, topology)
+                + " The figures show the largest estate.",
+                sizes,
+                mechanism_of=[r for r in sizes if r.row.publishers == max(plan.sizes)],
+                scaling=True,
+            ),
+            section(
+                folder,
+                "page-load",
+                "The widget Adobe advises against: a report on every page load",
+                virtual_intro(load_settings, page_load, topology)
+                + " Adobe's Analytics FAQ asks for the opposite (docs/world.md); this shows why.",
+                page_load,
+                mechanism_of=[r for r in page_load if r.row.publishers == max(plan.sizes)],
+                scaling=True,
+            ),
+            section(
+                folder,
+                "autoscale",
+                "AEM as a Cloud Service: autoscaling and empty disks",
+                virtual_intro(scale_settings, scaled, topology)
+                + " Then on real processes: the tier scales from 3 publishers to 6, in to 2, out "
+                "to 3 and two instances are recycled, each new one with an empty disk and "
+                f"registered with the balancer when healthy ({plan.autoscale_lifetime} s tokens).",
+                [*scaled, *scaled_real],
+            ),
+        )
+        with_map = (*sections, map_section(mapped, folder, pool.draw))
     found = (*answers(with_map, fixed_iv=demonstrate()), map_answer(mapped))
     report = Report(
         "What to do with the Adobe IMS token: measured",

@@ -5,10 +5,11 @@ one of what changes with size."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.report import figures
+from harness.report.drawing import draw_now
 from harness.report.model import Figure, Section
 from harness.results import Run, Trace
 
@@ -55,8 +56,11 @@ def section(
     mechanism: bool = True,
     mechanism_of: Sequence[Run] | None = None,
     scaling: bool = False,
+    draw: Callable[..., Path] = draw_now,
 ) -> Section:
-    """``mechanism_of``: the runs to draw over time (default: every traced run)."""
+    """``mechanism_of``: the runs to draw over time (default: every traced run). ``draw``:
+    how the figures are drawn (here and now, or by a :class:`~harness.report.drawing.FigurePool`).
+    """
     figs: list[Figure] = []
     traced = [run for run in runs if run.trace is not None]
     drawn = traced if mechanism_of is None else [r for r in mechanism_of if r.trace]
@@ -73,7 +77,7 @@ def section(
             )
             figs.append(
                 Figure(
-                    figures.mechanism(trace, folder / f"{name}.png", label=label),
+                    draw(figures.mechanism, trace, folder / f"{name}.png", label=label),
                     name,
                     f"{label} over time: token validity per node, Analytics calls per "
                     "minute, refused calls and stale replies",
@@ -85,7 +89,9 @@ def section(
         name = f"{anchor}-latency"
         figs.append(
             Figure(
-                figures.latency(with_latency, folder / f"{name}.png", title="Latency users saw"),
+                draw(
+                    figures.latency, with_latency, folder / f"{name}.png", title="Latency users saw"
+                ),
                 name,
                 "latency distribution per design",
                 "The share of requests slower than each latency (the complement of the "
@@ -103,7 +109,7 @@ def section(
         name = f"{anchor}-scaling"
         figs.append(
             Figure(
-                figures.scaling(rows, limits[0] if limits else None, folder / f"{name}.png"),
+                draw(figures.scaling, rows, limits[0] if limits else None, folder / f"{name}.png"),
                 name,
                 "token calls, Analytics calls per minute and 429s against the number of publishers",
                 "Against the number of publishers: token calls (log scale), the busiest "
