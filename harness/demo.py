@@ -167,6 +167,12 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
     per_node_on = [r for r in real if r.row.design in {u.row.design for u in unsticky}]
     with FigurePool() as pool:  # some 45 figures, on both cores
         section = partial(build.section, draw=pool.draw)
+
+        def by_size(anchor: str, title: str, intro: str, runs: list[Run]) -> Section:
+            """Runs at every size: the largest estate drawn over time, and what size changes."""
+            largest = [r for r in runs if r.row.publishers == max(plan.sizes)]
+            return section(folder, anchor, title, intro, runs, mechanism_of=largest, scaling=True)
+
         sections = (
             section(
                 folder,
@@ -192,25 +198,19 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
                 virtual_intro(week_settings, week, topology),
                 week,
             ),
-            section(
-                folder,
+            by_size(
                 "sizes",
                 "As the estate grows: " + ", ".join(f"{n}" for n in plan.sizes) + " publishers",
                 virtual_intro(size_settings, sizes, topology)
                 + " The figures show the largest estate.",
                 sizes,
-                mechanism_of=[r for r in sizes if r.row.publishers == max(plan.sizes)],
-                scaling=True,
             ),
-            section(
-                folder,
+            by_size(
                 "page-load",
                 "The widget Adobe advises against: a report on every page load",
                 virtual_intro(load_settings, page_load, topology)
                 + " Adobe's Analytics FAQ asks for the opposite (docs/world.md); this shows why.",
                 page_load,
-                mechanism_of=[r for r in page_load if r.row.publishers == max(plan.sizes)],
-                scaling=True,
             ),
             section(
                 folder,
