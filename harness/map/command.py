@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from core.topology import Topology
 from harness.map.cells import MapPlan, run_cells
 from harness.map.figure import map_figure
 from harness.map.verdicts import Judged, Verdict, judge, table, where_it_flips
-from harness.report.drawing import draw_now
+from harness.report.drawing import Draw, draw_now
 from harness.report.model import Answer, Figure, Report, Section, plain_text
 from harness.report.render import write_report
 from harness.report.tables import glossary
@@ -82,7 +81,7 @@ def write_cells(found: MapResult, path: Path) -> Path:
     return path
 
 
-def section(found: MapResult, folder: Path, draw: Callable[..., Path] = draw_now) -> Section:
+def section(found: MapResult, folder: Path, draw: Draw = draw_now) -> Section:
     """The map as a report section: what it is, the figure, a sentence per design, the cells."""
     figure = draw(map_figure, found.judged, folder / "map.png")
     write_cells(found, folder / "map.json")

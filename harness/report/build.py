@@ -5,11 +5,11 @@ one of what changes with size."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.report import figures
-from harness.report.drawing import draw_now
+from harness.report.drawing import Draw, draw_now
 from harness.report.model import Figure, Section
 from harness.results import Run, Trace
 
@@ -56,7 +56,7 @@ def section(
     mechanism: bool = True,
     mechanism_of: Sequence[Run] | None = None,
     scaling: bool = False,
-    draw: Callable[..., Path] = draw_now,
+    draw: Draw = draw_now,
 ) -> Section:
     """``mechanism_of``: the runs to draw over time (default: every traced run). ``draw``:
     how the figures are drawn (here and now, or by a :class:`~harness.report.drawing.FigurePool`).

@@ -16,6 +16,9 @@ from typing import ParamSpec
 
 P = ParamSpec("P")
 
+# How a report draws a figure: ``draw(figure, *args, path, **kwargs)`` returns ``path``.
+Draw = Callable[..., Path]
+
 
 def draw_now(figure: Callable[P, Path], *args: P.args, **kwargs: P.kwargs) -> Path:
     """Draw ``figure`` here and now."""
@@ -60,13 +63,11 @@ class FigurePool:
         if pool is None:
             return
         drawing, self._drawing = self._drawing, []
-        if kind is not None:  # the report failed already: nothing to wait for
-            pool.shutdown(wait=True, cancel_futures=True)
-            return
         try:
-            for path, future in drawing:
-                failed = future.exception()
-                if failed is not None:
-                    raise RuntimeError(f"drawing {path.name} failed: {failed}") from failed
+            if kind is None:  # (when the report failed already, there is nothing to wait for)
+                for path, future in drawing:
+                    failed = future.exception()
+                    if failed is not None:
+                        raise RuntimeError(f"drawing {path.name} failed: {failed}") from failed
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
