@@ -260,7 +260,8 @@ async def _load(
 ) -> RunData:
     analytics = topology.analytics
     if analytics.report_refresh > 0 and not analytics.published:
-        await control.wait_for_first_reports(limit=analytics.timeout + topology.ims.timeout)
+        # Room for a first call that times out and the retry after it (seen on a slow VM).
+        await control.wait_for_first_reports(limit=2 * (analytics.timeout + topology.ims.timeout))
     # Visitors reach the site through the CDN when there is one (edge-cached), else the balancer.
     lb = control.url("cdn") if "cdn" in control.specs else control.url("lb")
     started = time.time()
