@@ -97,10 +97,10 @@ class Refresher:
     throttled: int = 0  # 429s in a row
     failures: int = 0  # other failures in a row
     hold_until: float = -math.inf
+    scheduled: bool = field(init=False)  # refreshed on a schedule (else on every page load)
 
-    @property
-    def scheduled(self) -> bool:
-        return self.policy.refresh > 0
+    def __post_init__(self) -> None:
+        self.scheduled = self.policy.refresh > 0
 
     def after(self, outcome: str, at: float) -> float:
         """Record the answer that came at ``at``; when the next call may start."""

@@ -40,7 +40,7 @@ from harness.virtual.happenings import actions_of, apply_event
 from harness.virtual.nodes import InFlight, SimNode
 from harness.virtual.reports import FRESH, NONE, ClusterReport, NodeReport, Refresher, ReportState
 from harness.virtual.settings import WALL_START, VirtualSettings
-from harness.virtual.timeline import LIFETIME, TIMELINES, Event, EventKind
+from harness.virtual.timeline import LIFETIME, TIMELINES, Event, EventKind, within
 from harness.virtual.tracing import TraceRecorder
 from harness.virtual.users import Users
 from harness.virtual.world import (
@@ -130,7 +130,8 @@ class Simulation:
     ) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (at, self._seq, kind, key, generation, note))
-        self._wake.set()
+        if self._waiting:  # the driver waits for a token only while a task waits
+            self._wake.set()
 
     def now(self) -> float:
         return asyncio.get_running_loop().time() - self.start
@@ -146,11 +147,11 @@ class Simulation:
             self._push(self.recorder.every, SAMPLE)
         horizon = self.settings.horizon
         actions = actions_of(self.events)
+        now = self.now()  # virtual time moves only while the driver awaits: read after each
         while self._heap or self._waiting:
             at = self._heap[0][0] if self._heap else horizon
             if at >= horizon and not self._waiting:
                 break
-            now = self.now()
             # The token layer may run up to SYNC behind the event handled (as a node's state
             # changes only at its timers); while a node waits for its provider it runs exactly.
             ahead = DUE_TOLERANCE if self._waiting else SYNC
@@ -163,13 +164,15 @@ class Simulation:
                             await self._wake.wait()
                 else:
                     await asyncio.sleep(until)
-                if self.now() >= horizon - DUE_TOLERANCE and (at >= horizon or not self._heap):
+                now = self.now()
+                if now >= horizon - DUE_TOLERANCE and (at >= horizon or not self._heap):
                     break
                 continue
             at, _, kind, key, generation, note = heapq.heappop(self._heap)
             if kind == ACTION:
                 _, action, nodes, begins = actions[int(note)]
                 await apply_event(self, action, nodes, begins)
+                now = self.now()
             elif kind == SAMPLE:
                 self._sample(at)
             elif kind == REQUEST:
@@ -394,4 +397,4 @@ class Simulation:
         await self.start_node(node_id, empty_disk=empty_disk, seed=self.rng.randrange(1 << 30))
 
     def _in_outage(self, at: float) -> bool:
-        return any(start <= at < end for start, end in self._outages)
+        return within(self._outages, at)

@@ -8,6 +8,7 @@ Times are seconds since the start; each event is an instant or a window (``durat
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 LIFETIME = 86_399  # what Adobe IMS grants (docs/wire-formats.md)
@@ -95,6 +96,15 @@ def autoscale(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:
 def _within(event: Event, horizon: float) -> Event:
     end = min(event.end, horizon)
     return Event(event.at, event.kind, end - event.at, event.nodes)
+
+
+def within(windows: Sequence[tuple[float, float]], at: float) -> bool:
+    """Whether ``at`` falls in one of ``windows`` ((start, end), the end left out). A loop, not
+    any() over a generator (ruff SIM110): the virtual world asks once per Analytics call."""
+    for start, end in windows:  # noqa: SIM110
+        if start <= at < end:
+            return True
+    return False
 
 
 def steady(horizon: float, publishers: tuple[str, ...]) -> tuple[Event, ...]:

@@ -28,9 +28,10 @@ class Spread:
     total: float = 0.0
 
     def add(self, low: float, high: float, count: float) -> None:
-        if count > 0:
-            self.low.append(max(0.0, low))
-            self.high.append(max(0.0, high, low))
+        if count > 0:  # (comparisons, not max(): this runs for every call of a virtual week)
+            low = low if low > 0.0 else 0.0
+            self.low.append(low)
+            self.high.append(high if high > low else low)
             self.weight.append(count)
             self.total += count
 

@@ -22,13 +22,13 @@ Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 
 @dataclass
 class LatencyModel:
-    config: LatencyConfig
+    config: LatencyConfig  # fixed for the model's life (a frozen model)
     rng: random.Random
     in_flight: dict[str, int] = field(default_factory=dict)  # report suite -> requests
+    sigma: float = field(init=False)  # of the log-normal: from the median and the p99
 
-    @property
-    def sigma(self) -> float:
-        return math.log(self.config.p99 / self.config.median) / Z99
+    def __post_init__(self) -> None:
+        self.sigma = math.log(self.config.p99 / self.config.median) / Z99
 
     def draw(self, concurrent: int) -> float:
         """Seconds a request takes with ``concurrent`` others in flight on its report suite."""
