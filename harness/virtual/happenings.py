@@ -43,10 +43,10 @@ async def apply_event(
             if begins:
                 await sim.stop_node(node_id)
             else:
-                await sim.start_later(node_id, empty_disk=False)
+                await _start_later(sim, node_id, empty_disk=False)
     elif kind is EventKind.SCALE_OUT:
         for node_id in nodes:
-            await sim.start_later(node_id, empty_disk=True)
+            await _start_later(sim, node_id, empty_disk=True)
     elif kind is EventKind.SCALE_IN:
         for node_id in nodes:
             await sim.stop_node(node_id)
@@ -58,4 +58,10 @@ async def apply_event(
     elif kind is EventKind.RECYCLE:  # AEM as a Cloud Service: a new instance, an empty disk
         for node_id in nodes:
             await sim.stop_node(node_id)
-            await sim.start_later(node_id, empty_disk=True)
+            await _start_later(sim, node_id, empty_disk=True)
+
+
+async def _start_later(sim: Simulation, node_id: str, *, empty_disk: bool) -> None:
+    """A node started after the run began (a restart, a scale-out, a recycled instance)."""
+    sim.starts.append((node_id, sim.now()))
+    await sim.start_node(node_id, empty_disk=empty_disk, seed=sim.rng.randrange(1 << 30))

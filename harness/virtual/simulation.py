@@ -143,8 +143,7 @@ class Simulation:
             await self.start_node(node_id, empty_disk=True, seed=seed)
         for index, (at, _kind, _nodes, _begins) in enumerate(actions_of(self.events)):
             self._push(at, ACTION, note=str(index))
-        if self.settings.trace:
-            self._push(self.recorder.every, SAMPLE)
+        self._push(self.recorder.every, SAMPLE)  # traced or not, so that results do not differ
         horizon = self.settings.horizon
         actions = actions_of(self.events)
         now = self.now()  # virtual time moves only while the driver awaits: read after each
@@ -153,8 +152,10 @@ class Simulation:
             if at >= horizon and not self._waiting:
                 break
             # The token layer may run up to SYNC behind the event handled (as a node's state
-            # changes only at its timers); while a node waits for its provider it runs exactly.
-            ahead = DUE_TOLERANCE if self._waiting else SYNC
+            # changes only at its timers); while a node waits for its provider, and at the
+            # timeline's actions (a revocation, an outage), it runs exactly.
+            exact = bool(self._waiting) or (bool(self._heap) and self._heap[0][2] == ACTION)
+            ahead = DUE_TOLERANCE if exact else SYNC
             if at > now + ahead:
                 until = min(at, horizon) - now
                 if self._waiting:
@@ -245,7 +246,7 @@ class Simulation:
     def flush(self, now: float) -> None:
         """Count every report's requests up to ``now``."""
         for state in self._states():
-            state.account(self.users, now, self._in_outage(state.accounted_until))
+            state.account(self.users, now, within(self._outages, state.accounted_until))
 
     def _rebalance(self, now: float) -> None:
         """The site's traffic spread over the nodes up now (it does not grow with them)."""
@@ -283,7 +284,7 @@ class Simulation:
         if found is None or not self._alive(key, generation) or key in self._in_flight:
             return
         state, refresher = found
-        state.account(self.users, at, self._in_outage(state.accounted_until))
+        state.account(self.users, at, within(self._outages, state.accounted_until))
         caller: str | None = key
         if key == CLUSTER and self.published:  # the author, when it is up and has readers
             caller = self.author.node_id if self.author is not None and self.nodes else None
@@ -382,19 +383,14 @@ class Simulation:
             users.recovery_s = round(max(0.0, at - back), 1)
 
     def _sample(self, at: float) -> None:
+        """Count the requests up to ``at`` (traced or not: a trace must not change what a run
+        measures) and, when traced, record the sample."""
         self.flush(at)
+        if at < self.settings.horizon:
+            self._push(min(self.settings.horizon, at + self.recorder.every), SAMPLE)
+        if not self.settings.trace:
+            return
         providers = {n: node.provider for n, node in self.nodes.items()}
         if self.author is not None:
             providers[self.author.node_id] = self.author.provider
         self.recorder.sample(at, providers, self.analytics, self.users)
-        if at < self.settings.horizon:
-            self._push(min(self.settings.horizon, at + self.recorder.every), SAMPLE)
-
-    # --- the timeline ---------------------------------------------------------------------
-
-    async def start_later(self, node_id: str, *, empty_disk: bool) -> None:
-        self.starts.append((node_id, self.now()))
-        await self.start_node(node_id, empty_disk=empty_disk, seed=self.rng.randrange(1 << 30))
-
-    def _in_outage(self, at: float) -> bool:
-        return within(self._outages, at)

@@ -223,3 +223,35 @@ def test_cheap_traffic_gives_the_token_calls_and_429s_of_the_per_request_world(s
     refused = sum(r.analytics_429s for r in cheap), sum(r.analytics_429s for r in reference)
     assert abs(refused[0] - refused[1]) <= 3 * (sum(refused) + 1) ** 0.5, refused
     assert sum(r.user_errors for r in cheap) == sum(r.user_errors for r in reference) == 0
+
+
+@pytest.mark.parametrize(("spec", "refresh"), [("scheduled", 1800.0), ("naive", 0.0)])
+def test_a_trace_does_not_change_what_a_run_measures(spec: str, refresh: float) -> None:
+    """The map runs untraced, the reports' figures traced: the same cell must measure the
+    same. (When the timeline's actions ran at the token layer's lagging clock and only the
+    trace's samples moved it, the revocation at 12 h came 120 s early in the traced day and
+    missed the token scheduled fetched 0.2 s before it: 0 user errors traced, 61,008 not.)"""
+
+    def one(trace: bool) -> VirtualResult:
+        settings = VirtualSettings(horizon=86_400.0, refresh=refresh, trace=trace)
+        return simulate(Design.parse(spec), settings, load_topology(ROOT / "topology.yaml"))
+
+    traced, untraced = one(True), one(False)
+    assert traced.trace is not None and untraced.trace is None
+    measured = ("user_errors", "stale", "analytics_calls", "analytics_401s", "analytics_429s")
+    for name in (*measured, "token_calls", "report_age_p99_s"):
+        assert getattr(traced, name) == getattr(untraced, name), name
+
+
+def test_a_revocation_refuses_every_token_issued_before_its_instant() -> None:
+    """The scheduled job fetched at 12 h less 0.5 s; IMS revokes every token at 12 h: that
+    token is refused, and nothing fetches another until the next run 12 h later (a 401
+    changes nothing in that design): the restarted p2 has no report for the rest of the day."""
+    result = simulate(
+        Design.parse("scheduled"),
+        VirtualSettings(horizon=86_400.0, refresh=1800.0),
+        load_topology(ROOT / "topology.yaml"),
+    )
+    assert result.token_calls == 2
+    assert result.analytics_401s > 1000
+    assert result.user_errors > 50_000
