@@ -237,7 +237,8 @@ def test_a_trace_does_not_change_what_a_run_measures(spec: str, refresh: float) 
         return simulate(Design.parse(spec), settings, load_topology(ROOT / "topology.yaml"))
 
     traced, untraced = one(True), one(False)
-    assert traced.trace is not None and untraced.trace is None
+    assert traced.trace is not None
+    assert untraced.trace is None
     measured = ("user_errors", "stale", "analytics_calls", "analytics_401s", "analytics_429s")
     for name in (*measured, "token_calls", "report_age_p99_s"):
         assert getattr(traced, name) == getattr(untraced, name), name
