@@ -141,20 +141,21 @@ class Simulation:
             await self.start_author()
         for seed, node_id in enumerate(self.publishers, start=1):
             await self.start_node(node_id, empty_disk=True, seed=seed)
-        for index, (at, _kind, _nodes, _begins) in enumerate(actions_of(self.events)):
+        actions = actions_of(self.events)
+        for index, (at, _kind, _nodes, _begins) in enumerate(actions):
             self._push(at, ACTION, note=str(index))
         self._push(self.recorder.every, SAMPLE)  # traced or not, so that results do not differ
         horizon = self.settings.horizon
-        actions = actions_of(self.events)
         now = self.now()  # virtual time moves only while the driver awaits: read after each
         while self._heap or self._waiting:
-            at = self._heap[0][0] if self._heap else horizon
+            head = self._heap[0] if self._heap else None
+            at = head[0] if head is not None else horizon
             if at >= horizon and not self._waiting:
                 break
             # The token layer may run up to SYNC behind the event handled (as a node's state
             # changes only at its timers); while a node waits for its provider, and at the
             # timeline's actions (a revocation, an outage), it runs exactly.
-            exact = bool(self._waiting) or (bool(self._heap) and self._heap[0][2] == ACTION)
+            exact = bool(self._waiting) or (head is not None and head[2] == ACTION)
             ahead = DUE_TOLERANCE if exact else SYNC
             if at > now + ahead:
                 until = min(at, horizon) - now
