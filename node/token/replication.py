@@ -159,6 +159,9 @@ class ReplicationLeader:
     def on_change(self, listener: Callable[[], None]) -> None:
         return None  # the leader is never pushed to
 
+    def refusing_for(self) -> float:
+        return 0.0  # it never refuses
+
     def current(self) -> bytes | None:
         """The current token sealed now, for a follower that asks (never the plain token)."""
         return None if self._current is None else self._sealed(self._current)
@@ -250,6 +253,15 @@ class ReplicaFollower:
         return empty_since is None or (
             self._wall_clock() - empty_since >= self._settings.leader_grace
         )
+
+    def refusing_for(self) -> float:
+        """How long ``claim()`` goes on refusing if nothing is pushed: while the newest token
+        is usable, until it reaches its margin (a push calls the listeners before that)."""
+        token = self._newest
+        if token is None or not self._usable(token):
+            return 0.0
+        remaining = token.lifetime - (self._wall_clock() - token.obtained_wall)
+        return remaining - self._margin(token.lifetime)
 
     async def publish(self, token: SavedToken) -> None:
         await self._keep(token)  # a token it fetched itself, by fallback

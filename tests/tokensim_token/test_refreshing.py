@@ -434,6 +434,9 @@ class SwallowingCoordinator:
 
     def on_change(self, listener: object) -> None: ...
 
+    def refusing_for(self) -> float:
+        return 0.0
+
 
 async def test_closing_ends_the_refresher_even_when_a_store_swallows_the_cancellation() -> None:
     loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ from tokensim_token.secrets import Secret
 from core.topology import Topology
 from harness.estate.processes import free_ports
 from lb.dispatcher.filters import PathFilter
-from node.replication_http import LEADER, PATH
+from node.replication_http import FOLLOWER, LEADER, PATH
 from node.token.replication import Push, seal_for_replication
 from tests.support.world import DAY, Node, World, start_world
 
@@ -90,6 +90,32 @@ async def test_lost_pushes_with_fallback_fetch_make_followers_fetch_their_own(
     pushes = nodes[0].app[LEADER].pushes
     assert pushes["sent"] > 0
     assert pushes["lost"] == pushes["sent"]
+
+
+async def test_a_follower_with_a_usable_token_does_not_look_again_until_its_margin(
+    stack: contextlib.AsyncExitStack, tmp_path: Path
+) -> None:
+    """Past its half-life, a follower's token is the leader's to replace: nothing but a push
+    can change what it holds until the margin, so it does not ask every peer_poll (30 s here:
+    about 1,000 looks in those nine hours). At the margin it fetches its own, as told."""
+    world = await start_world(stack, tmp_path, expires_in=DAY)
+    nodes = await start_cluster(world, replicated(world, loss=1.0, fallback="fetch"))
+    follower = nodes[1].app[FOLLOWER]
+    claims = 0
+    claim = follower.claim
+
+    async def counted() -> bool:
+        nonlocal claims
+        claims += 1
+        return await claim()
+
+    follower.claim = counted  # type: ignore[method-assign]
+    await asyncio.sleep(0.95 * DAY)  # past the refresh point (0.5-0.6 of the lifetime)
+    assert claims <= 2
+    assert "p2" not in world.ims_stats.issued_by_caller
+    await asyncio.sleep(0.05 * DAY)  # through the margin (the last 300 s) and the expiry
+    assert world.ims_stats.issued_by_caller["p2"] == 1
+    assert (await nodes[1].tokens.get()).remaining(world.clock.monotonic()) > DAY / 2
 
 
 async def test_lost_pushes_with_fallback_wait_leave_followers_without_a_token(

@@ -10,6 +10,11 @@ every token call:
 * ``publish()`` / ``release()``: keep the new token and give the claim back.
 * ``on_change(listener)``: a coordinator that is told of newer tokens (a follower that
   receives pushes) calls ``listener`` then; the others never call it.
+* ``refusing_for()``: after ``claim()`` said no, for how many seconds it will go on saying no
+  unless ``listener`` is called first. 0 when it cannot tell (another node's lease may lapse
+  at any moment): the provider then looks again every ``peer_poll``. A follower that is pushed
+  its tokens can tell: until its token reaches the margin. Without it, fifty followers looked
+  once a second each through every IMS outage of a week (1.2 M looks that changed nothing).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class Coordinator(Protocol):
     async def close(self) -> None: ...
 
     def on_change(self, listener: Callable[[], None]) -> None: ...
+
+    def refusing_for(self) -> float: ...
 
 
 class OwnFile:
@@ -76,6 +83,9 @@ class OwnFile:
     def on_change(self, listener: Callable[[], None]) -> None:
         return None  # nobody else writes a node's own file
 
+    def refusing_for(self) -> float:
+        return 0.0  # it never refuses
+
 
 class InMemory:
     """Nothing kept outside the process: a restarted node starts without a token. The node may
@@ -104,6 +114,9 @@ class InMemory:
 
     def on_change(self, listener: Callable[[], None]) -> None:
         return None
+
+    def refusing_for(self) -> float:
+        return 0.0  # it never refuses
 
 
 class SharedStore(Protocol):
@@ -146,6 +159,9 @@ class SharedToken:
         self._lease_ttl = lease_ttl
         self._store_down = False
         self._refused_blob: bytes | None = None  # the last value that could not be trusted
+        # The last value opened, and what it held: followers read an unchanged store every
+        # poll (a scheduled week at 50 publishers: 494,000 reads), one comparison each.
+        self._opened: tuple[bytes, SavedToken] | None = None
 
     async def load(self) -> SavedToken | None:
         try:
@@ -156,14 +172,19 @@ class SharedToken:
         self._up()
         if blob is None:
             return None
+        opened = self._opened
+        if opened is not None and opened[0] == blob:
+            return opened[1]
         try:
             plaintext, _ = open_sealed(self._keyring, blob, CLUSTER_CONTEXT)
-            return parse_saved(plaintext)
+            saved = parse_saved(plaintext)
         except SealedDataError as exc:
             if blob != self._refused_blob:  # one line per bad value, not one per look at it
                 logger.warning("ignoring the shared token: %s", exc)
                 self._refused_blob = blob
             return None
+        self._opened = (blob, saved)
+        return saved
 
     async def claim(self) -> bool:
         try:
@@ -201,6 +222,9 @@ class SharedToken:
 
     def on_change(self, listener: Callable[[], None]) -> None:
         return None  # peers' tokens are found by looking at the store (load)
+
+    def refusing_for(self) -> float:
+        return 0.0  # the holder's lease may lapse, or it may publish, at any moment
 
     def _down(self, exc: OSError) -> None:
         if not self._store_down:

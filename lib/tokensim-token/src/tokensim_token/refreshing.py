@@ -94,6 +94,7 @@ class RefreshingTokenProvider:
         self._retries = RetrySchedule(settings.backoff, settings.config_error_interval)
         self._stats = ProviderStats()
         self._peer_looked_at: float | None = None  # when another node last held the claim
+        self._refused_until = 0.0  # monotonic: the coordinator said no until then (no push)
         self._peer_changed = False  # the coordinator was told of a newer token
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -141,6 +142,7 @@ class RefreshingTokenProvider:
         """Drop ``token`` after the API refused it, unless a newer one already replaced it."""
         if not self._current.invalidate(token):
             return False
+        self._refused_until = 0.0  # the coordinator's "not before" was for the token in use
         self._wake.set()
         return True
 
@@ -212,6 +214,7 @@ class RefreshingTokenProvider:
     def _notify_peer_change(self) -> None:
         """The coordinator has a newer token (a replication push): adopt it now."""
         self._peer_changed = True
+        self._refused_until = 0.0
         self._wake.set()
 
     def _next_attempt_at(self) -> float:
@@ -236,13 +239,15 @@ class RefreshingTokenProvider:
         other node's token in time. Computed at each turn, not when the claim was refused: a
         request that starts waiting after the look brings the next one forward (a node that
         had just started looked with nobody waiting, and its first requests waited out the
-        whole peer_poll for a token its peer published 0.16 s after that look)."""
+        whole peer_poll for a token its peer published 0.16 s after that look). Not before the
+        coordinator said its answer could change (a follower whose pushed token is still
+        usable: until its margin), unless requests wait."""
         if self._peer_looked_at is None:
             return 0.0
         poll = self._settings.peer_poll
         if self._outcome.waited_for:
-            poll = min(poll, PEER_POLL_WAITING)
-        return self._peer_looked_at + poll
+            return self._peer_looked_at + min(poll, PEER_POLL_WAITING)
+        return max(self._peer_looked_at + poll, self._refused_until)
 
     async def _attempt(self) -> None:
         """Adopt a newer token from the coordinator, or claim the call and make it."""
@@ -257,7 +262,9 @@ class RefreshingTokenProvider:
         if await self._adopted():
             return
         if not await coordinator.claim():
-            self._peer_looked_at = self._clock.monotonic()  # another node is refreshing
+            now = self._clock.monotonic()
+            self._peer_looked_at = now  # another node is refreshing
+            self._refused_until = now + coordinator.refusing_for()
             return
         # Look again now that the claim is ours: another node may have published a token and
         # released the lease between our load() and claim() (double-checked locking).
