@@ -22,7 +22,7 @@ from harness.map.cells import DAY, MapPlan
 from harness.virtual.nodes import report_cadence
 from harness.virtual.timeline import LIFETIME
 
-SECONDS_PER_CALL = 20e-6  # a week: 600 core-seconds for 29 M calls (a day: 15 us a call)
+SECONDS_PER_CALL = 14e-6  # fits 2026-12-04: the default day in 29 s, a week (29 M calls) in 3 min
 SECONDS_PER_CELL = 0.1
 BACK_TO_BACK_PER_DAY = 28_800.0  # one caller on every page load: a call every 3 s
 # Every page load, several callers: 47,000 + 34,000 ln(callers) a day (3, 10, 50 publishers).
