@@ -47,6 +47,7 @@ from benchmarks.processes import (
     wait_ready,
 )
 from benchmarks.wrk import WrkResult, run_wrk
+from harness.estate.control import holds_report
 from harness.estate.processes import free_ports
 
 CONNECTIONS = 64
@@ -261,15 +262,11 @@ def warm(estate: Estate, url: str, timeout: float = 60.0) -> None:
     publisher whose first call failed answers "no report yet" (503) until its retry: without
     this wait, 22 of the 15,600 requests of one uncached chain run (2026-12-04) were errors."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        targets = _json(estate.lb_status)["targets"]
-        if targets and all(t["state"] == "healthy" for t in targets):
-            break
-        time.sleep(0.1)
     publishers = [sid for sid in estate.urls if PUBLISHER.fullmatch(sid)]
     while time.monotonic() < deadline:
-        statuses = [_json(f"{estate.urls[sid]}/status") for sid in publishers]
-        if all(status["reports"].get("ok", 0) > 0 for status in statuses):
+        targets = _json(estate.lb_status)["targets"]
+        healthy = bool(targets) and all(t["state"] == "healthy" for t in targets)
+        if healthy and all(holds_report(_json(f"{estate.urls[s]}/status")) for s in publishers):
             break
         time.sleep(0.1)
     wait_ready(url, None, timeout=max(0.0, deadline - time.monotonic()))

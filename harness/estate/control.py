@@ -180,7 +180,7 @@ class EstateControl:
         warmed-up estate, as a deployment takes traffic once its pages render."""
         return await self._until_every(
             self.running_publishers,
-            lambda _node, status: status["reports"].get("ok", 0) > 0,
+            lambda _node, status: holds_report(status),
             limit,
         )
 
@@ -208,6 +208,11 @@ class EstateControl:
             status = await self.get_json(f"{self.url(node)}/status")
             counts[node] = int(status["token"]["refresh_count"])
         return counts
+
+
+def holds_report(status: Mapping[str, Any]) -> bool:
+    """A publisher's ``/status`` says it holds a report to show (a call answered with one)."""
+    return bool(status["reports"].get("ok", 0) > 0)
 
 
 def _dispatcher_of(topology: Topology, node_id: str) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -257,11 +258,7 @@ class ReplicaFollower:
     def refusing_for(self) -> float:
         """How long ``claim()`` goes on refusing if nothing is pushed: while the newest token
         is usable, until it reaches its margin (a push calls the listeners before that)."""
-        token = self._newest
-        if token is None or not self._usable(token):
-            return 0.0
-        remaining = token.lifetime - (self._wall_clock() - token.obtained_wall)
-        return remaining - self._margin(token.lifetime)
+        return max(0.0, self._before_margin(self._newest))
 
     async def publish(self, token: SavedToken) -> None:
         await self._keep(token)  # a token it fetched itself, by fallback
@@ -279,10 +276,14 @@ class ReplicaFollower:
         return None
 
     def _usable(self, token: SavedToken | None) -> bool:
+        return self._before_margin(token) > 0
+
+    def _before_margin(self, token: SavedToken | None) -> float:
+        """Seconds until ``token`` reaches its margin (negative inside it; none: -inf)."""
         if token is None:
-            return False
+            return -math.inf
         remaining = token.lifetime - (self._wall_clock() - token.obtained_wall)
-        return remaining > self._margin(token.lifetime)
+        return remaining - self._margin(token.lifetime)
 
     async def _pull(self) -> None:
         try:
