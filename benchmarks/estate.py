@@ -16,7 +16,6 @@ one node against a bare aiohttp handler.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -40,6 +39,7 @@ from benchmarks.processes import (
     PIN,
     ROOT,
     cpu_seconds,
+    json_at,
     memory_mb,
     pin,
     pinned,
@@ -264,18 +264,12 @@ def warm(estate: Estate, url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     publishers = [sid for sid in estate.urls if PUBLISHER.fullmatch(sid)]
     while time.monotonic() < deadline:
-        targets = _json(estate.lb_status)["targets"]
+        targets = json_at(estate.lb_status)["targets"]
         healthy = bool(targets) and all(t["state"] == "healthy" for t in targets)
-        if healthy and all(holds_report(_json(f"{estate.urls[s]}/status")) for s in publishers):
+        if healthy and all(holds_report(json_at(f"{estate.urls[s]}/status")) for s in publishers):
             break
         time.sleep(0.1)
     wait_ready(url, None, timeout=max(0.0, deadline - time.monotonic()))
-
-
-def _json(url: str) -> Any:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback only)
-        return json.load(response)
 
 
 def _figures(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # On 2 cores: the thing measured alone on core 0, the load generator and the rest on core 1.
@@ -75,6 +77,13 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 
                 return time.monotonic() - started
         time.sleep(0.01)
     raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
+def json_at(url: str) -> Any:
+    """The JSON that ``url`` (a loopback control plane: status, admin) answers."""
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback only)
+        return json.load(response)
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

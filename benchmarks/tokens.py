@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from tokensim_token.provider import TokenProvider
 from tokensim_token.secrets import Secret
 
 from benchmarks.figures import Figure
-from benchmarks.processes import process
+from benchmarks.processes import json_at, process
 from core.topology import Topology
 from harness.estate.processes import free_ports
 from node.token.strategies import TokenDeps, build_provider
@@ -230,7 +228,5 @@ def _empty_loop() -> float:
 
 
 def _issued(ims_port: int) -> float:
-    url = f"http://127.0.0.1:{ims_port}/admin/stats"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        stats = json.load(response)
+    stats = json_at(f"http://127.0.0.1:{ims_port}/admin/stats")
     return float(sum(stats["issued_by_caller"].values()))
