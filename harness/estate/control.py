@@ -103,11 +103,11 @@ class EstateControl:
         moment it is healthy (later token calls are its usual schedule)."""
         await self.supervisor.start(self.specs[node_id])
         await self.supervisor.wait_healthy([node_id], timeout=30)
-        healthy_at = time.time()
         token = (await self.get_json(f"{self.url(node_id)}/status"))["token"]
+        counted_at = time.time()  # after the reply: a call counted was made before this
         self.measured.restarts.append(
             Restart(
-                node_id, int(token["token_calls"]), bool(token["restored_from_disk"]), healthy_at
+                node_id, int(token["token_calls"]), bool(token["restored_from_disk"]), counted_at
             )
         )
 

@@ -55,7 +55,7 @@ class Restart:
     node: str
     token_calls: int  # its own count, read the moment it was healthy
     restored: bool  # it adopted the token sealed on its disk
-    healthy_at: float = math.inf  # wall clock: when it was healthy again
+    counted_at: float = math.inf  # wall clock: when its count was read (once it was healthy)
 
 
 @dataclass(frozen=True, slots=True)

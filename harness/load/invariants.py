@@ -14,6 +14,7 @@ from harness.results import Trace
 from node.token.strategies import strategy
 
 RESTART_SLACK = 1.5  # seconds: process start-up, and the IMS log's time vs the node's clock
+SEND_SLACK = 0.25  # seconds: a node sends its token call this long at most before IMS sees it
 
 
 @dataclass
@@ -191,10 +192,14 @@ def restarted_node_reused_its_token(d: RunData) -> tuple[bool, str]:
     restored = restart is not None and restart.restored
     killed = d.when(StepKind.KILL, "p2")
     restarted = d.when(StepKind.RESTART, "p2")
-    issued = [
-        e["at"] for e in d.ims.get("issued_log", []) if e["caller"] == "p2" and e["at"] < killed
+    # Its token's age counts from when its request reached IMS: the node counts from when it
+    # sent it, a little earlier, and IMS issues it later still (its latency, its queue).
+    asked = [
+        e.get("asked", e["at"])
+        for e in d.ims.get("issued_log", [])
+        if e["caller"] == "p2" and e["at"] < killed
     ]
-    left = d.lifetime - (restarted - max(issued)) if issued else -math.inf
+    left = d.lifetime - (restarted - max(asked)) if asked else -math.inf
     margin = min(d.expiry_margin, d.lifetime / 5)
     did = (
         f"{'restored' if restored else 'did not restore'} its sealed token, "
@@ -202,12 +207,14 @@ def restarted_node_reused_its_token(d: RunData) -> tuple[bool, str]:
     )
     text = f"p2 {did} (its token had {left:.1f}s left at the restart, margin {margin:.1f}s)"
     if left > margin + RESTART_SLACK:
-        # No call on start, unless the token's own refresh fell due before the node was up
-        # again (a slow start on a busy machine): then that one scheduled call.
-        age_up = (restart.healthy_at if restart is not None else math.inf) - max(issued)
-        due = age_up >= d.lifetime * d.refresh_at
+        # No call on start, unless the token's own refresh (at refresh_at of the lifetime at
+        # the earliest, counted from when the node sent its request) fell due before its count
+        # was read (a slow start on a busy machine): then that one scheduled call.
+        counted = restart.counted_at if restart is not None else math.inf
+        age = counted - max(asked)
+        due = age + SEND_SLACK >= d.lifetime * d.refresh_at
         if due:
-            text += f"; its refresh was due before it was up ({age_up:.1f}s old)"
+            text += f"; its refresh was due before its count was read ({age:.1f}s old)"
         return restored and calls <= (1 if due else 0), text
     if left < margin - RESTART_SLACK:
         return not restored, text

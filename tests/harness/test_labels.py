@@ -109,21 +109,31 @@ def test_renaming_the_virtual_events_changes_no_result(monkeypatch: pytest.Monke
     assert before.analytics_401s > 0  # the revocation happened, and was recognised by kind
 
 
-def test_a_restart_may_make_the_one_call_its_token_was_due_before_it_was_up() -> None:
+def test_a_restart_may_make_the_one_call_its_token_was_due_before_its_count_was_read() -> None:
     young = dataclasses.replace(
         run_data("x"), ims={"issued_log": [{"at": STARTED + 9.0, "caller": "p2"}]}
     )
 
-    def restart(healthy_after: float) -> tuple[bool, str]:
-        measured = Measured(restarts=[Restart("p2", 1, True, STARTED + healthy_after)])
+    def restart(counted_after: float) -> tuple[bool, str]:
+        measured = Measured(restarts=[Restart("p2", 1, True, STARTED + counted_after)])
         return restarted_node_reused_its_token(dataclasses.replace(young, measured=measured))
 
-    # Up 0.5 s after the restart: its token was 3.5 s old of 20 (refresh at half): no call due.
+    # Counted 0.5 s after the restart: its token was 3.5 s old of 20 (refresh at half): no
+    # call was due.
     assert not restart(12.5)[0]
-    # Up 7.5 s later, on a busy machine: the token (10.5 s old) was due its refresh.
+    # Counted 7.5 s later, on a busy machine: the token (10.5 s old) was due its refresh.
     held, text = restart(19.5)
     assert held
-    assert "its refresh was due before it was up (10.5s old)" in text
+    assert "its refresh was due before its count was read (10.5s old)" in text
+    # Its age counts from when its request reached IMS, not from when IMS issued it: asked
+    # 0.6 s before it was issued (IMS's latency and queue), counted 9.6 s after it was
+    # issued, it was 10.2 s old, past its refresh at 10.
+    asked_early = dataclasses.replace(
+        young, ims={"issued_log": [{"at": STARTED + 9.0, "asked": STARTED + 8.4, "caller": "p2"}]}
+    )
+    measured = Measured(restarts=[Restart("p2", 1, True, STARTED + 18.6)])
+    assert restarted_node_reused_its_token(dataclasses.replace(asked_early, measured=measured))[0]
+    assert not restart(18.6)[0]  # the same count, judged from when IMS issued it
 
 
 def test_a_token_ims_gave_before_the_cut_took_effect_did_not_get_through_it() -> None:
