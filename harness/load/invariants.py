@@ -17,6 +17,12 @@ RESTART_SLACK = 1.5  # seconds: process start-up, and the IMS log's time vs the 
 SEND_SLACK = 0.25  # seconds: a node sends its token call this long at most before IMS sees it
 
 
+def _reached_ims(issued: dict[str, Any]) -> float:
+    """When the request for an entry of IMS's issue log reached IMS (``asked``), before its
+    latency and queue; when it was issued for an entry that does not say."""
+    return float(issued.get("asked", issued["at"]))
+
+
 @dataclass
 class RunData:
     """Everything collected from one run, for the invariants and the report."""
@@ -55,12 +61,12 @@ class RunData:
         """Tokens IMS issued ``node``, those issued at or after ``after`` when given; with
         ``asked_after``, those whose request reached IMS at or after it instead (a request
         that arrived before it may be issued later: IMS's latency, its queue)."""
-        key = "asked" if asked_after else "at"
         log = self.ims.get("issued_log", [])
         return sum(
             1
             for e in log
-            if e["caller"] == node and (after is None or e.get(key, e["at"]) >= after)
+            if e["caller"] == node
+            and (after is None or (_reached_ims(e) if asked_after else e["at"]) >= after)
         )
 
     def max_calls_per_node(self) -> int:
@@ -195,7 +201,7 @@ def restarted_node_reused_its_token(d: RunData) -> tuple[bool, str]:
     # Its token's age counts from when its request reached IMS: the node counts from when it
     # sent it, a little earlier, and IMS issues it later still (its latency, its queue).
     asked = [
-        e.get("asked", e["at"])
+        _reached_ims(e)
         for e in d.ims.get("issued_log", [])
         if e["caller"] == "p2" and e["at"] < killed
     ]
