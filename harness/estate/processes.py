@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -118,17 +119,46 @@ def services_of(
     return specs
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+FREE_PORTS_SPAN = 10_000  # how many ports below the ephemeral range free_ports draws from
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on right now, for an estate that must not clash with another."""
-    sockets = []
-    for _ in range(count):
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        sockets.append(probe)
-    ports = [probe.getsockname()[1] for probe in sockets]
-    for probe in sockets:
-        probe.close()
-    return ports
+    """Ports nothing listens on right now, for an estate that must not clash with another.
+
+    Drawn below the kernel's ephemeral range: a port from that range (what binding port 0
+    gives) can be taken as the local port of any outgoing connection between this choice and
+    the service's own bind, which then fails (seen: "ims: port 40281 is already in use")."""
+    high = _ephemeral_low()
+    candidates = list(range(max(1024, high - FREE_PORTS_SPAN), high))
+    random.SystemRandom().shuffle(candidates)
+    chosen: list[socket.socket] = []
+    try:
+        for port in candidates:
+            if len(chosen) == count:
+                break
+            probe = socket.socket()
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the services bind
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                probe.close()
+                continue
+            chosen.append(probe)
+        if len(chosen) < count:
+            raise StartupError(f"{count} free ports wanted below {high}; found {len(chosen)}")
+        return [probe.getsockname()[1] for probe in chosen]
+    finally:
+        for probe in chosen:
+            probe.close()
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default when unreadable)."""
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def check_ports_free(specs: Sequence[ServiceSpec]) -> None:
