@@ -23,28 +23,28 @@ class RequestStreams:
     """Each report's stream of page requests, and when its requests may call again."""
 
     rng: random.Random  # the simulation's own
-    push: Callable[[float, str, int, int], None]  # a request: (at, report key, generation, epoch)
+    push: Callable[[float, int, int], None]  # a request: (at, report's slot, epoch)
     epoch: int = 0
-    _holds: dict[tuple[str, int], float] = field(default_factory=dict)  # until when, per report
+    _holds: dict[int, float] = field(default_factory=dict)  # until when, per report's slot
 
-    def restart(self, streams: Iterable[tuple[str, int, float]], now: float) -> None:
-        """New rates: every stream, (report key, generation, rate), starts again at ``now``."""
+    def restart(self, streams: Iterable[tuple[int, float]], now: float) -> None:
+        """New rates: every stream, (report's slot, rate), starts again at ``now``."""
         self.epoch += 1
-        for key, generation, rate in streams:
-            self.follow(key, generation, rate, now)
+        for slot, rate in streams:
+            self.follow(slot, rate, now)
 
-    def follow(self, key: str, generation: int, rate: float, now: float) -> None:
+    def follow(self, slot: int, rate: float, now: float) -> None:
         """The stream's next request after ``now``, when it has traffic."""
         if rate > 0:
-            self.push(now + self.rng.expovariate(rate), key, generation, self.epoch)
+            self.push(now + self.rng.expovariate(rate), slot, self.epoch)
 
-    def hold(self, key: str, generation: int, until: float) -> None:
+    def hold(self, slot: int, until: float) -> None:
         """The report's call was answered: the first request from ``until`` on asks again."""
-        self._holds[key, generation] = until
+        self._holds[slot] = until
 
-    def ends_hold(self, key: str, generation: int, at: float) -> bool:
+    def ends_hold(self, slot: int, at: float) -> bool:
         """Whether a request at ``at`` comes once the report's hold is over (it asks, once)."""
-        if at < self._holds.get((key, generation), math.inf):
+        if at < self._holds.get(slot, math.inf):
             return False
-        del self._holds[key, generation]
+        del self._holds[slot]
         return True

@@ -28,16 +28,16 @@ async def apply_event(
     now = sim.now()
     ims = sim.ims
     if kind is EventKind.IMS_OUTAGE:
-        sim.flush(now)
+        sim.traffic.flush(now)
         ims.faults.outage = begins
         if not begins:
-            sim.ims_back_at = now
+            sim.traffic.ims_back_at = now
     elif kind is EventKind.IMS_FLAKY:
         ims.faults.error_rate = 0.5 if begins else 0.0
     elif kind is EventKind.REVOCATION:
         ims.revoke_all()
     elif kind is EventKind.ANALYTICS_OUTAGE:
-        sim.analytics.outage = begins
+        sim.traffic.set_outage(begins)
     elif kind is EventKind.RESTART:  # a process restart: the node keeps its disk
         for node_id in nodes:
             if begins:

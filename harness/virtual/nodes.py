@@ -1,5 +1,5 @@
-"""The nodes of a virtual estate: a publisher (its real token provider and a report model),
-a report's call in flight, and the author of the author-report design."""
+"""The nodes of a virtual estate: a publisher (its real token provider; its report is the
+traffic engine's), and the author of the author-report design."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from tokensim_token import TokenProvider
 from tokensim_token.secrets import Secret
 
 from core.topology import Topology
-from harness.virtual.reports import NodeReport
 from node.published import NoTokens
 from node.token.strategies import TokenDeps, build_provider
 
@@ -23,17 +22,7 @@ if TYPE_CHECKING:
 class SimNode:
     node_id: str
     provider: TokenProvider
-    report: NodeReport
-    generation: int  # events of an earlier life of this node are ignored
-
-
-@dataclass
-class InFlight:
-    """A report's call that is out, or waiting for a token first."""
-
-    caller: str
-    started: float  # when it was due
-    tries: int = 0  # calls made (a 401 makes a second one, with a new token)
+    generation: int  # this life of the node: its report's slot and its caller index
 
 
 def publisher_tokens(sim: Simulation, node_id: str, seed: int) -> TokenProvider:
@@ -66,7 +55,7 @@ def publisher_tokens(sim: Simulation, node_id: str, seed: int) -> TokenProvider:
     return provider
 
 
-async def start_author(sim: Simulation, report: NodeReport) -> SimNode:
+async def start_author(sim: Simulation) -> SimNode:
     """The author of author-report, started: its own per-node token, its own IMS caller."""
     author = sim.topology.author
     assert author is not None  # the design adds it
@@ -79,7 +68,7 @@ async def start_author(sim: Simulation, report: NodeReport) -> SimNode:
     own = sim.topology.with_token(strategy="per-node")
     built = build_provider(own, author.id, deps, sim.ims.fetcher(author.id))
     await built.provider.start()
-    return SimNode(author.id, built.provider, report, 0)
+    return SimNode(author.id, built.provider, 0)
 
 
 def report_cadence(topology: Topology) -> float:

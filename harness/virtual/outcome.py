@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from harness.designs import Design
 from harness.results import Trace
+from harness.virtual.analytics import THROTTLED, UNAUTHORIZED
 from harness.virtual.timeline import LIFETIME, Event, EventKind
 
 if TYPE_CHECKING:
@@ -55,14 +56,13 @@ class VirtualResult:
 
 def result_of(sim: Simulation, wall_seconds: float) -> VirtualResult:
     """The result of ``sim``, which has run to its horizon in ``wall_seconds`` of real time."""
-    ims, users, analytics = sim.ims, sim.users, sim.analytics
+    ims, users, counted = sim.ims, sim.traffic.seen(), sim.traffic.counts()
     callers = sorted(set(ims.issued_by_caller) | set(sim.publishers), key=_order)
     per_node = {n: ims.issued_by_caller.get(n, 0) for n in callers}
     times: dict[str, list[float]] = {n: [] for n in callers}
     for at, caller in ims.issued_log:
         times[caller].append(round((at - sim.start) / 3600, 3))
     minutes = math.ceil(sim.settings.horizon / 60)
-    per_minute = analytics.per_minute
     limit = sim.topology.simulation.analytics.rate_limit
     return VirtualResult(
         design=sim.design,
@@ -72,11 +72,11 @@ def result_of(sim: Simulation, wall_seconds: float) -> VirtualResult:
         requests=round(users.total),
         user_errors=round(users.errors),
         stale=round(users.stale),
-        analytics_401s=sum(analytics.unauthorized_by_caller.values()),
-        analytics_calls=analytics.calls,
-        analytics_429s=analytics.by_outcome.get("throttled", 0),
-        analytics_per_minute_peak=max(per_minute.values(), default=0),
-        analytics_per_minute_mean=round(analytics.calls / minutes, 1),
+        analytics_401s=counted.by_outcome[UNAUTHORIZED],
+        analytics_calls=counted.calls,
+        analytics_429s=counted.by_outcome[THROTTLED],
+        analytics_per_minute_peak=counted.per_minute_peak,
+        analytics_per_minute_mean=round(counted.calls / minutes, 1),
         analytics_limit_per_minute=limit.requests * 60 / limit.per,
         token_calls=sum(per_node.values()),
         token_calls_per_node=per_node,
@@ -86,11 +86,11 @@ def result_of(sim: Simulation, wall_seconds: float) -> VirtualResult:
         p99_ms=users.wait_percentile_ms(0.99),
         report_age_p50_s=round(users.ages.percentile(0.50), 1),
         report_age_p99_s=round(users.ages.percentile(0.99), 1),
-        analytics_calls_per_hour=round(analytics.calls / (sim.settings.horizon / 3600), 1),
+        analytics_calls_per_hour=round(counted.calls / (sim.settings.horizon / 3600), 1),
         report_refresh=sim.policy.refresh,
         served_during_ims_outage=users.outage_share("served"),
         fresh_during_ims_outage=users.outage_share("fresh"),
-        recovery_s=users.recovery_s,
+        recovery_s=None if users.recovery_s is None else round(users.recovery_s, 1),
         token_calls_on_restart=_calls_after(sim, EventKind.RESTART),
         token_calls_per_start=_calls_per_start(sim),
         token_call_times=times,

@@ -9,8 +9,10 @@ random; after a failure, after the policy's hold. Refreshed on every page load (
 call comes with the first request after the answer (or after the hold), and the requests that
 arrive while a call is out wait for it. Before the first report every request waits.
 
-:class:`NodeReport` is one node's own report; :class:`ClusterReport` is the cluster's one
-report (``+shared-report``), refreshed by the nodes in turn, served by all of them.
+Each node has its own report; with ``+shared-report`` (and the designs that publish one report
+for the site) the cluster has one, refreshed by the nodes in turn, served by all of them: both
+are a :class:`ReportState` and a :class:`Refresher` in the traffic engine
+(:mod:`harness.virtual.traffic`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from harness.virtual.analytics import OK, THROTTLED
 from harness.virtual.users import Users
-from harness.virtual.world import OK, THROTTLED
 from node.report_policy import ReportPolicy
 
 FRESH, STALE, NONE = "fresh", "stale", "none"
@@ -36,7 +38,7 @@ class ReportState:
     accounted_until: float = 0.0
     waiting_since: float | None = None  # requests arriving since then wait for the call out
 
-    pending: tuple[float, str] | None = None  # the answer of the call out: (when, outcome)
+    pending: tuple[float, int] | None = None  # the answer of the call out: (when, outcome)
 
     def account(self, users: Users, now: float, in_outage: bool) -> None:
         """Count the requests that came since the last count, taking the call's answer when
@@ -60,11 +62,11 @@ class ReportState:
         if self.waiting_since is None:  # (requests up to accounted_until are counted already)
             self.waiting_since = max(at, self.accounted_until)
 
-    def answers(self, outcome: str, at: float) -> None:
+    def answers(self, outcome: int, at: float) -> None:
         """The call out will be answered with ``outcome`` at ``at`` (taken when counted)."""
         self.pending = (at, outcome)
 
-    def _answered(self, users: Users, outcome: str, at: float, in_outage: bool) -> None:
+    def _answered(self, users: Users, outcome: int, at: float, in_outage: bool) -> None:
         """The call's answer came at ``at``: those who waited get it; later ones, the new one."""
         if self.waiting_since is not None:
             waited = at - self.waiting_since
@@ -80,7 +82,7 @@ class ReportState:
         self.account(users, at, in_outage)
         self._set(outcome, at)
 
-    def _set(self, outcome: str, at: float) -> None:
+    def _set(self, outcome: int, at: float) -> None:
         if outcome == OK:
             self.shown, self.fetched_at = FRESH, at
         else:
@@ -102,7 +104,7 @@ class Refresher:
     def __post_init__(self) -> None:
         self.scheduled = self.policy.refresh > 0
 
-    def after(self, outcome: str, at: float) -> float:
+    def after(self, outcome: int, at: float) -> float:
         """Record the answer that came at ``at``; when the next call may start."""
         policy = self.policy
         if outcome == OK:
@@ -119,26 +121,3 @@ class Refresher:
         if self.scheduled:
             return max(self.hold_until, at + policy.failure_hold)
         return self.hold_until
-
-
-@dataclass
-class NodeReport:
-    """One node's own report, and its refresher."""
-
-    refresher: Refresher
-    state: ReportState = field(default_factory=ReportState)
-
-
-@dataclass
-class ClusterReport:
-    """The cluster's one report: refreshed by one node at a time, served by every node."""
-
-    refresher: Refresher
-    state: ReportState = field(default_factory=ReportState)
-    turn: int = 0  # which up node refreshes next
-
-    def caller(self, up: list[str]) -> str | None:
-        if not up:
-            return None
-        self.turn += 1
-        return up[self.turn % len(up)]

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from tokensim_token import TokenProvider
 
 from harness.results import Fault, Trace
+from harness.virtual.analytics import THROTTLED, UNAUTHORIZED, UNAVAILABLE
+from harness.virtual.engine import TrafficCounts
 from harness.virtual.timeline import Event
-from harness.virtual.users import Users
-from harness.virtual.world import THROTTLED, UNAUTHORIZED, UNAVAILABLE, VirtualAnalytics
 
 SAMPLES = 1000  # per run, about
 NODES_SHOWN = 6  # a figure with more sawtooth lines than this is unreadable
@@ -49,8 +49,7 @@ class TraceRecorder:
         self,
         now: float,
         providers: Mapping[str, TokenProvider],
-        analytics: VirtualAnalytics,
-        users: Users,
+        counted: TrafficCounts,
     ) -> None:
         for node_id in providers:
             if node_id not in self.token_left and len(self.token_left) < NODES_SHOWN:
@@ -58,13 +57,13 @@ class TraceRecorder:
         for node_id, lane in self.token_left.items():
             provider = providers.get(node_id)
             lane.append(None if provider is None else provider.status().seconds_left)
-        outcomes = analytics.by_outcome
+        outcomes = counted.by_outcome
         counts = {
-            "answered": float(outcomes.total() - outcomes[UNAVAILABLE]),
+            "answered": float(counted.calls - outcomes[UNAVAILABLE]),
             "unauthorized": float(outcomes[UNAUTHORIZED]),
             "throttled": float(outcomes[THROTTLED]),
-            "stale": users.stale,
-            "errors": users.errors,
+            "stale": counted.stale,
+            "errors": counted.errors,
         }
         delta = {k: v - self._last_counts.get(k, 0.0) for k, v in counts.items()}
         minutes = max(1.0, (now - self._last) / 60.0)

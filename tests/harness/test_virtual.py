@@ -11,12 +11,12 @@ import yaml
 from core.topology import RateLimitConfig, load_topology
 from harness.designs import Design
 from harness.results import Fault
+from harness.virtual.analytics import SlidingWindow
 from harness.virtual.compare import timeline_text
 from harness.virtual.outcome import VirtualResult
 from harness.virtual.run import simulate
 from harness.virtual.settings import VirtualSettings
 from harness.virtual.timeline import LIFETIME, EventKind, faults
-from harness.virtual.world import SlidingWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = 4

@@ -20,6 +20,11 @@ from core.topology import LatencyConfig
 Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 
 
+def sigma_of(config: LatencyConfig) -> float:
+    """The log-normal's sigma, from its median and 99th percentile at rest."""
+    return math.log(config.p99 / config.median) / Z99
+
+
 @dataclass
 class LatencyModel:
     config: LatencyConfig  # fixed for the model's life (a frozen model)
@@ -28,7 +33,7 @@ class LatencyModel:
     sigma: float = field(init=False)  # of the log-normal: from the median and the p99
 
     def __post_init__(self) -> None:
-        self.sigma = math.log(self.config.p99 / self.config.median) / Z99
+        self.sigma = sigma_of(self.config)
 
     def draw(self, concurrent: int) -> float:
         """Seconds a request takes with ``concurrent`` others in flight on its report suite."""
