@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+ENGINE := $(VENV)/.engine-built
 
 .PHONY: install check test lint demo up bench mutate schema lock clean
 
-install: $(STAMP)
+install: $(STAMP) $(ENGINE)
 
 # Reproducible: every package at the version requirements.lock pins (made by `make lock`),
 # then tokensim itself without resolving again.
@@ -16,6 +17,11 @@ $(STAMP): pyproject.toml lib/tokensim-token/pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e lib/tokensim-token -e '.[harness,dev]'
 	touch $(STAMP)
+
+# The virtual world's traffic engine in C (harness/virtual/_traffic.c; without a C compiler,
+# runs take the Python reference, which gives the same results more slowly: docs/world.md).
+$(ENGINE): $(STAMP) harness/virtual/_traffic.c harness/virtual/build_engine.py
+	$(PY) -m harness.virtual.build_engine --stamp $(ENGINE)
 
 # After changing dependencies in pyproject.toml: pin them again (and commit requirements.lock).
 lock:
@@ -71,3 +77,4 @@ schema: install
 
 clean:
 	rm -rf $(VENV) .state reports mutants .pytest_cache .mypy_cache .ruff_cache
+	rm -f harness/virtual/_traffic.*.so

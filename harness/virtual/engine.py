@@ -11,11 +11,15 @@ less (``docs/benchmarks.md``). ``TOKENSIM_TRAFFIC=python`` makes every run take 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 import os
 import random
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from tokensim_token import AccessToken
@@ -33,6 +37,7 @@ CALL, ACTION, SAMPLE, REQUEST = 0, 2, 3, 4
 DONE, LATER, END, DUE_ACTION, NEEDS_TOKEN, REFUSED_TOKEN, SAMPLED = range(7)
 
 ENGINE_ENV = "TOKENSIM_TRAFFIC"  # "python": the reference engine for every run
+ENGINE_SOURCE = Path(__file__).with_name("_traffic.c")
 
 # A caller's token for the batch, as its provider holds it: (the token or None when it has no
 # usable one, the wall time until which IMS accepts it); None when the caller is down.
@@ -97,6 +102,7 @@ class TrafficEngine(Protocol):
     def head_at(self) -> float | None: ...
     def pop_action(self) -> tuple[float, int]: ...
     def run(self, now: float, waiting: bool) -> int: ...
+    def forget_tokens(self) -> None: ...
     def try_call(self, slot_id: int, at: float) -> int: ...
     def complete(self, slot_id: int, at: float, outcome: int, seconds: float) -> None: ...
     def flight(self, slot_id: int) -> tuple[int, int, float, bool] | None: ...
@@ -111,12 +117,26 @@ class TrafficEngine(Protocol):
     def seen(self) -> Users: ...
 
 
+def built_path() -> Path:
+    """Where the C engine is built for this interpreter (beside its source)."""
+    return ENGINE_SOURCE.with_name("_traffic" + str(sysconfig.get_config_var("EXT_SUFFIX")))
+
+
+def source_digest() -> str:
+    """What the C engine's build carries of its source: a run takes no stale build."""
+    return hashlib.sha256(ENGINE_SOURCE.read_bytes()).hexdigest()[:16]
+
+
+@functools.cache
 def compiled() -> type[TrafficEngine] | None:
-    """The C engine's class, when it was built for this interpreter."""
+    """The C engine's class, when it was built for this interpreter from the source beside
+    it (``python -m harness.virtual.build_engine``)."""
     try:
         module = importlib.import_module("harness.virtual._traffic")
     except ImportError:
         return None
+    if getattr(module, "SOURCE_DIGEST", None) != source_digest():
+        return None  # built from another _traffic.c: make install builds it again
     engine: type[TrafficEngine] = module.Traffic
     return engine
 

@@ -39,6 +39,13 @@ class ReportState:
     waiting_since: float | None = None  # requests arriving since then wait for the call out
 
     pending: tuple[float, int] | None = None  # the answer of the call out: (when, outcome)
+    # The ages its readers saw since the last fetch, as one stretch while it goes on (each
+    # count continues the last at the same rate: one stretch, not one per count; the same
+    # distribution, and a week's stretches are not millions): low, high, weight, rate.
+    open_low: float = 0.0
+    open_high: float = 0.0
+    open_weight: float = 0.0  # 0: none open
+    open_rate: float = 0.0
 
     def account(self, users: Users, now: float, in_outage: bool) -> None:
         """Count the requests that came since the last count, taking the call's answer when
@@ -53,9 +60,25 @@ class ReportState:
         count = self.rate * (now - start)
         if self.shown == NONE:
             users.failed(count, in_outage=in_outage)
-        else:
-            age = (start - self.fetched_at, now - self.fetched_at)
-            users.served(count, stale=self.shown == STALE, age=age, in_outage=in_outage)
+        elif count > 0:
+            users.served(count, stale=self.shown == STALE, in_outage=in_outage)
+            self._aged(users, start - self.fetched_at, now - self.fetched_at, count)
+
+    def _aged(self, users: Users, low: float, high: float, count: float) -> None:
+        """``count`` requests were shown the report aged ``low`` to ``high`` seconds."""
+        if self.open_weight and low == self.open_high and self.rate == self.open_rate:
+            self.open_high = high  # the same stretch, going on
+            self.open_weight += count
+            return
+        self.close_ages(users)
+        self.open_low, self.open_high, self.open_weight = low, high, count
+        self.open_rate = self.rate
+
+    def close_ages(self, users: Users) -> None:
+        """The stretch of ages going on is over (or the run is): into what users saw."""
+        if self.open_weight:
+            users.ages.add(self.open_low, self.open_high, self.open_weight)
+            self.open_weight = 0.0
 
     def wait(self, at: float) -> None:
         """From ``at`` on, requests wait for the call out (every page load, or no report)."""
@@ -75,8 +98,9 @@ class ReportState:
             self._set(outcome, at)
             if self.shown == NONE:
                 users.failed(count, in_outage=in_outage)
-            else:
-                users.served(count, stale=self.shown == STALE, age=(0.0, 0.0), in_outage=in_outage)
+            elif count > 0:  # they got the answer as it came: aged 0
+                users.served(count, stale=self.shown == STALE, in_outage=in_outage)
+                users.ages.add(0.0, 0.0, count)
             self.waiting_since, self.accounted_until = None, at
             return
         self.account(users, at, in_outage)

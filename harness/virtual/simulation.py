@@ -170,6 +170,7 @@ class Simulation:
                             await self._wake.wait()
                 else:
                     await asyncio.sleep(until)
+                traffic.forget_tokens()  # the providers' timers ran
                 now = self.now()
                 if now >= horizon - DUE_TOLERANCE and (at >= horizon or traffic.head_at() is None):
                     break
@@ -177,6 +178,7 @@ class Simulation:
                 at, index = traffic.pop_action()
                 _, action, nodes, begins = actions[index]
                 await apply_event(self, action, nodes, begins)
+                traffic.forget_tokens()
                 now = self.now()
                 traffic.note_recovery(at)
             elif stopped == SAMPLED:
@@ -277,6 +279,7 @@ class Simulation:
             refused = self.traffic.refused
             assert refused is not None
             node.provider.invalidate(refused)  # only that token is dropped; it gets another
+            self.traffic.forget_tokens()
         elif stopped != NEEDS_TOKEN:
             raise AssertionError(f"unknown stop {stopped}")
         self._wait_for_token(slot, number)

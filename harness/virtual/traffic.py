@@ -158,8 +158,8 @@ class Traffic:
     def run(self, now: float, waiting: bool) -> int:
         """Handle the events due by ``now`` (the token layer's clock) plus what it may run
         behind (``sync``; ``tolerance`` when a task waits for a token or an action is next),
-        until one needs the simulation. Returns why it stopped."""
-        self._tokens.clear()
+        until one needs the simulation. Returns why it stopped. The tokens asked for are kept
+        until :meth:`forget_tokens`."""
         heap, settings = self._heap, self.settings
         horizon = settings.horizon
         while True:
@@ -229,6 +229,10 @@ class Traffic:
             return None
         self._turn += 1
         return callers[self._turn % len(callers)]
+
+    def forget_tokens(self) -> None:
+        """The token layer ran (the driver awaited, a token was dropped): ask again."""
+        self._tokens.clear()
 
     def try_call(self, slot_id: int, at: float) -> int:
         """The call out of ``slot_id`` after its caller waited for a token (the simulation's
@@ -324,7 +328,7 @@ class Traffic:
     def close_report(self, slot_id: int, now: float) -> None:
         """The node ``slot_id`` stops: its report and its call out go with it."""
         self.flush(now)
-        del self._slots[slot_id]
+        self._slots.pop(slot_id).state.close_ages(self.users)
         self._rebalance(now)
 
     def set_callers(self, callers: list[int]) -> None:
@@ -379,5 +383,7 @@ class Traffic:
         )
 
     def seen(self) -> Users:
-        """What users saw (at the end of the run)."""
+        """What users saw (at the end of the run: the ages going on are closed)."""
+        for state in self._states():
+            state.close_ages(self.users)
         return self.users

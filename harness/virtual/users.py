@@ -20,37 +20,57 @@ POINT = 1e-9  # a stretch narrower than this is a point: its requests all had on
 
 @dataclass
 class Spread:
-    """Weighted stretches of durations (seconds), each uniform between its bounds."""
+    """Weighted stretches of durations (seconds), each uniform between its bounds; the
+    requests that had exactly 0 s (those that waited for the report they got, aged 0) are one
+    weight, ``at_zero``, not a stretch each."""
 
     low: array[float] = field(default_factory=lambda: array("d"))
     high: array[float] = field(default_factory=lambda: array("d"))
     weight: array[float] = field(default_factory=lambda: array("d"))
     total: float = 0.0
+    at_zero: float = 0.0
+    _cdf: tuple[tuple[int, float], np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def add(self, low: float, high: float, count: float) -> None:
         if count > 0:  # (comparisons, not max(): this runs for every call of a virtual week)
+            self.total += count
+            if low == 0.0 and high == 0.0:
+                self.at_zero += count
+                return
             low = low if low > 0.0 else 0.0
             self.low.append(low)
             self.high.append(high if high > low else low)
             self.weight.append(count)
-            self.total += count
 
     def cdf(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distribution's breakpoints and the share of the weight at or below each."""
+        """The distribution's breakpoints and the share of the weight at or below each
+        (worked out once for the stretches there are: a report reads several percentiles)."""
+        counted = (len(self.low), self.total)
+        if self._cdf is not None and self._cdf[0] == counted:
+            return self._cdf[1], self._cdf[2]
         low, high, weight = (
             np.frombuffer(a, dtype=np.float64) for a in (self.low, self.high, self.weight)
         )
         point = high - low < POINT
         slope = np.where(point, 0.0, weight / np.where(point, 1.0, high - low))
-        xs = np.concatenate([low, high, low[point]])
-        dslope = np.concatenate([slope, -slope, np.zeros(point.sum())])
-        jump = np.concatenate([np.zeros(len(low)), np.zeros(len(high)), weight[point]])
-        order = np.argsort(xs, kind="stable")
+        # Most stretches start at 0 (a wait from its start; the ages from a fetch): their
+        # starts are one breakpoint, the density they add at 0 summed.
+        from_zero = (low == 0.0) & ~point
+        later = ~from_zero
+        xs = np.concatenate([[0.0], low[later], high, low[point]])
+        dslope = np.concatenate(
+            [[slope[from_zero].sum()], slope[later], -slope, np.zeros(point.sum())]
+        )
+        jump = np.concatenate(
+            [[self.at_zero], np.zeros(later.sum()), np.zeros(len(high)), weight[point]]
+        )
+        order = np.argsort(xs)  # (equal breakpoints in any order: the same distribution)
         xs, dslope, jump = xs[order], dslope[order], jump[order]
         slopes = np.cumsum(dslope)  # the density right after each breakpoint
         gained = np.concatenate([[0.0], slopes[:-1] * np.diff(xs)])  # continuous mass between
-        cumulative = np.cumsum(gained + jump)
-        return xs, cumulative / self.total
+        shares = np.cumsum(gained + jump) / self.total
+        self._cdf = (counted, xs, shares)
+        return xs, shares
 
     def percentile(self, q: float) -> float:
         """The value below which a share ``q`` of the requests lies."""
@@ -93,18 +113,15 @@ class Users:
     def total(self) -> float:
         return self.fresh + self.stale + self.errors
 
-    def served(
-        self, count: float, *, stale: bool, age: tuple[float, float], in_outage: bool
-    ) -> None:
-        """``count`` requests got a report, fresh or stale, aged from ``age[0]`` to ``age[1]``
-        seconds (uniformly: they came one after another)."""
+    def served(self, count: float, *, stale: bool, in_outage: bool) -> None:
+        """``count`` requests got a report, fresh or stale (their ages go to ``ages``: the
+        report counts them, :meth:`harness.virtual.reports.ReportState.account`)."""
         if count <= 0:
             return
         if stale:
             self.stale += count
         else:
             self.fresh += count
-        self.ages.add(age[0], age[1], count)
         if in_outage:
             self.outage["requests"] += count
             self.outage["served"] += count
@@ -147,3 +164,31 @@ class Users:
         for seconds, share in self.waits.points():
             points.append((round(seconds * 1000, 1), (instant + share * self.waits.total) / total))
         return tuple(points)
+
+
+def users_from(
+    fresh: float,
+    stale: float,
+    errors: float,
+    waits: tuple[bytes, bytes, bytes, float, float],
+    ages: tuple[bytes, bytes, bytes, float, float],
+    outage: tuple[float, float, float],
+    recovery_s: float | None,
+) -> Users:
+    """The counts of the C engine (:mod:`harness.virtual._traffic`) as :class:`Users`: each
+    spread as its bounds and weights (native doubles), its total and its weight at 0 s."""
+
+    def spread(parts: tuple[bytes, bytes, bytes, float, float]) -> Spread:
+        low, high, weight = (array("d", part) for part in parts[:3])
+        return Spread(low, high, weight, parts[3], parts[4])
+
+    requests, served, fresh_in_outage = outage
+    return Users(
+        fresh=fresh,
+        stale=stale,
+        errors=errors,
+        waits=spread(waits),
+        ages=spread(ages),
+        outage={"requests": requests, "served": served, "fresh": fresh_in_outage},
+        recovery_s=recovery_s,
+    )
