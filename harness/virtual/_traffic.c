@@ -501,7 +501,8 @@ static int report_answered(Traffic *t, Report *s, int outcome, double at, int in
             users_failed(u, count, in_outage);
         } else if (count > 0) {
             users_served(u, count, s->shown == STALE, in_outage);
-            if (spread_add(&u->ages, 0.0, 0.0, count) < 0) return -1;
+            double age = at - s->fetched_at;  /* 0: the new one; else the last good one */
+            if (spread_add(&u->ages, age, age, count) < 0) return -1;
         }
         s->waiting = 0;
         s->accounted_until = at;

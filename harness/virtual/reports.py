@@ -98,9 +98,10 @@ class ReportState:
             self._set(outcome, at)
             if self.shown == NONE:
                 users.failed(count, in_outage=in_outage)
-            elif count > 0:  # they got the answer as it came: aged 0
+            elif count > 0:  # they got the new report aged 0, or the last good one as it was
                 users.served(count, stale=self.shown == STALE, in_outage=in_outage)
-                users.ages.add(0.0, 0.0, count)
+                age = at - self.fetched_at
+                users.ages.add(age, age, count)
             self.waiting_since, self.accounted_until = None, at
             return
         self.account(users, at, in_outage)

@@ -54,17 +54,19 @@ class Spread:
         point = high - low < POINT
         slope = np.where(point, 0.0, weight / np.where(point, 1.0, high - low))
         # Most stretches start at 0 (a wait from its start; the ages from a fetch): their
-        # starts are one breakpoint, the density they add at 0 summed.
+        # starts are one breakpoint, the density they add at 0 summed. The points' jumps come
+        # last and the sort is stable, so that at equal breakpoints a jump comes after them.
         from_zero = (low == 0.0) & ~point
         later = ~from_zero
-        xs = np.concatenate([[0.0], low[later], high, low[point]])
+        zero = np.array([0.0] if self.at_zero else [])
+        xs = np.concatenate([[0.0], low[later], high, low[point], zero])
         dslope = np.concatenate(
-            [[slope[from_zero].sum()], slope[later], -slope, np.zeros(point.sum())]
+            [[slope[from_zero].sum()], slope[later], -slope, np.zeros(point.sum() + len(zero))]
         )
         jump = np.concatenate(
-            [[self.at_zero], np.zeros(later.sum()), np.zeros(len(high)), weight[point]]
+            [np.zeros(1 + later.sum() + len(high)), weight[point], zero + self.at_zero]
         )
-        order = np.argsort(xs)  # (equal breakpoints in any order: the same distribution)
+        order = np.argsort(xs, kind="stable")
         xs, dslope, jump = xs[order], dslope[order], jump[order]
         slopes = np.cumsum(dslope)  # the density right after each breakpoint
         gained = np.concatenate([[0.0], slopes[:-1] * np.diff(xs)])  # continuous mass between
