@@ -13,12 +13,8 @@ from core.durations import parse_duration
 from harness.designs import DESIGNS, Design, parse_designs
 from harness.errors import DesignError
 from harness.load.scenarios import SCENARIOS
+from harness.map import defaults as map_defaults
 from harness.map.cadences import parse_cadences
-
-DEFAULT_MAP_DESIGNS = (
-    "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,author-report,"
-    "edge-cached,naive"
-)
 
 PROG = "python -m harness"
 
@@ -103,21 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
     map_cmd.add_argument(
         "--designs",
         type=designs,
-        default=parse_designs(DEFAULT_MAP_DESIGNS),
+        default=parse_designs(map_defaults.DESIGNS),
         metavar="D[,D...]",
-        help=f"the designs (default {DEFAULT_MAP_DESIGNS})",
+        help=f"the designs (default {map_defaults.DESIGNS})",
     )
     map_cmd.add_argument(
         "--publishers",
         type=publisher_counts,
-        default=(3, 10, 50),
+        default=map_defaults.SIZES,
         metavar="N[,N...]",
         help="estate sizes (default 3,10,50)",
     )
     map_cmd.add_argument(
         "--refresh",
         type=cadences,
-        default=(0.0, 60.0, 1800.0),
+        default=map_defaults.CADENCES,
         metavar="C[,C...]",
         help="report cadences: durations, or page (0) for a report on every page load "
         "(default page,1m,30m)",
@@ -132,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     map_cmd.add_argument(
         "--horizon",
         type=report_refresh,
-        default=86_400.0,
+        default=map_defaults.HORIZON,
         metavar="DURATION",
-        help="how long each cell runs, with the standard faults (default 1d; at least 1d)",
+        help="how long each cell runs, with the standard faults (default 7d; at least 1d)",
     )
     map_cmd.add_argument(
         "--max-seconds",

@@ -30,6 +30,7 @@ from harness.fixed_iv import demonstrate
 from harness.load.compare import RunCell, real_intro, run_cells
 from harness.load.options import LoadOptions
 from harness.load.scenarios import SCENARIOS
+from harness.map import defaults as map_defaults
 from harness.map.cells import MapPlan
 from harness.map.command import answer as map_answer
 from harness.map.command import measure
@@ -70,11 +71,9 @@ class DemoPlan:
     autoscale_designs: str = (
         "per-node,shared,replicated,aem-ims,hourly,author-report,edge-cached,per-node+shared-report"
     )
-    map_designs: str = (
-        "per-node,per-node+shared-report,shared,replicated,scheduled,aem-ims,hourly,"
-        "author-report,edge-cached,naive"
-    )
-    map_cadences: tuple[float, ...] = (0.0, 60.0, 1800.0)  # every page load, 1 min, 30 min
+    map_designs: str = map_defaults.DESIGNS  # the map's own defaults (harness.map.defaults)
+    map_cadences: tuple[float, ...] = map_defaults.CADENCES
+    map_horizon: str = "7d"  # each cell a virtual week of the standard faults
 
     @classmethod
     def quick(cls) -> DemoPlan:
@@ -94,6 +93,7 @@ class DemoPlan:
             autoscale_designs="per-node,shared",
             map_designs="per-node,per-node+shared-report",
             map_cadences=(0.0, 1800.0),
+            map_horizon="1d",
         )
 
 
@@ -160,7 +160,12 @@ async def demo(topology: Topology, plan: DemoPlan, out: Path, log_level: str) ->
     )
 
     _step(6, steps, "the map: designs x publishers x report cadence", started)
-    map_plan = MapPlan(parse_designs(plan.map_designs), plan.sizes, plan.map_cadences)
+    map_plan = MapPlan(
+        parse_designs(plan.map_designs),
+        plan.sizes,
+        plan.map_cadences,
+        horizon=parse_duration(plan.map_horizon),
+    )
     mapped = await asyncio.to_thread(measure, topology, map_plan)
 
     print(f"writing the report ({_elapsed(started)})", flush=True)

@@ -2,7 +2,7 @@
 worker processes, with progress (cells done of all, elapsed, an estimate of what is left) and
 a bound on the whole (``max_seconds``: cells not started by then are reported as not run).
 
-Every cell runs for the same horizon (a day by default) with the same faults, whose windows
+Every cell runs for the same horizon (a week by default) with the same faults, whose windows
 last the same absolute time whatever the horizon (an hour of Analytics outage, three of IMS):
 so a percentile of the report's age means the same in every cell. A day holds every fault,
 the IMS outage included (it starts an hour before the tokens obtained at start expire).
@@ -17,13 +17,12 @@ from dataclasses import dataclass
 
 from core.durations import format_duration
 from core.topology import Topology
-from harness.designs import Design
+from harness.designs import Design, parse_designs
+from harness.map import defaults
 from harness.map.cadences import cadence_label
 from harness.virtual.outcome import VirtualResult
 from harness.virtual.run import simulate
 from harness.virtual.settings import VirtualSettings
-
-DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +30,18 @@ class MapPlan:
     designs: tuple[Design, ...]
     sizes: tuple[int, ...]
     cadences: tuple[float, ...]  # seconds; 0: every page load
-    horizon: float = DAY
+    horizon: float = defaults.HORIZON
     max_seconds: float | None = None  # stop starting cells after this long
     workers: int = 2
 
     @property
     def cells(self) -> list[tuple[Design, int, float]]:
         return [(d, n, c) for d in self.designs for n in self.sizes for c in self.cadences]
+
+
+def default_plan() -> MapPlan:
+    """The map ``python -m harness map`` draws when given no options."""
+    return MapPlan(parse_designs(defaults.DESIGNS), defaults.SIZES, defaults.CADENCES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,9 @@ requests arrive at a rate, and each stretch of time at that rate adds to the cou
 stale, errors), to how long they waited, and to how old the report they were shown was.
 
 Waits and ages are kept as stretches (``count`` requests whose values lie uniformly between
-two bounds) and read exactly at the end: the distribution of a mixture of uniform stretches is
-piecewise linear, so a percentile is that of every request, not of the events that stood for
-them.
+two bounds) and read exactly at the end (:mod:`harness.virtual.distribution`): the
+distribution of a mixture of uniform stretches is piecewise linear, so a percentile is that of
+every request, not of the events that stood for them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-POINT = 1e-9  # a stretch narrower than this is a point: its requests all had one value
+from harness.virtual.distribution import Distribution
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Spread:
     weight: array[float] = field(default_factory=lambda: array("d"))
     total: float = 0.0
     at_zero: float = 0.0
-    _cdf: tuple[tuple[int, float], np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _distribution: tuple[tuple[int, float], Distribution] | None = field(default=None, repr=False)
 
     def add(self, low: float, high: float, count: float) -> None:
         if count > 0:  # (comparisons, not max(): this runs for every call of a virtual week)
@@ -42,59 +42,26 @@ class Spread:
             self.high.append(high if high > low else low)
             self.weight.append(count)
 
-    def cdf(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distribution's breakpoints and the share of the weight at or below each
-        (worked out once for the stretches there are: a report reads several percentiles)."""
+    def distribution(self) -> Distribution:
+        """The requests' distribution (worked out once for the stretches there are: a report
+        reads several percentiles)."""
         counted = (len(self.low), self.total)
-        if self._cdf is not None and self._cdf[0] == counted:
-            return self._cdf[1], self._cdf[2]
+        if self._distribution is not None and self._distribution[0] == counted:
+            return self._distribution[1]
         low, high, weight = (
             np.frombuffer(a, dtype=np.float64) for a in (self.low, self.high, self.weight)
         )
-        point = high - low < POINT
-        slope = np.where(point, 0.0, weight / np.where(point, 1.0, high - low))
-        # Most stretches start at 0 (a wait from its start; the ages from a fetch): their
-        # starts are one breakpoint, the density they add at 0 summed. The points' jumps come
-        # last and the sort is stable, so that at equal breakpoints a jump comes after them.
-        from_zero = (low == 0.0) & ~point
-        later = ~from_zero
-        zero = np.array([0.0] if self.at_zero else [])
-        xs = np.concatenate([[0.0], low[later], high, low[point], zero])
-        dslope = np.concatenate(
-            [[slope[from_zero].sum()], slope[later], -slope, np.zeros(point.sum() + len(zero))]
-        )
-        jump = np.concatenate(
-            [np.zeros(1 + later.sum() + len(high)), weight[point], zero + self.at_zero]
-        )
-        order = np.argsort(xs, kind="stable")
-        xs, dslope, jump = xs[order], dslope[order], jump[order]
-        slopes = np.cumsum(dslope)  # the density right after each breakpoint
-        gained = np.concatenate([[0.0], slopes[:-1] * np.diff(xs)])  # continuous mass between
-        shares = np.cumsum(gained + jump) / self.total
-        self._cdf = (counted, xs, shares)
-        return xs, shares
+        found = Distribution(low, high, weight, self.at_zero, self.total)
+        self._distribution = (counted, found)
+        return found
 
     def percentile(self, q: float) -> float:
         """The value below which a share ``q`` of the requests lies."""
-        if not self.total:
-            return 0.0
-        xs, shares = self.cdf()
-        index = int(np.searchsorted(shares, q - 1e-12))
-        if index >= len(xs):
-            return float(xs[-1])
-        if index == 0 or shares[index] == shares[index - 1]:
-            return float(xs[index])
-        before = shares[index - 1]
-        step = (q - before) / (shares[index] - before)
-        return float(xs[index - 1] + step * (xs[index] - xs[index - 1]))
+        return self.distribution().percentile(q)
 
     def points(self, count: int = 200) -> tuple[tuple[float, float], ...]:
-        """(seconds, share at or below it) at up to ``count`` breakpoints, for a figure."""
-        if not self.total:
-            return ()
-        xs, shares = self.cdf()
-        keep = np.unique(np.linspace(0, len(xs) - 1, min(count, len(xs))).astype(int))
-        return tuple((float(xs[i]), float(shares[i])) for i in keep)
+        """(seconds, share at or below it) at up to ``count`` values, for a figure."""
+        return self.distribution().points(count)
 
 
 @dataclass
