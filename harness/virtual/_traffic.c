@@ -61,16 +61,7 @@ static void doubles_free(Doubles *a) {
     a->n = a->cap = 0;
 }
 
-/* bisect.bisect_right / bisect_left over a sorted Doubles */
-static Py_ssize_t bisect_right(const Doubles *a, double x) {
-    Py_ssize_t lo = 0, hi = a->n;
-    while (lo < hi) {
-        Py_ssize_t mid = (lo + hi) / 2;
-        if (x < a->v[mid]) hi = mid; else lo = mid + 1;
-    }
-    return lo;
-}
-
+/* bisect.bisect_left over a sorted Doubles */
 static Py_ssize_t bisect_left(const Doubles *a, double x) {
     Py_ssize_t lo = 0, hi = a->n;
     while (lo < hi) {
@@ -578,7 +569,9 @@ static int refresher_after(Traffic *t, Report *s, int outcome, double at, double
 
 /* --- analytics.py -------------------------------------------------------------------- */
 
-/* SlidingWindow.allow: 1 allowed, 0 refused, -1 error */
+/* SlidingWindow.allow: 1 allowed, 0 refused, -1 error. The same counts as its bisections,
+   found by walking back from the end: calls come nearly in time order, so the place of a
+   new instant is at or near the end, and a window holds at most ``requests`` to count. */
 static int allow(Traffic *t, double at) {
     if (!t->limit_enabled) return 1;
     Doubles *a = &t->allowed;
@@ -587,9 +580,13 @@ static int allow(Traffic *t, double at) {
         memmove(a->v, a->v + cut, (size_t)(a->n - cut) * sizeof(double));
         a->n -= cut;
     }
-    Py_ssize_t right = bisect_right(a, at);
-    Py_ssize_t before = right - bisect_right(a, at - t->limit_per);
-    if (before >= t->limit_requests) return 0;
+    Py_ssize_t right = a->n;  /* bisect_right(a, at) */
+    while (right > 0 && a->v[right - 1] > at) right--;
+    double since = at - t->limit_per;
+    long long before = 0;  /* allowed in (at - per, at] */
+    for (Py_ssize_t i = right; i > 0 && a->v[i - 1] > since; i--) {
+        if (++before >= t->limit_requests) return 0;
+    }
     if (doubles_reserve(a, a->n + 1) < 0) return -1;
     memmove(a->v + right + 1, a->v + right, (size_t)(a->n - right) * sizeof(double));
     a->v[right] = at;

@@ -86,6 +86,8 @@ class Simulation:
         self.publishers: tuple[str, ...] = tuple(p.id for p in topology.publishers)
         self.nodes: dict[str, SimNode] = {}
         self._callers: dict[int, SimNode] = {}  # caller index -> node (or the author) up
+        # Per caller, its last token's answer: (token, IMS's revocations then, the answer).
+        self._accepted: dict[int, tuple[AccessToken, int, tuple[AccessToken, float]]] = {}
         self.published = topology.analytics.published
         self.author: SimNode | None = None
         self.start = loop.time()
@@ -266,7 +268,12 @@ class Simulation:
         token = node.provider.current()
         if token is None:
             return (None, -math.inf)
-        return (token, self.ims.accepted_until(token.value.reveal()))
+        known = self._accepted.get(caller)
+        if known is None or known[0] is not token or known[1] != self.ims.revocations:
+            # (IMS's answer for a token changes only at a revocation)
+            until = self.ims.accepted_until(token.value.reveal())
+            known = self._accepted[caller] = (token, self.ims.revocations, (token, until))
+        return known[2]
 
     def _handed_back(self, stopped: int) -> None:
         """The engine's call needs the token layer: no usable token, or a refused one."""

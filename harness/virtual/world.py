@@ -44,6 +44,7 @@ class VirtualIms:
     _expiry: dict[str, float] = field(default_factory=dict)  # token -> wall expiry
     _issued_at: dict[str, float] = field(default_factory=dict)
     _revoked_before: float = float("-inf")
+    revocations: int = 0  # so far: Analytics' answer for a token changes only at one
 
     async def issue(self, caller: str) -> TokenGrant:
         self.in_flight += 1
@@ -64,6 +65,7 @@ class VirtualIms:
 
     def revoke_all(self) -> None:
         self._revoked_before = self.clock.wall()
+        self.revocations += 1
 
     def accepted_until(self, value: str) -> float:
         """The wall time until which Analytics takes ``value``: its expiry, or never (-inf)
