@@ -24,11 +24,10 @@ from tokensim_token import TokenFetcher
 
 from core.control_plane import ControlPlaneGuard
 from core.service import HEAD_LIMITS, HeadLimits, lifecycle_of
-from core.topology import Topology, WidgetCacheConfig
-from node import render, replication_http
+from core.topology import Topology
+from node import pages, render, replication_http
 from node.appkeys import GUARD, METRICS, NODE_ID, RENDERED, REPORTS, TOKENS, TOPOLOGY
 from node.clients import analytics_client, ims_client
-from node.errors import ReportUnavailable
 from node.metrics import NodeMetrics, TimedFetcher, TimedSource
 from node.operations import health, metrics, status
 from node.published import NoTokens, PublishedReports
@@ -42,7 +41,7 @@ from node.replication_http import (
     receive_token,
 )
 from node.report_sharing import PushedReport, StoreSharedReport
-from node.reports import Reports, TopPages, TopPagesService, TopPagesSource
+from node.reports import TopPagesService, TopPagesSource
 from node.token.strategies import TokenDeps, build_provider, shared_store, strategy
 
 
@@ -71,13 +70,12 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
     lifecycle_of(app)
     app.cleanup_ctx.append(_services(topology, node_id, deps))
     # Every response is tagged with the publisher that answered and counted. The two pages
-    # every visitor gets do it themselves (``_answered``); the other handlers are wrapped
-    # (``_served``). aiohttp's on_response_prepare signal cost a tenth of the node's
-    # throughput, a wrapper around the hot pages still 5 % (``make bench``).
-    app.router.add_get("/", home)
-    app.router.add_get(HOME, home)
-    app.router.add_get(WIDGET, top_pages)
-    app.router.add_get("/api/top-pages", top_pages)
+    # every visitor gets do it themselves (node.pages); the other handlers are wrapped
+    # (``_served``).
+    app.router.add_get("/", pages.home("/"))
+    app.router.add_get(HOME, pages.home(HOME))
+    app.router.add_get(WIDGET, pages.top_pages(WIDGET, widget=True))
+    app.router.add_get("/api/top-pages", pages.top_pages("/api/top-pages", widget=False))
     routes = [
         ("GET", "/static/site.css", stylesheet),
         ("GET", "/health", health),
@@ -95,8 +93,8 @@ def create_app(topology: Topology, node_id: str, deps: NodeDeps) -> web.Applicat
     for method, path, handler in routes:
         checked = guard.guard(handler) if path in CONTROL_PLANE else handler
         app.router.add_route(method, path, _served(checked, path))
-    pages = r"/content/{page:[A-Za-z0-9/_.~-]+}.html"
-    app.router.add_get(pages, _served(content, "/content/[page].html"))
+    content_pages = r"/content/{page:[A-Za-z0-9/_.~-]+}.html"
+    app.router.add_get(content_pages, _served(content, "/content/[page].html"))
     known = {"/", HOME, WIDGET, "/api/top-pages", *(path for _, path, _ in routes)}
     app.router.add_route("*", "/{tail:.*}", _served(_not_served(known), "unmatched"))
     return app
@@ -154,6 +152,7 @@ def _services(
             )
             app[TOKENS] = provider
             app[REPORTS] = reports
+            _answering(app, topology, node_id)
             await provider.start()
             await reports.start()
             try:
@@ -185,11 +184,19 @@ async def _published(
     )
     app[TOKENS] = NoTokens()
     app[REPORTS] = app[PUSHED_REPORT] = reports
+    _answering(app, topology, node_id)
     await reports.start()
     try:
         yield
     finally:
         await reports.close()
+
+
+def _answering(app: web.Application, topology: Topology, node_id: str) -> None:
+    """What the hot pages need, looked up once (node.pages)."""
+    app[pages.ANSWERING] = pages.Answering(
+        node_id, app[METRICS], app[REPORTS], app[RENDERED], topology.analytics.widget_cache
+    )
 
 
 def _report_source(
@@ -273,58 +280,6 @@ def _not_served(known: set[str]) -> Handler:
 
 
 # --- handlers ------------------------------------------------------------------------------
-
-
-async def home(request: web.Request) -> web.Response:
-    """The home page: the same for everybody (the dispatcher caches it until a flush, as AEM
-    pages are); its component fetches the report from the widget's URL."""
-    started = time.perf_counter()
-    page = web.Response(text=request.app[RENDERED].home, content_type="text/html")
-    return _answered(request, "/" if request.path == "/" else HOME, page, started)
-
-
-async def top_pages(request: web.Request) -> web.Response:
-    started = time.perf_counter()
-    app = request.app
-    route = WIDGET if request.path == WIDGET else "/api/top-pages"
-    reports = app[REPORTS]
-    try:
-        report = reports.fresh() or await reports.get()
-    except ReportUnavailable:
-        unavailable = web.json_response(
-            {"node": app[NODE_ID], "error": "top pages are unavailable right now"},
-            status=503,
-            headers={"Retry-After": "5", "Cache-Control": "no-store"},
-        )
-        return _answered(request, route, unavailable, started)
-    pages = web.Response(
-        body=app[RENDERED].top_pages_json(report),
-        content_type="application/json",
-        headers=_cache_headers(
-            reports, report, widget=route == WIDGET, edge=app[TOPOLOGY].analytics.widget_cache
-        ),
-    )
-    return _answered(request, route, pages, started)
-
-
-def _cache_headers(
-    reports: Reports, report: TopPages, *, widget: bool, edge: WidgetCacheConfig | None
-) -> dict[str, str]:
-    """What a publisher tells the caches in front of it (the dispatcher honours ``max-age``
-    with ``/enableTTL``): the widget's data lives until the report's next refresh. A stale
-    report, a report fetched on every page load, and the uncached API are not to be kept.
-    A plain dict: aiohttp copies one into the response's headers faster than a mapping proxy."""
-    if isinstance(reports, PublishedReports):
-        return {}  # published content, as AEM sends a page: the dispatcher keeps it until a flush
-    if edge is not None and widget and not report.stale:  # edge-cached: the caches decide
-        return {
-            "Cache-Control": edge.cache_control(),
-            "Surrogate-Control": f"max-age={round(edge.max_age)}",
-        }
-    seconds = int(reports.seconds_valid()) if widget and not report.stale else 0
-    if seconds > 0:
-        return {"Cache-Control": f"max-age={seconds}"}
-    return {"Cache-Control": "no-store", "Dispatcher": "no-cache"}
 
 
 async def content(request: web.Request) -> web.Response:
