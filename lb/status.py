@@ -6,9 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from lb.state import BALANCER, Balancer
 from lb.status_page import render
@@ -72,60 +69,12 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(_Collector(request.app[BALANCER]))
+    from lb import metrics_export  # prometheus_client at the first scrape, not at the start
+
     return web.Response(
-        body=generate_latest(registry),
+        body=metrics_export.latest(request.app[BALANCER]),
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
     )
-
-
-class _Collector(Collector):
-    def __init__(self, balancer: Balancer) -> None:
-        self._balancer = balancer
-
-    def collect(self) -> list[Metric]:
-        data = snapshot(self._balancer)
-        requests = CounterMetricFamily(
-            "tokensim_lb_target_requests", "Requests sent to a target", labels=["target"]
-        )
-        sessions = CounterMetricFamily(
-            "tokensim_lb_target_sessions", "Sessions started on a target", labels=["target"]
-        )
-        healthy = GaugeMetricFamily(
-            "tokensim_lb_target_healthy", "1 when the target is healthy", labels=["target"]
-        )
-        in_flight = GaugeMetricFamily(
-            "tokensim_lb_target_in_flight", "Requests in flight", labels=["target"]
-        )
-        for t in data["targets"]:
-            requests.add_metric([t["id"]], t["requests"])
-            sessions.add_metric([t["id"]], t["sessions"])
-            healthy.add_metric([t["id"]], 1.0 if t["state"] == "healthy" else 0.0)
-            in_flight.add_metric([t["id"]], t["in_flight"])
-        retries = CounterMetricFamily(
-            "tokensim_lb_retries", "Requests retried on another target", value=data["retries"]
-        )
-        refused = CounterMetricFamily(
-            "tokensim_lb_refused_requests",
-            "Client requests or connections the edge refused, by status",
-            labels=["status"],
-        )
-        for status, count in data["refused"].items():
-            refused.add_metric([status], count)
-        control = CounterMetricFamily(
-            "tokensim_lb_control_plane_refused",
-            "Requests to the control plane refused (foreign Host, cross-site), by reason",
-            labels=["reason"],
-        )
-        for reason, count in data["control_plane_refused"].items():
-            control.add_metric([reason], count)
-        connections = GaugeMetricFamily(
-            "tokensim_lb_client_connections",
-            "Client connections open",
-            value=data["client_connections"],
-        )
-        return [requests, sessions, healthy, in_flight, retries, refused, control, connections]
 
 
 async def deregister(request: web.Request) -> web.Response:

@@ -20,6 +20,10 @@ from harness.errors import StartupError
 from harness.estate.hosts import NetworkHosts
 
 PR_SET_PDEATHSIG = 1
+# An empty CA bundle: what the children trust when nothing of the estate speaks TLS. aiohttp
+# makes its default TLS contexts when it is imported, and each loaded the system's bundle:
+# 40 ms of CPU in every service, a tenth of its start (docs/benchmarks.md).
+NO_CERTIFICATES = Path(__file__).with_name("no-certificates.pem")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,10 +202,21 @@ def child_environment(
 
     Returns the environment and whether a secret was generated. A generated secret is shared
     by the simulated IMS and the nodes of this run only; a real deployment sets its own.
+    When no address of the estate is https (or rediss), the children have no certificate to
+    verify and get an empty CA bundle (:data:`NO_CERTIFICATES`), whatever the caller's; else
+    the caller's stands.
     """
     env = dict(environ)
+    if not speaks_tls(topology):
+        env["SSL_CERT_FILE"] = str(NO_CERTIFICATES)
     names = topology.ims.client_secret_env
     if any(env.get(name) for name in names):
         return env, False
     env[names[0]] = os.urandom(24).hex()
     return env, True
+
+
+def speaks_tls(topology: Topology) -> bool:
+    """Whether any address in the topology is one TLS is spoken to (https, rediss)."""
+    written = topology.model_dump_json()
+    return "https://" in written or "rediss://" in written
