@@ -54,7 +54,8 @@ CONNECTIONS = 64
 # The node against the bare handler: pairs in turn. One pair's ratio has a standard deviation
 # of 0.11 to 0.21 on this VM (2026-12-03); 10 pairs of 3 s know the mean within about 0.09,
 # where 4 pairs of 5 s left runs 0.25 apart (docs/benchmarks.md).
-NODE_REPEATS = 10
+# 16 since 2026-12-07: the median of 16 pairs is within about 0.03 of the mean (10: 0.04).
+NODE_REPEATS = 16
 NODE_SECONDS = 3.0
 STARTS = 5  # harness up's start-up: the two estates above and three more, started and stopped
 AIOHTTP_SETS = frozenset({"content-type", "content-length", "date", "server", "connection"})
