@@ -4,15 +4,17 @@ one line and exit 1; a broken topology.yaml is one line and exit 2."""
 
 from __future__ import annotations
 
+import sys
+
 from core.cli import fail, load_or_exit
 from core.logs import configure_logging
-from harness.cli import PROG, build_parser
+from harness.cli import PROG, build_parser, negative_values_joined
 from harness.commands import command
 from harness.errors import HostsUnavailable, NotOurEstate, StartupError
 
 
 def main() -> None:
-    args = build_parser().parse_args()
+    args = build_parser().parse_args(negative_values_joined(sys.argv[1:]))
     configure_logging("harness", args.log_level)
     topology = load_or_exit(PROG, args.topology)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -191,6 +192,36 @@ def build_parser() -> argparse.ArgumentParser:
         "simulation.analytics.latency), to read what the model adds",
     )
     return parser
+
+
+_NEGATIVE = re.compile(r"-[0-9.]")
+
+
+def negative_values_joined(argv: Sequence[str]) -> list[str]:
+    """``--refresh -1s`` as ``--refresh=-1s``, so that the option's own check names it.
+
+    argparse reads a value that starts with a dash and is not a plain number (``-1s``,
+    ``-1,3``) as an unknown option and says only "expected one argument". No option of ours
+    starts with a dash and a digit, so such a word after an option is always its value.
+    """
+    joined: list[str] = []
+    words = list(argv)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if (
+            word.startswith("--")
+            and word != "--"
+            and "=" not in word
+            and _NEGATIVE.match(following)
+        ):
+            joined.append(f"{word}={following}")
+            i += 2
+            continue
+        joined.append(word)
+        i += 1
+    return joined
 
 
 def cadences(text: str) -> tuple[float, ...]:

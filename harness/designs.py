@@ -151,7 +151,10 @@ class Design:
         name, _, value = text.removesuffix(SHARED_REPORT).strip().partition("@")
         spec = DESIGNS.get(name)
         if spec is None:
-            raise DesignError(f"unknown design {name!r} (known: {', '.join(DESIGNS)})")
+            raise DesignError(
+                f"unknown design {name!r} (known: {', '.join(DESIGNS)};"
+                f" any of them may end in {SHARED_REPORT})"
+            )
         if not value:
             return cls(spec, shared_report=shared)
         try:

@@ -73,8 +73,10 @@ def test_the_map_shows_where_a_report_per_page_load_breaks_and_sharing_holds(
     [
         (("--refresh", "soon"), "--refresh: expected a duration like 30s, 5m or 24h, got 'soon'"),
         (("--horizon", "1h"), "--horizon: at least 1d"),
+        (("--refresh", "-1s"), "--refresh: expected a duration like 30s, 5m or 24h, got '-1s'"),
         (("--publishers", "0"), "--publishers:"),
-        (("--designs", "sharded"), "unknown design 'sharded'"),
+        (("--publishers", "-1,3"), "--publishers:"),
+        (("--designs", "sharded"), "unknown design 'sharded' (known: per-node, shared,"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
