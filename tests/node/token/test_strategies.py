@@ -20,6 +20,7 @@ from tokensim_token.client import ClientCredentialsClient
 from tokensim_token.coordination import SharedToken
 from tokensim_token.errors import StoreUnavailable
 from tokensim_token.file_store import FileStore
+from tokensim_token.model import TokenState
 from tokensim_token.redis_store import RedisStore
 from tokensim_token.secrets import Secret
 from tokensim_token.store import SavedToken
@@ -501,6 +502,30 @@ async def test_a_waiting_request_gets_the_peers_token_within_the_fast_poll(
     token = await waiting
     assert token.value == Secret("peer-token")
     assert cluster.world.clock.monotonic() - asked <= published_after + 0.15
+    assert cluster.endpoint.calls == 0
+    await provider.close()
+
+
+async def test_a_peers_token_published_after_our_last_look_replaces_ours_before_it_expires(
+    one_shared_node: OneSharedNode,
+) -> None:
+    """The token in use expires before the next peer_poll (its margin is shorter than the
+    poll), and the peer publishes a new one between two looks: the node looks once more just
+    before its token expires, so it never holds an expired token (seen under load: a node cut
+    off from IMS had none for 0.2 s, the peer's token in the store all along)."""
+    cluster = one_shared_node
+    await cluster.peer_publishes("old-token", age=3600.0 - 302.6)  # 2.6 s outside the margin
+    assert await cluster.store.try_lease("p2", 15)  # the peer is refreshing
+    provider = await cluster.start()
+    assert provider.current() is not None
+    for _ in range(60):  # for 300 s, renewing its lease
+        await asyncio.sleep(5)
+        assert await cluster.store.try_lease("p2", 15)
+    await asyncio.sleep(2.3)
+    await cluster.peer_publishes("peer-token")  # 0.3 s before ours expires
+    await asyncio.sleep(0.35)  # ours has expired
+    assert provider.state() is not TokenState.INVALID
+    assert (await provider.get()).value == Secret("peer-token")
     assert cluster.endpoint.calls == 0
     await provider.close()
 

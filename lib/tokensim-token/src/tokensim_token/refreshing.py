@@ -244,10 +244,18 @@ class RefreshingTokenProvider:
         usable: until its margin), unless requests wait."""
         if self._peer_looked_at is None:
             return 0.0
+        looked = self._peer_looked_at
         poll = self._settings.peer_poll
         if self._outcome.waited_for:
-            return self._peer_looked_at + min(poll, PEER_POLL_WAITING)
-        return max(self._peer_looked_at + poll, self._refused_until)
+            return looked + min(poll, PEER_POLL_WAITING)
+        at = looked + poll
+        token = self._current.token
+        if token is not None and looked < token.expires_at - PEER_POLL_WAITING < at:
+            # One more look just before the token in use expires: with a margin shorter than
+            # peer_poll, a token the peer published after our look was read only after ours
+            # had expired (a partitioned node under load: invalid for 0.2 s of the partition).
+            at = token.expires_at - PEER_POLL_WAITING
+        return max(at, self._refused_until)
 
     async def _attempt(self) -> None:
         """Adopt a newer token from the coordinator, or claim the call and make it."""
