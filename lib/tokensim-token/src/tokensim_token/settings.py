@@ -20,7 +20,8 @@ config_error_interval 300 s     how long to wait after the endpoint refused the 
                                 or the scope (retrying soon will not help); > 0
 peer_poll             1 s       shared store only: how soon to look again while another
                                 process refreshes (every 0.1 s while requests wait for a
-                                token); > 0
+                                token; once more 0.1 s before the token in use expires);
+                                > 0
 ===================== ========= ============================================================
 """
 
